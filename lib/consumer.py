@@ -1,0 +1,287 @@
+"""The consumer's work on one SQS batch: fetch, analyse what changed, store, report failures.
+
+Nothing here deletes a message. The caller hands the returned message ids back to
+Lambda as `batchItemFailures`; Lambda deletes the others, and the queue's redrive
+policy moves a message that keeps failing to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lib.config import ConsumerConfig
+from lib.log import correlation, get_logger
+from lib.names import InvalidName, validate_name
+from lib.results import ResultRow, batch_key, put_results, text_sha256
+from lib.sentiment import Sentiment, detect_sentiments
+from lib.state import CompanyState, load_states, save_analysis, save_error, save_unchanged
+from lib.textsource import NotModified, PermanentTextError, Summary, TextSource, TransientTextError
+
+log = get_logger("consumer")
+
+# Fetches wait on the network, not the CPU; a few in parallel keep a batch of 25 well under the timeout.
+FETCH_WORKERS = 8
+
+
+class BadMessage(ValueError):
+    """A record whose body is not the message the producer sends."""
+
+
+class BatchFailed(RuntimeError):
+    """Every record of the batch failed: raised so Lambda retries the whole batch and counts an error."""
+
+
+@dataclass(frozen=True)
+class Job:
+    message_id: str
+    name: str
+    run_id: str
+    requested_at: str
+    correlation_id: str | None
+
+
+@dataclass
+class BatchOutcome:
+    failures: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_record(record: dict[str, Any]) -> Job:
+    """Turn one SQS record of a Lambda event into a Job, or raise BadMessage."""
+    message_id = record.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise BadMessage("record has no messageId")
+    try:
+        body = json.loads(record.get("body") or "")
+    except (TypeError, ValueError) as exc:
+        raise BadMessage("body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise BadMessage("body is not a JSON object")
+    try:
+        name = validate_name(body.get("name"))
+    except InvalidName as exc:
+        raise BadMessage(f"invalid name: {exc}") from exc
+    run_id = body.get("run_id")
+    requested_at = body.get("requested_at")
+    if not isinstance(run_id, str) or not run_id or not isinstance(requested_at, str):
+        raise BadMessage("body lacks run_id or requested_at")
+    try:
+        datetime.fromisoformat(requested_at.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadMessage("requested_at is not an ISO-8601 time") from exc
+    attribute = (record.get("messageAttributes") or {}).get("correlation_id") or {}
+    correlation_id = attribute.get("stringValue") or run_id
+    return Job(message_id, name, run_id, requested_at, correlation_id)
+
+
+def _partition_date(jobs: Sequence[Job]) -> str:
+    # The partition follows the messages, not the clock, so a redelivered batch maps to the same key.
+    return min(job.requested_at for job in jobs)[:10]
+
+
+def process_batch(
+    records: Sequence[dict[str, Any]],
+    config: ConsumerConfig,
+    text_source: TextSource,
+    *,
+    ddb: Any = None,
+    s3: Any = None,
+    comprehend: Any = None,
+    now: Callable[[], datetime] = utc_now,
+    deadline: float | None = None,
+) -> BatchOutcome:
+    outcome = BatchOutcome()
+    jobs_by_name: dict[str, list[Job]] = {}
+    bad: list[tuple[dict[str, Any], str]] = []
+    for record in records:
+        try:
+            job = parse_record(record)
+        except BadMessage as exc:
+            bad.append((record, str(exc)))
+            continue
+        # The same company queued by two ticks is analysed once; both messages share the outcome.
+        jobs_by_name.setdefault(job.name, []).append(job)
+    # Batch-level lines carry the batch's correlation id(s); per-company lines carry their own.
+    batch_ids = sorted({j.correlation_id for jobs in jobs_by_name.values() for j in jobs if j.correlation_id})
+    with correlation(",".join(batch_ids) or None):
+        for record, reason in bad:
+            log.error("bad message", extra={"message_id": record.get("messageId"), "reason": reason})
+            outcome.failures.append(str(record.get("messageId", "")))
+            outcome.count("bad_message")
+        if jobs_by_name:
+            _process_jobs(jobs_by_name, config, text_source, outcome, ddb, s3, comprehend, now, deadline)
+        return _finish(outcome, len(records))
+
+
+def _process_jobs(
+    jobs_by_name: dict[str, list[Job]],
+    config: ConsumerConfig,
+    text_source: TextSource,
+    outcome: BatchOutcome,
+    ddb: Any,
+    s3: Any,
+    comprehend: Any,
+    now: Callable[[], datetime],
+    deadline: float | None,
+) -> None:
+    states = load_states(config.table_name, jobs_by_name, ddb=ddb)
+    work: dict[str, CompanyState] = {}
+    for name, jobs in jobs_by_name.items():
+        if name in states:
+            work[name] = states[name]
+        else:
+            for job in jobs:
+                with correlation(job.correlation_id):
+                    log.info("company no longer on the watchlist; skipped", extra={"company": name})
+            outcome.count("not_on_watchlist", len(jobs))
+
+    def fetch(name: str) -> Summary | NotModified | Exception:
+        state = work[name]
+        with correlation(jobs_by_name[name][0].correlation_id):
+            try:
+                return text_source.fetch_summary(name, etag=state.etag if state.text_sha256 else None, deadline=deadline)
+            except (PermanentTextError, TransientTextError) as exc:
+                return exc
+
+    names = list(work)
+    with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(names)))) as pool:
+        fetched = dict(zip(names, pool.map(lambda n: copy_context().run(fetch, n), names)))
+
+    checked_at = iso(now())
+    changed: list[tuple[str, Summary]] = []
+    for name, answer in fetched.items():
+        jobs, state = jobs_by_name[name], work[name]
+        with correlation(jobs[0].correlation_id):
+            if isinstance(answer, TransientTextError):
+                log.warning("text fetch failed; will retry", extra={"company": name, "reason": answer.reason})
+                outcome.failures.extend(j.message_id for j in jobs)
+                outcome.count("fetch_transient")
+            elif isinstance(answer, PermanentTextError):
+                log.warning("text unavailable", extra={"company": name, "reason": answer.reason})
+                if state.last_error != answer.reason:
+                    _store(outcome, jobs, save_error, config.table_name, name, answer.reason, checked_at, ddb)
+                outcome.count("permanent_error")
+            elif isinstance(answer, NotModified) or text_sha256(answer.text) == state.text_sha256:
+                etag = answer.etag
+                if (etag and etag != state.etag) or state.last_error:
+                    _store(outcome, jobs, save_unchanged, config.table_name, name, etag, checked_at, ddb)
+                log.info("text unchanged; not analysed again", extra={"company": name})
+                outcome.count("unchanged")
+            else:
+                changed.append((name, answer))
+
+    if changed:
+        _analyse_and_store(changed, jobs_by_name, config, outcome, ddb=ddb, s3=s3, comprehend=comprehend, now=now)
+
+
+def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool], *args: Any) -> bool:
+    """Run one table write for a company; a failure hands its messages back to the queue."""
+    try:
+        if not write(*args):
+            log.info("company left the watchlist while in flight; state not written", extra={"company": jobs[0].name})
+            return False
+    except Exception as exc:  # noqa: BLE001 - any failure here must become a retried record, not a lost one
+        log.error("table update failed", extra={"company": jobs[0].name, "error": repr(exc)})
+        outcome.failures.extend(j.message_id for j in jobs)
+        outcome.count("table_error")
+        return False
+    return True
+
+
+def _analyse_and_store(
+    changed: list[tuple[str, Summary]],
+    jobs_by_name: dict[str, list[Job]],
+    config: ConsumerConfig,
+    outcome: BatchOutcome,
+    *,
+    ddb: Any,
+    s3: Any,
+    comprehend: Any,
+    now: Callable[[], datetime],
+) -> None:
+    answers = detect_sentiments([summary.text for _, summary in changed], config.language_code, comprehend)
+    analyzed_at = iso(now())
+    rows: list[tuple[ResultRow, Summary]] = []
+    for (name, summary), answer in zip(changed, answers):
+        jobs = jobs_by_name[name]
+        if not isinstance(answer, Sentiment):
+            with correlation(jobs[0].correlation_id):
+                log.error("sentiment failed; will retry", extra={"company": name, "error_code": answer.code})
+            outcome.failures.extend(j.message_id for j in jobs)
+            outcome.count("sentiment_error")
+            continue
+        first = min(jobs, key=lambda j: j.requested_at)
+        row = ResultRow(
+            name=name,
+            sentiment=answer.label,
+            positive=answer.positive,
+            negative=answer.negative,
+            neutral=answer.neutral,
+            mixed=answer.mixed,
+            text=summary.text,
+            text_sha256=text_sha256(summary.text),
+            source_url=summary.source_url,
+            analyzed_at=analyzed_at,
+            run_id=first.run_id,
+        )
+        rows.append((row, summary))
+    if not rows:
+        return
+
+    key = batch_key(
+        config.results_prefix,
+        [row for row, _ in rows],
+        _partition_date([j for row, _ in rows for j in jobs_by_name[row.name]]),
+    )
+    try:
+        put_results(config.results_bucket, key, [row for row, _ in rows], s3=s3)
+    except Exception as exc:  # noqa: BLE001 - the rows were not stored: every message behind them is retried
+        log.error("results write failed", extra={"key": key, "rows": len(rows), "error": repr(exc)})
+        for row, _ in rows:
+            outcome.failures.extend(j.message_id for j in jobs_by_name[row.name])
+        outcome.count("results_error", len(rows))
+        return
+    log.info("results written", extra={"key": key, "rows": len(rows)})
+    outcome.count("analysed", len(rows))
+    # The table is updated only after the dataset holds the row, so a crash in between
+    # re-analyses the company on redelivery rather than losing its row.
+    for row, summary in rows:
+        jobs = jobs_by_name[row.name]
+        with correlation(jobs[0].correlation_id):
+            if _store(outcome, jobs, save_analysis, config.table_name, row, summary.etag, key, ddb):
+                log.info("company analysed", extra={"company": row.name, "sentiment": row.sentiment, "key": key})
+
+
+def _finish(outcome: BatchOutcome, total: int) -> BatchOutcome:
+    outcome.failures = list(dict.fromkeys(outcome.failures))
+    log.info(
+        "batch done",
+        extra={"records": total, "failed": len(outcome.failures), "counts": outcome.counts},
+    )
+    if total and len(outcome.failures) == total:
+        raise BatchFailed(f"all {total} records failed")
+    return outcome
+
+
+def lambda_deadline(context: Any, reserve_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic) -> float:
+    """A monotonic-clock deadline leaving `reserve_seconds` of the invocation for writing results."""
+    remaining = context.get_remaining_time_in_millis() / 1000.0 if context is not None else 60.0
+    return clock() + max(0.0, remaining - reserve_seconds)

@@ -1,0 +1,38 @@
+"""Service limits and batch sizes: the one place each number lives.
+
+The code batches by these constants and the cost estimate reads them, so the two
+cannot drift apart.
+"""
+
+# SQS SendMessageBatch takes at most 10 entries (SQS API reference, SendMessageBatch).
+SQS_SEND_BATCH = 10
+# A failed SendMessageBatch entry is retried this many times before it is counted as lost.
+SQS_SEND_ATTEMPTS = 3
+
+# Comprehend BatchDetectSentiment: at most 25 documents, each at most 5,000 UTF-8 bytes
+# (Comprehend developer guide, "Guidelines and quotas"). Comprehend scores only the
+# first 500 characters of a document for sentiment, so cutting at 5,000 bytes loses nothing.
+COMPREHEND_BATCH = 25
+COMPREHEND_MAX_DOC_BYTES = 5000
+# Comprehend bills sentiment in units of 100 characters with a 3-unit minimum per document.
+COMPREHEND_UNIT_CHARS = 100
+COMPREHEND_MIN_UNITS = 3
+
+# DynamoDB BatchGetItem reads at most 100 keys, BatchWriteItem writes at most 25 items.
+DDB_BATCH_GET = 100
+DDB_BATCH_WRITE = 25
+
+# A company name longer than this is refused (by the CLI and again by the consumer).
+MAX_NAME_CHARS = 255
+
+# Text source: timeouts (seconds) and how long a Retry-After may make us wait before we
+# hand the record back to the queue instead.
+TEXT_CONNECT_TIMEOUT = 3.05
+TEXT_READ_TIMEOUT = 10.0
+TEXT_MAX_ATTEMPTS = 4
+TEXT_MAX_RETRY_AFTER = 10.0
+TEXT_MAX_BODY_BYTES = 1_048_576
+TEXT_MAX_REDIRECTS = 5
+
+# Lambda's limit on a function's code plus all its layers, unzipped.
+LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000

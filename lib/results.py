@@ -1,0 +1,80 @@
+"""The results dataset: one CSV object per consumer batch, under a date-partitioned key."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, fields
+from typing import Any
+
+from lib.clients import client
+
+# The dataset's columns, in order (documented in the README).
+COLUMNS = (
+    "name",
+    "sentiment",
+    "positive",
+    "negative",
+    "neutral",
+    "mixed",
+    "text",
+    "text_sha256",
+    "source_url",
+    "analyzed_at",
+    "run_id",
+)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    name: str
+    sentiment: str
+    positive: float
+    negative: float
+    neutral: float
+    mixed: float
+    text: str
+    text_sha256: str
+    source_url: str
+    analyzed_at: str  # ISO-8601 UTC, e.g. 2026-11-27T23:59:01Z
+    run_id: str
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What makes a row unique in the dataset: the company, the text and the run."""
+        return (self.name, self.text_sha256, self.run_id)
+
+
+assert tuple(f.name for f in fields(ResultRow)) == COLUMNS
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def batch_key(prefix: str, rows: Sequence[ResultRow], partition_date: str) -> str:
+    """A key that depends only on what the batch holds.
+
+    Writing the same rows again (a redelivered batch) lands on the same object
+    instead of adding a copy; the key holds only [a-z0-9=/.-], never names.
+    """
+    digest = hashlib.sha256()
+    for identity in sorted(row.identity for row in rows):
+        digest.update("\x1f".join(identity).encode("utf-8") + b"\x1e")
+    return f"{prefix}/dt={partition_date}/part-{digest.hexdigest()[:32]}.csv"
+
+
+def to_csv(rows: Sequence[ResultRow]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in sorted(rows, key=lambda r: r.identity):
+        writer.writerow(astuple(row))
+    return buffer.getvalue().encode("utf-8")
+
+
+def put_results(bucket: str, key: str, rows: Sequence[ResultRow], s3: Any = None) -> None:
+    s3 = s3 or client("s3")
+    s3.put_object(Bucket=bucket, Key=key, Body=to_csv(rows), ContentType="text/csv; charset=utf-8")

@@ -1,0 +1,135 @@
+"""Each company's latest state in the watchlist table.
+
+Writes are conditional on the company still being on the watchlist, so a
+company removed while its message was in flight is not brought back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lib.clients import client
+from lib.limits import DDB_BATCH_GET
+from lib.results import ResultRow
+
+_GET_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class CompanyState:
+    name: str
+    text_sha256: str | None = None
+    etag: str | None = None
+    source_url: str | None = None
+    sentiment: str | None = None
+    last_error: str | None = None
+
+
+def _s(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return value["S"] if value and "S" in value else None
+
+
+def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sleep) -> dict[str, CompanyState]:
+    """The stored state of each name still on the watchlist (absent names are left out)."""
+    ddb = ddb or client("dynamodb")
+    unique = list(dict.fromkeys(names))
+    states: dict[str, CompanyState] = {}
+    for start in range(0, len(unique), DDB_BATCH_GET):
+        request = {table: {"Keys": [{"name": {"S": n}} for n in unique[start : start + DDB_BATCH_GET]]}}
+        for attempt in range(_GET_ATTEMPTS):
+            response = ddb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                state = CompanyState(
+                    name=item["name"]["S"],
+                    text_sha256=_s(item, "text_sha256"),
+                    etag=_s(item, "etag"),
+                    source_url=_s(item, "source_url"),
+                    sentiment=_s(item, "sentiment"),
+                    last_error=_s(item, "last_error"),
+                )
+                states[state.name] = state
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise RuntimeError(f"BatchGetItem left {len(request[table]['Keys'])} keys unprocessed")
+    return states
+
+
+def _update(ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = ()) -> bool:
+    """Apply one UpdateItem; False when the company is no longer on the watchlist."""
+    names = {"#n": "name"}
+    values: dict[str, Any] = {}
+    clauses = []
+    for i, (attr, value) in enumerate(sets.items()):
+        names[f"#a{i}"] = attr
+        values[f":v{i}"] = value
+        clauses.append(f"#a{i} = :v{i}")
+    expression = "SET " + ", ".join(clauses)
+    removed = list(removes)
+    if removed:
+        for j, attr in enumerate(removed):
+            names[f"#r{j}"] = attr
+        expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key={"name": {"S": name}},
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _optional(value: str | None) -> dict[str, Any] | None:
+    return {"S": value} if value else None
+
+
+def save_analysis(table: str, row: ResultRow, etag: str | None, result_key: str, ddb: Any = None) -> bool:
+    """Record a fresh analysis as the company's latest state."""
+    sets = {
+        "sentiment": {"S": row.sentiment},
+        "score_positive": {"N": repr(row.positive)},
+        "score_negative": {"N": repr(row.negative)},
+        "score_neutral": {"N": repr(row.neutral)},
+        "score_mixed": {"N": repr(row.mixed)},
+        "text_sha256": {"S": row.text_sha256},
+        "source_url": {"S": row.source_url},
+        "analyzed_at": {"S": row.analyzed_at},
+        "checked_at": {"S": row.analyzed_at},
+        "last_run_id": {"S": row.run_id},
+        "result_key": {"S": result_key},
+    }
+    removes = ["last_error", "last_error_at"]
+    if etag:
+        sets["etag"] = {"S": etag}
+    else:
+        removes.append("etag")
+    return _update(ddb or client("dynamodb"), table, row.name, sets, removes)
+
+
+def save_unchanged(table: str, name: str, etag: str | None, checked_at: str, ddb: Any = None) -> bool:
+    """The text is the one already analysed: keep the analysis, note the check and any new ETag."""
+    sets = {"checked_at": {"S": checked_at}}
+    if etag:
+        sets["etag"] = {"S": etag}
+    return _update(ddb or client("dynamodb"), table, name, sets, ["last_error", "last_error_at"])
+
+
+def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> bool:
+    """A permanent failure (no such page, a disambiguation page, ...) recorded on the company."""
+    sets = {"last_error": {"S": reason}, "last_error_at": {"S": at}, "checked_at": {"S": at}}
+    return _update(ddb or client("dynamodb"), table, name, sets)

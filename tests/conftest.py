@@ -1,0 +1,90 @@
+"""Shared fixtures: fake AWS credentials, moto, and the resources the handlers expect."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lib import clients
+
+pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture"]
+
+EVENTS = Path(__file__).parent / "events"
+_unique = itertools.count(1)
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials and a region, so nothing can reach a real account."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in list(os.environ):
+        if key.startswith("AWS_ENDPOINT_URL") or key == "AWS_PROFILE":
+            monkeypatch.delenv(key)
+    clients.reset()
+    yield
+    clients.reset()
+
+
+@pytest.fixture
+def aws(aws_credentials):
+    with mock_aws():
+        yield
+
+
+@dataclass(frozen=True)
+class Resources:
+    table: str
+    queue_url: str
+    dlq_url: str
+    bucket: str
+
+
+@pytest.fixture
+def resources(aws) -> Resources:
+    """A watchlist table, a work queue with its dead-letter queue, and a results bucket, uniquely named."""
+    n = next(_unique)
+    ddb, sqs, s3 = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3")
+    table = f"watchlist-{n}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dlq_url = sqs.create_queue(QueueName=f"work-dlq-{n}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=f"work-{n}",
+        Attributes={
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    bucket = f"results-bucket-{n}"
+    s3.create_bucket(Bucket=bucket)
+    return Resources(table=table, queue_url=queue_url, dlq_url=dlq_url, bucket=bucket)
+
+
+def put_companies(table: str, names, **attributes) -> None:
+    ddb = boto3.client("dynamodb")
+    for name in names:
+        item = {"name": {"S": name}, **{k: {"S": v} for k, v in attributes.items()}}
+        ddb.put_item(TableName=table, Item=item)
