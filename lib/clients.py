@@ -22,7 +22,7 @@ _SERVICE_CONFIG = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client(service: str) -> Any:
     """One client per service per process (boto3 clients are thread-safe)."""
     session = boto3.session.Session()

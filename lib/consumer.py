@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lib.config import ConsumerConfig
@@ -57,11 +57,11 @@ class BatchOutcome:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_record(record: dict[str, Any]) -> Job:
@@ -157,13 +157,15 @@ def _process_jobs(
         state = work[name]
         with correlation(jobs_by_name[name][0].correlation_id):
             try:
-                return text_source.fetch_summary(name, etag=state.etag if state.text_sha256 else None, deadline=deadline)
+                return text_source.fetch_summary(
+                    name, etag=state.etag if state.text_sha256 else None, deadline=deadline
+                )
             except (PermanentTextError, TransientTextError) as exc:
                 return exc
 
     names = list(work)
     with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(names)))) as pool:
-        fetched = dict(zip(names, pool.map(lambda n: copy_context().run(fetch, n), names)))
+        fetched = dict(zip(names, pool.map(lambda n: copy_context().run(fetch, n), names), strict=True))
 
     checked_at = iso(now())
     changed: list[tuple[str, Summary]] = []
@@ -198,7 +200,7 @@ def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool
         if not write(*args):
             log.info("company left the watchlist while in flight; state not written", extra={"company": jobs[0].name})
             return False
-    except Exception as exc:  # noqa: BLE001 - any failure here must become a retried record, not a lost one
+    except Exception as exc:
         log.error("table update failed", extra={"company": jobs[0].name, "error": repr(exc)})
         outcome.failures.extend(j.message_id for j in jobs)
         outcome.count("table_error")
@@ -220,7 +222,7 @@ def _analyse_and_store(
     answers = detect_sentiments([summary.text for _, summary in changed], config.language_code, comprehend)
     analyzed_at = iso(now())
     rows: list[tuple[ResultRow, Summary]] = []
-    for (name, summary), answer in zip(changed, answers):
+    for (name, summary), answer in zip(changed, answers, strict=True):
         jobs = jobs_by_name[name]
         if not isinstance(answer, Sentiment):
             with correlation(jobs[0].correlation_id):
@@ -253,7 +255,7 @@ def _analyse_and_store(
     )
     try:
         put_results(config.results_bucket, key, [row for row, _ in rows], s3=s3)
-    except Exception as exc:  # noqa: BLE001 - the rows were not stored: every message behind them is retried
+    except Exception as exc:
         log.error("results write failed", extra={"key": key, "rows": len(rows), "error": repr(exc)})
         for row, _ in rows:
             outcome.failures.extend(j.message_id for j in jobs_by_name[row.name])

@@ -51,7 +51,11 @@ def _send_chunk(sqs: Any, queue_url: str, entries: list[dict[str, Any]], sleep) 
             for failure in response.get("Failed", []):
                 log.warning(
                     "message not queued",
-                    extra={"attempt": attempt + 1, "code": failure.get("Code"), "sender_fault": failure.get("SenderFault")},
+                    extra={
+                        "attempt": attempt + 1,
+                        "code": failure.get("Code"),
+                        "sender_fault": failure.get("SenderFault"),
+                    },
                 )
         pending = [e for e in pending if e["Id"] in failed_ids]
         if not pending:

@@ -47,7 +47,8 @@ class ResultRow:
         return (self.name, self.text_sha256, self.run_id)
 
 
-assert tuple(f.name for f in fields(ResultRow)) == COLUMNS
+if tuple(f.name for f in fields(ResultRow)) != COLUMNS:  # one truth for the column order
+    raise ImportError("ResultRow fields and COLUMNS disagree")
 
 
 def text_sha256(text: str) -> str:

@@ -89,6 +89,8 @@ def detect_sentiments(
         for item in response.get("ResultList", []):
             answers[chunk[item["Index"]]] = _from_result(item)
         for item in response.get("ErrorList", []):
-            answers[chunk[item["Index"]]] = SentimentError(item.get("ErrorCode", "UNKNOWN"), item.get("ErrorMessage", ""))
+            answers[chunk[item["Index"]]] = SentimentError(
+                item.get("ErrorCode", "UNKNOWN"), item.get("ErrorMessage", "")
+            )
     # A document Comprehend neither scored nor reported must not pass as analysed.
     return [a if a is not None else SentimentError("MISSING_RESULT", "no result for document") for a in answers]

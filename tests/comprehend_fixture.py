@@ -37,7 +37,7 @@ def score(text: str) -> dict:
         label, scores = "NEUTRAL", (0.05, 0.05, 0.88, 0.02)
     return {
         "Sentiment": label,
-        "SentimentScore": dict(zip(("Positive", "Negative", "Neutral", "Mixed"), scores)),
+        "SentimentScore": dict(zip(("Positive", "Negative", "Neutral", "Mixed"), scores, strict=True)),
     }
 
 
@@ -71,7 +71,7 @@ def _handler_for(state: FakeComprehend):
         def _error(self, status: int, error_type: str, message: str) -> None:
             self._reply(status, {"__type": error_type, "Message": message})
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = json.loads(self.rfile.read(length) or b"{}")
             operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]

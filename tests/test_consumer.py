@@ -193,8 +193,12 @@ def test_body_that_is_not_json_fails_that_record_only(pipeline):
 
 @pytest.mark.parametrize(
     "body",
-    ['["a list"]', '{"run_id": "r", "requested_at": "2026-11-27T12:00:00Z"}', '{"name": "A\\u0000B", "run_id": "r", '
-     '"requested_at": "2026-11-27T12:00:00Z"}', '{"name": "A", "run_id": "r", "requested_at": "yesterday"}'],
+    [
+        '["a list"]',
+        '{"run_id": "r", "requested_at": "2026-11-27T12:00:00Z"}',
+        '{"name": "A\\u0000B", "run_id": "r", "requested_at": "2026-11-27T12:00:00Z"}',
+        '{"name": "A", "run_id": "r", "requested_at": "yesterday"}',
+    ],
 )
 def test_body_that_is_not_the_expected_message_fails(pipeline, body):
     watch(pipeline, {"Apple": "Apple makes popular phones."})

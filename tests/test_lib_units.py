@@ -20,7 +20,9 @@ from lib.sentiment import Sentiment, SentimentError, detect_sentiments, truncate
 
 
 def row(name="Netflix", sha="a" * 64, run="run-1", text="text") -> ResultRow:
-    return ResultRow(name, "POSITIVE", 0.9, 0.05, 0.04, 0.01, text, sha, "https://x/wiki/N", "2026-11-27T12:00:05Z", run)
+    return ResultRow(
+        name, "POSITIVE", 0.9, 0.05, 0.04, 0.01, text, sha, "https://x/wiki/N", "2026-11-27T12:00:05Z", run
+    )
 
 
 # --- names -----------------------------------------------------------------------------------------
@@ -30,7 +32,9 @@ def test_name_whitespace_is_normalised():
     assert validate_name("  Meta   Platforms\t") == "Meta Platforms"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "x" * (MAX_NAME_CHARS + 1), "Acme\x00", "Acme\nCorp", "Ac\u200eme", 42, None])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "x" * (MAX_NAME_CHARS + 1), "Acme\x00", "Acme\nCorp", "Ac\u200eme", 42, None]
+)
 def test_invalid_names_are_refused(bad):
     with pytest.raises(InvalidName):
         validate_name(bad)
@@ -146,7 +150,9 @@ def test_log_lines_are_json_with_correlation_id(capsys):
 def test_pipeline_logger_leaves_the_root_logger_alone():
     get_logger()
     assert logging.getLogger("pipeline").propagate is False
-    assert not any(getattr(h, "formatter", None).__class__.__name__ == "JsonFormatter" for h in logging.getLogger().handlers)
+    assert not any(
+        getattr(h, "formatter", None).__class__.__name__ == "JsonFormatter" for h in logging.getLogger().handlers
+    )
 
 
 def test_clients_honour_service_endpoint_variables(aws_credentials, monkeypatch):

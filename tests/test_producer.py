@@ -36,7 +36,8 @@ def drain(queue_url: str) -> list[dict]:
             return messages
         messages.extend(batch)
         sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
 
 
@@ -56,7 +57,9 @@ def test_every_company_is_queued_once_in_batches_of_ten(resources):
     sqs = boto3.client("sqs")
     sends = count_calls(sqs, "SendMessageBatch")
     # WHEN the producer runs
-    summary = queue_companies(ProducerConfig(resources.table, resources.queue_url), "run-1", "2026-11-27T12:00:00Z", sqs=sqs)
+    summary = queue_companies(
+        ProducerConfig(resources.table, resources.queue_url), "run-1", "2026-11-27T12:00:00Z", sqs=sqs
+    )
     # THEN 23 messages were queued in three SendMessageBatch calls
     assert summary == {"run_id": "run-1", "queued": 23, "failed": 0, "batches": 3}
     assert [len(call["Entries"]) for call in sends] == [10, 10, 3]
@@ -110,7 +113,9 @@ def test_failed_entry_is_retried_alone():
     sqs_stub.add_response("send_message_batch", {"Successful": [], "Failed": []})
     config = ProducerConfig("t", "https://sqs.us-east-1.amazonaws.com/123456789012/q")
     sent: list = []
-    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", lambda **kw: sent.append(list(kw["params"]["Entries"])))
+    sqs.meta.events.register(
+        "before-parameter-build.sqs.SendMessageBatch", lambda **kw: sent.append(list(kw["params"]["Entries"]))
+    )
     # WHEN the producer runs
     with ddb_stub, sqs_stub:
         summary = queue_companies(config, "r", "2026-11-27T12:00:00Z", ddb=ddb, sqs=sqs, sleep=lambda s: None)
