@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 import os
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -14,10 +18,39 @@ from moto import mock_aws
 
 from lib import clients
 
-pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture"]
+pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture", "tests.stack_fixture"]
 
 EVENTS = Path(__file__).parent / "events"
 _unique = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Refuse any in-process connection that does not stay on this machine: tests never reach AWS or Wikipedia."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                local = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                local = host == "localhost"
+            if not local:
+                raise OSError(f"test tried to reach {host}; only loopback is allowed")
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        check(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        yield
 
 
 def load_event(name: str) -> dict:

@@ -2,16 +2,14 @@
 
 Everything runs offline. The linters run as subprocesses with fake credentials and with the
 version checks and telemetry of SAM CLI and checkov switched off; in-process code may only open
-loopback sockets (see `_loopback_only`).
+loopback sockets (see `_loopback_only` in conftest.py).
 """
 
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -61,35 +59,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported 
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _loopback_only() -> Iterator[None]:
-    """Refuse any in-process connection that does not stay on this machine."""
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            try:
-                local = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                local = host == "localhost"
-            if not local:
-                raise OSError(f"test tried to reach {host}; only loopback is allowed")
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        check(sock, address)
-        return real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: Any) -> int:
-        check(sock, address)
-        return real_connect_ex(sock, address)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", connect)
-        patch.setattr(socket.socket, "connect_ex", connect_ex)
-        yield
 
 
 @pytest.fixture
