@@ -93,15 +93,8 @@ class TransientTextError(TextSourceError):
     """The source could not answer now; the message should go back to the queue."""
 
 
-class _Retryable(Exception):
+class _Retryable(TextSourceError):
     """An attempt failed in a way another attempt may fix; never leaves this module."""
-
-    def __init__(self, reason: str, message: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(reason, message)
-        self.reason = reason
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
 
 
 def user_agent(contact: str) -> str:
