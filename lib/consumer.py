@@ -164,8 +164,11 @@ def _process_jobs(
                 return exc
 
     names = list(work)
+    # Contexts are copied here, in the calling thread (a worker thread has its own, empty one);
+    # one copy per task, since a context cannot be entered by two threads at once.
+    contexts = {name: copy_context() for name in names}
     with ThreadPoolExecutor(max_workers=max(1, min(FETCH_WORKERS, len(names)))) as pool:
-        fetched = dict(zip(names, pool.map(lambda n: copy_context().run(fetch, n), names), strict=True))
+        fetched = dict(zip(names, pool.map(lambda n: contexts[n].run(fetch, n), names), strict=True))
 
     checked_at = iso(now())
     changed: list[tuple[str, Summary]] = []
