@@ -9,6 +9,7 @@ the service would with the same parameter values. Nothing in this module talks t
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,21 @@ _CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form intrinsics (`{"Ref": ...}`)."""
+    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form intrinsics (`{"Ref": ...}`).
+
+    Each call returns its own copy, so callers may change it freely.
+    """
     text = Path(path).read_text(encoding="utf-8")
+    return copy.deepcopy(_parse(text, str(path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(text: str, where: str) -> dict[str, Any]:
+    # Parsing the template is the slowest step of an offline deploy; the cache is keyed by the
+    # text itself, so an edited file is parsed again.
     template = yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
     if not isinstance(template, dict):
-        raise TemplateError(f"{path}: a template is a mapping at the top level")
+        raise TemplateError(f"{where}: a template is a mapping at the top level")
     return template
 
 
