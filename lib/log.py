@@ -29,11 +29,13 @@ class _CorrelationFilter(logging.Filter):
 
 
 class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout is at emit time (the runtime, or a test's capture)."""
+    """Writes to whatever sys.stdout (or, for the CLI, sys.stderr) is at emit time."""
+
+    use_stderr = False
 
     @property  # type: ignore[override]
     def stream(self):
-        return sys.stdout
+        return sys.stderr if _StdoutHandler.use_stderr else sys.stdout
 
     @stream.setter
     def stream(self, value) -> None:
@@ -61,6 +63,12 @@ def get_logger(name: str | None = None) -> logging.Logger:
         root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
         root._pipeline_configured = True  # type: ignore[attr-defined]
     return root if name is None else root.getChild(name)
+
+
+def send_logs_to_stderr(level: str | int = "WARNING") -> None:
+    """For workstation tools: pipeline log lines go to stderr, so stdout stays data."""
+    _StdoutHandler.use_stderr = True
+    get_logger().setLevel(level)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lib import clients
+from lib import clients, log
 
 pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture", "tests.stack_fixture"]
 
@@ -51,6 +51,17 @@ def _loopback_only() -> Iterator[None]:
         patch.setattr(socket.socket, "connect", connect)
         patch.setattr(socket.socket, "connect_ex", connect_ex)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _pipeline_logging_restored() -> Iterator[None]:
+    """The CLI points the pipeline's logs at stderr, at its own level, for the whole process
+    (lib.log.send_logs_to_stderr); undo that after each test, so later tests find the Lambda setup."""
+    logger = log.get_logger()
+    level, to_stderr = logger.level, log._StdoutHandler.use_stderr
+    yield
+    logger.setLevel(level)
+    log._StdoutHandler.use_stderr = to_stderr
 
 
 def load_event(name: str) -> dict:

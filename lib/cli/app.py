@@ -1,0 +1,130 @@
+"""The click group: global options, the shared context, and one place that turns errors into one line."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import click
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from lib import __version__
+from lib.cli.context import DEFAULT_STACK_NAME, AppContext, CliError
+from lib.log import send_logs_to_stderr
+
+
+def _translate(exc: Exception) -> CliError | None:
+    """The one-line message for an error a user can fix; None for a real bug."""
+    if isinstance(exc, NoRegionError):
+        return CliError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return CliError("no AWS credentials: pass --profile, run 'aws configure', or set AWS_ACCESS_KEY_ID")
+    if isinstance(exc, ProfileNotFound):
+        return CliError(str(exc))
+    if isinstance(exc, EndpointConnectionError):
+        return CliError(f"cannot reach AWS: {exc}")
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "call")
+        return CliError(f"AWS {operation} failed: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip())
+    if isinstance(exc, BotoCoreError):
+        return CliError(f"AWS SDK error: {exc}")
+    return None
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line (with where to find help), like every other failure."""
+
+    def show(self, file=None) -> None:
+        hint = ""
+        if self.ctx is not None:
+            hint = f" (see '{self.ctx.command_path} {self.ctx.help_option_names[0]}')"
+        click.echo(f"Error: {self.format_message()}{hint}", err=True)
+
+
+class OneLineUsageCommand(click.Command):
+    """click prints usage errors as usage, hint, blank line and message; DESIGN rule 10 wants one line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
+
+
+class PipelineGroup(click.Group):
+    # Every command added with @cli.command reports usage errors in one line too.
+    command_class = OneLineUsageCommand
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            verbose = bool(ctx.obj and ctx.obj.verbose)
+            translated = _translate(exc)
+            if verbose or translated is None:
+                # A bug (or --verbose): show where, then still end with one clear line.
+                click.echo(traceback.format_exc().rstrip(), err=True)
+            if translated is None:
+                translated = CliError(f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+            raise translated from exc
+
+
+@click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cfcli")
+@click.option(
+    "--stack-name",
+    envvar="CFCLI_STACK_NAME",
+    default=DEFAULT_STACK_NAME,
+    show_default=True,
+    help="CloudFormation stack to work on (env CFCLI_STACK_NAME).",
+)
+@click.option(
+    "--region", envvar="CFCLI_REGION", help="AWS region (default: the SDK's, e.g. AWS_DEFAULT_REGION or the profile's)."
+)
+@click.option("--profile", envvar="CFCLI_PROFILE", help="Named AWS profile.")
+@click.option("--endpoint-url", envvar="CFCLI_ENDPOINT_URL", help="Send every AWS call here (an emulator).")
+@click.option("--verbose", "-v", is_flag=True, help="JSON diagnostics and tracebacks on stderr.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    stack_name: str,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    verbose: bool,
+):
+    """Deploy the watchlist sentiment pipeline, manage its watchlist, read its results, tear it down."""
+    ctx.obj = AppContext(
+        stack_name=stack_name, region=region, profile=profile, endpoint_url=endpoint_url, verbose=verbose
+    )
+    # The pipeline's JSON log lines (from code the CLI runs in-process) go to stderr.
+    send_logs_to_stderr(logging.DEBUG if verbose else logging.WARNING)
