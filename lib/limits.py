@@ -36,3 +36,15 @@ TEXT_MAX_REDIRECTS = 5
 
 # Lambda's limit on a function's code plus all its layers, unzipped.
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
+
+# Reading results "since" a time: a row sits in the partition of its batch's earliest requested_at, which can be
+# older than its analyzed_at by as long as a message may wait on the work queue (SQS's default retention, 4 days,
+# which the template keeps). Partitions this many days before the requested date are read too, and rows are then
+# filtered by analyzed_at. (A message redriven from the dead-letter queue can be older still.)
+RESULTS_PARTITION_LOOKBACK_DAYS = 4
+
+# S3 DeleteObjects removes at most 1,000 keys (or versions) per request (S3 API reference, DeleteObjects).
+S3_DELETE_BATCH = 1000
+
+# Lambda's longest function timeout (15 minutes): a synchronous Invoke may take this long to answer.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900

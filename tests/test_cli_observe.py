@@ -1,0 +1,434 @@
+"""cfcli status / results / run against a stack created from template.yml in moto.
+
+moto's Lambda cannot run function code without Docker, so `run` is tested at the Lambda boundary: a
+botocore Stubber answers the Invoke, and the test checks what was sent and what was printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+import cfcli  # noqa: F401  (registers every command on the group)
+from lib.cli import observe
+from lib.cli.app import cli
+from lib.results import COLUMNS, ResultRow, batch_key, text_sha256, to_csv
+
+
+def invoke(runner, *args: str):
+    return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+def row(
+    name: str, analyzed_at: str, run_id: str = "run-1", text: str | None = None, positive: float = 0.9
+) -> ResultRow:
+    text = text if text is not None else f"{name} is a company."
+    rest = round((1 - positive) / 3, 6)
+    return ResultRow(
+        name=name,
+        sentiment="POSITIVE" if positive >= 0.5 else "NEGATIVE",
+        positive=positive,
+        negative=rest,
+        neutral=rest,
+        mixed=rest,
+        text=text,
+        text_sha256=text_sha256(text),
+        source_url=f"https://en.wikipedia.org/wiki/{name}",
+        analyzed_at=analyzed_at,
+        run_id=run_id,
+    )
+
+
+def put_batch(bucket: str, rows: list[ResultRow], partition: str) -> str:
+    key = batch_key("results", rows, partition)
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=to_csv(rows))
+    return key
+
+
+@pytest.fixture
+def two_days(stack):
+    """Two objects on two days; Netflix's first row is in both (a redelivered batch), and it changed on day two."""
+    put_batch(
+        stack.bucket,
+        [row("Netflix", "2026-11-26T10:00:00Z", positive=0.2), row("Meta", "2026-11-26T10:00:00Z")],
+        "2026-11-26",
+    )
+    put_batch(
+        stack.bucket,
+        [
+            row("Netflix", "2026-11-26T10:00:00Z", positive=0.2),
+            row("Netflix", "2026-11-27T10:00:00Z", run_id="run-2", text="Netflix streams.", positive=0.8),
+        ],
+        "2026-11-27",
+    )
+    return stack
+
+
+def assert_one_error_line(result, contains: str) -> None:
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and contains in lines[0]
+
+
+# ---------------------------------------------------------------- status
+def test_status_of_a_fresh_stack_shows_aligned_lines_with_zeros_and_an_enabled_schedule(stack, cli_runner):
+    # GIVEN a stack just created
+    # WHEN status is asked
+    result = invoke(cli_runner, "status")
+    # THEN every line is there, values aligned in one column, with empty queues and no results
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert {key: value.strip() for key, value in (line.split(":", 1) for line in lines)} == {
+        "stack": f"{stack.name} (CREATE_COMPLETE)",
+        "region": "us-east-1",
+        "schedule": "ENABLED, rate(5 minutes)",
+        "work queue": "0 waiting, 0 in flight",
+        "dead-letter queue": "0 messages",
+        "watchlist": "0 companies",
+        "results": "0 objects, 0 B",
+        "newest result": "none yet",
+    }
+    assert len({len(line) - len(line.split(":", 1)[1].lstrip()) for line in lines}) == 1
+    assert result.stderr == ""
+
+
+def test_status_json_counts_messages_companies_and_the_newest_result(stack, cli_runner):
+    # GIVEN 3 messages on the work queue (1 of them received, so in flight), 2 in the dead-letter queue,
+    # 2 companies on the watchlist and 2 results objects
+    # moto "delivers" each send to an enabled SQS mapping, fails to run the function without Docker and counts
+    # a receive each time (enough sends dead-letter a message); Lambda is not what this test is about.
+    lam = boto3.client("lambda")
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    sqs = boto3.client("sqs")
+    for i in range(3):
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"n": i}))
+    sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=1)
+    for i in range(2):
+        sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps({"n": i}))
+    ddb = boto3.client("dynamodb")
+    for name in ("Netflix", "Meta"):
+        ddb.put_item(TableName=stack.table, Item={"name": {"S": name}})
+    put_batch(stack.bucket, [row("Netflix", "2026-11-26T10:00:00Z")], "2026-11-26")
+    newest = put_batch(stack.bucket, [row("Meta", "2026-11-27T10:00:00Z")], "2026-11-27")
+    size = boto3.client("s3").head_object(Bucket=stack.bucket, Key=newest)["ContentLength"]
+    # WHEN status is asked for JSON
+    result = invoke(cli_runner, "status", "--json")
+    # THEN the counts and the newest object are reported
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["queue"] | {"url": None} == {"url": None, "waiting": 2, "in_flight": 1, "delayed": 0}
+    assert report["dead_letter_queue"]["waiting"] == 2
+    assert report["watchlist"] == {"table": stack.table, "companies": 2}
+    assert report["schedule"]["state"] == "ENABLED"
+    assert report["results"]["objects"] == 2
+    assert report["results"]["newest"]["key"] == newest
+    assert report["results"]["newest"]["size"] == size
+    assert report["results"]["newest"]["last_modified"].endswith("Z")
+
+
+def test_status_counts_the_watchlist_across_scan_pages(stack, cli_runner, monkeypatch):
+    # GIVEN 7 companies and a table that returns 2 items per scan page
+    ddb = boto3.client("dynamodb")
+    for i in range(7):
+        ddb.put_item(TableName=stack.table, Item={"name": {"S": f"Company {i}"}})
+    pages = []
+
+    def small_pages(ddb_client, table):
+        ddb_client.meta.events.register(
+            "before-parameter-build.dynamodb.Scan", lambda params, **_: params.update(Limit=2)
+        )
+        ddb_client.meta.events.register("after-call.dynamodb.Scan", lambda **kw: pages.append(kw["parsed"]["Count"]))
+        return original(ddb_client, table)
+
+    original = observe.count_companies
+    monkeypatch.setattr(observe, "count_companies", small_pages)
+    # WHEN status is asked
+    result = invoke(cli_runner, "status", "--json")
+    # THEN every page was counted
+    assert json.loads(result.stdout)["watchlist"]["companies"] == 7
+    assert len(pages) == 4
+
+
+def test_status_shows_a_disabled_schedule(stack, cli_runner):
+    # GIVEN the schedule rule disabled (as teardown does first)
+    boto3.client("events").disable_rule(Name=stack.outputs["ScheduleRuleName"])
+    # WHEN status is asked
+    result = invoke(cli_runner, "status")
+    # THEN the schedule line says so
+    (schedule,) = [line for line in result.stdout.splitlines() if line.startswith("schedule:")]
+    assert schedule.split(":", 1)[1].strip() == "DISABLED, rate(5 minutes)"
+
+
+def test_status_of_a_stack_without_outputs_shows_what_it_can(aws, cli_runner):
+    # GIVEN a stack with no outputs (another project's, or one that failed to create)
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    boto3.client("cloudformation").create_stack(StackName="bare", TemplateBody=json.dumps(template))
+    # WHEN status is asked for it
+    result = invoke(cli_runner, "--stack-name", "bare", "status")
+    # THEN the stack line is shown, every other part is "unavailable", and one note says why
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].split(":", 1)[1].strip() == "bare (CREATE_COMPLETE)"
+    assert [line.split(":", 1)[1].strip() for line in result.stdout.splitlines()[2:]] == ["unavailable"] * 5
+    assert result.stderr == (
+        "stack bare has no output ScheduleRuleName, QueueUrl, DeadLetterQueueUrl, TableName, ResultsBucketName: "
+        "those parts are unavailable\n"
+    )
+
+
+def test_status_of_a_missing_stack_is_one_line_and_exit_1(aws, cli_runner):
+    # GIVEN no stack called "absent"
+    # WHEN status is asked for it
+    result = invoke(cli_runner, "--stack-name", "absent", "status")
+    # THEN one clear line on stderr, nothing on stdout, exit 1
+    assert_one_error_line(result, "stack absent does not exist")
+
+
+# ---------------------------------------------------------------- results
+def test_results_show_each_companys_latest_row(two_days, cli_runner):
+    # GIVEN two days of results, Netflix analysed on both
+    # WHEN results are asked
+    result = invoke(cli_runner, "results")
+    # THEN one table row per company, Netflix's from the 27th, scores to 3 places, no text
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "name     sentiment  positive  negative  neutral  mixed  analyzed_at",
+        "Meta     POSITIVE   0.900     0.033     0.033    0.033  2026-11-26T10:00:00Z",
+        "Netflix  POSITIVE   0.800     0.067     0.067    0.067  2026-11-27T10:00:00Z",
+    ]
+    assert result.stderr == ""
+
+
+def test_results_all_shows_the_history_without_the_duplicate_row(two_days, cli_runner):
+    # GIVEN Netflix's day-one row written in both objects
+    # WHEN the whole history is asked
+    result = invoke(cli_runner, "results", "--all", "--json")
+    # THEN Netflix has two rows (not three), oldest first
+    rows = json.loads(result.stdout)
+    assert [(r["name"], r["analyzed_at"]) for r in rows] == [
+        ("Meta", "2026-11-26T10:00:00Z"),
+        ("Netflix", "2026-11-26T10:00:00Z"),
+        ("Netflix", "2026-11-27T10:00:00Z"),
+    ]
+
+
+def test_results_name_filter_ignores_case_and_spacing(two_days, cli_runner):
+    # GIVEN results for Meta and Netflix
+    # WHEN only "  netflix " is asked
+    result = invoke(cli_runner, "results", "--name", "  netflix ", "--json")
+    # THEN only Netflix's latest row is shown
+    assert [r["name"] for r in json.loads(result.stdout)] == ["Netflix"]
+
+
+def test_results_name_without_rows_is_noted_on_stderr(two_days, cli_runner):
+    # GIVEN results for Meta and Netflix
+    # WHEN results for Meta and an unknown company are asked
+    result = invoke(cli_runner, "results", "--name", "Meta", "--name", "Initech")
+    # THEN Meta is shown, and stderr names the company with no results
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["Meta"]
+    assert result.stderr == "no results for: Initech\n"
+
+
+def test_results_since_keeps_rows_analysed_from_that_date(two_days, cli_runner):
+    # GIVEN rows from the 26th and the 27th
+    # WHEN results since the 27th are asked, with history
+    result = invoke(cli_runner, "results", "--since", "2026-11-27", "--all", "--json")
+    # THEN only Netflix's row of the 27th remains
+    assert [(r["name"], r["analyzed_at"]) for r in json.loads(result.stdout)] == [("Netflix", "2026-11-27T10:00:00Z")]
+
+
+def test_results_since_accepts_an_iso_time(two_days, cli_runner):
+    # GIVEN rows analysed at 10:00 on the 26th and the 27th
+    # WHEN results since 09:00 (UTC+2 = 07:00Z) on the 27th are asked
+    result = invoke(cli_runner, "results", "--since", "2026-11-27T09:00:00+02:00", "--json")
+    # THEN only the row of the 27th is shown
+    assert [r["analyzed_at"] for r in json.loads(result.stdout)] == ["2026-11-27T10:00:00Z"]
+
+
+def test_results_since_nothing_new_says_so(two_days, cli_runner):
+    # GIVEN rows up to the 27th
+    # WHEN results since the 28th are asked
+    result = invoke(cli_runner, "results", "--since", "2026-11-28")
+    # THEN nothing on stdout, a note on stderr, exit 0
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no results since 2026-11-28T00:00:00Z\n")
+
+
+def test_results_since_refuses_text_that_is_not_a_date(aws, cli_runner):
+    # GIVEN any account (the options are checked before any AWS call)
+    # WHEN --since is given a word
+    result = invoke(cli_runner, "results", "--since", "yesterday")
+    # THEN it is a usage error (exit 2) naming the option
+    assert result.exit_code == 2
+    assert "--since" in result.stderr and "neither a date" in result.stderr
+
+
+def test_results_csv_has_every_column_and_parses_back(two_days, cli_runner):
+    # GIVEN two days of results
+    # WHEN results are asked as CSV
+    result = invoke(cli_runner, "results", "--format", "csv")
+    # THEN the CSV has the dataset's columns and each company's latest values, text included
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert tuple(rows[0].keys()) == COLUMNS
+    assert [(r["name"], float(r["positive"]), r["text"]) for r in rows] == [
+        ("Meta", 0.9, "Meta is a company."),
+        ("Netflix", 0.8, "Netflix streams."),
+    ]
+    assert rows[1]["run_id"] == "run-2" and rows[1]["analyzed_at"] == "2026-11-27T10:00:00Z"
+
+
+def test_results_format_json_has_every_column_and_json_is_its_alias(two_days, cli_runner):
+    # GIVEN two days of results
+    # WHEN results are asked with --format json and with --json
+    long_form = invoke(cli_runner, "results", "--format", "json")
+    alias = invoke(cli_runner, "results", "--json")
+    # THEN both print the same list of complete rows, scores as numbers
+    rows = json.loads(long_form.stdout)
+    assert alias.stdout == long_form.stdout
+    assert [sorted(r) for r in rows] == [sorted(COLUMNS)] * 2
+    assert rows[1]["positive"] == 0.8 and rows[1]["text_sha256"] == text_sha256("Netflix streams.")
+
+
+def test_results_json_contradicting_format_is_a_usage_error(aws, cli_runner):
+    # GIVEN any account (the options are checked before any AWS call)
+    # WHEN --json and --format csv are both given
+    result = invoke(cli_runner, "results", "--json", "--format", "csv")
+    # THEN exit 2 with a message naming both
+    assert result.exit_code == 2
+    assert "--json contradicts --format csv" in result.stderr
+
+
+def test_results_of_an_empty_bucket_say_so_on_stderr(stack, cli_runner):
+    # GIVEN no results yet
+    # WHEN results are asked
+    result = invoke(cli_runner, "results")
+    # THEN stdout is empty, stderr says why, exit 0
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no results yet\n")
+
+
+def test_results_json_of_an_empty_bucket_is_an_empty_list(stack, cli_runner):
+    # GIVEN no results yet
+    # WHEN results are asked as JSON
+    result = invoke(cli_runner, "results", "--json")
+    # THEN stdout is an empty JSON list
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_results_skip_a_malformed_object_with_a_note(two_days, cli_runner):
+    # GIVEN a broken object among the good ones
+    boto3.client("s3").put_object(
+        Bucket=two_days.bucket, Key="results/dt=2026-11-27/part-broken.csv", Body=b"name,score\nNetflix,lots\n"
+    )
+    # WHEN results are asked
+    result = invoke(cli_runner, "results", "--json")
+    # THEN the good rows are shown and stderr names the broken key
+    assert result.exit_code == 0
+    assert [r["name"] for r in json.loads(result.stdout)] == ["Meta", "Netflix"]
+    assert result.stderr == (
+        f"skipped s3://{two_days.bucket}/results/dt=2026-11-27/part-broken.csv: "
+        "header is not the dataset's columns (name,score)\n"
+    )
+
+
+def test_results_of_a_missing_stack_is_one_line_and_exit_1(aws, cli_runner):
+    # GIVEN no stack called "absent"
+    # WHEN results are asked from it
+    result = invoke(cli_runner, "--stack-name", "absent", "results")
+    # THEN one clear line, exit 1
+    assert_one_error_line(result, "stack absent does not exist")
+
+
+# ---------------------------------------------------------------- run
+@pytest.fixture
+def lambda_stub(monkeypatch):
+    """The Lambda client `run` uses, answered by a Stubber; `sent` collects each Invoke's parameters."""
+    client = boto3.client("lambda", region_name="us-east-1")
+    sent: list[dict] = []
+    client.meta.events.register("before-parameter-build.lambda.Invoke", lambda params, **_: sent.append(dict(params)))
+    monkeypatch.setattr(observe, "invoke_client", lambda app: client)
+    with Stubber(client) as stubber:
+        stubber.sent = sent
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def answer(stubber, payload: dict, function_error: str | None = None) -> None:
+    body = json.dumps(payload).encode()
+    response = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+    if function_error:
+        response["FunctionError"] = function_error
+    stubber.add_response("invoke", response)
+
+
+def test_run_invokes_the_producer_with_a_schedule_shaped_event(stack, cli_runner, lambda_stub):
+    # GIVEN a producer that queues 3 companies
+    answer(lambda_stub, {"run_id": "r", "queued": 3, "failed": 0, "batches": 1})
+    # WHEN run is asked
+    result = invoke(cli_runner, "run")
+    # THEN the stack's producer was invoked synchronously with a scheduled-event payload carrying a fresh id and a time
+    assert result.exit_code == 0, result.stderr
+    (params,) = lambda_stub.sent
+    assert params["FunctionName"] == stack.outputs["ProducerFunctionName"]
+    assert params["InvocationType"] == "RequestResponse"
+    event = json.loads(params["Payload"])
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "cfcli.run"
+    assert uuid.UUID(event["id"]).version == 4
+    assert event["time"].endswith("Z") and event["region"] == "us-east-1"
+
+
+def test_run_prints_the_producers_summary(stack, cli_runner, lambda_stub):
+    # GIVEN a producer that queues 3 companies in 1 batch
+    answer(lambda_stub, {"run_id": "run-42", "queued": 3, "failed": 0, "batches": 1})
+    # WHEN run is asked
+    result = invoke(cli_runner, "run")
+    # THEN the summary is on stdout as aligned lines, and stderr is quiet
+    assert result.stdout.splitlines() == ["run_id:  run-42", "queued:  3", "failed:  0", "batches: 1"]
+    assert result.stderr == ""
+
+
+def test_run_json_prints_the_summary_as_json(stack, cli_runner, lambda_stub):
+    # GIVEN a producer that queues 2 companies, 1 of which failed
+    answer(lambda_stub, {"run_id": "run-9", "queued": 2, "failed": 1, "batches": 1})
+    # WHEN run is asked for JSON
+    result = invoke(cli_runner, "run", "--json")
+    # THEN stdout is the summary and stderr warns about the failed company
+    assert json.loads(result.stdout) == {"run_id": "run-9", "queued": 2, "failed": 1, "batches": 1}
+    assert "1 companies could not be queued" in result.stderr
+    assert result.exit_code == 0
+
+
+def test_run_function_error_is_one_line_and_exit_1(stack, cli_runner, lambda_stub):
+    # GIVEN a producer that raises
+    answer(
+        lambda_stub,
+        {"errorType": "NothingQueued", "errorMessage": "none of 4 companies could be queued", "stackTrace": ["..."]},
+        function_error="Unhandled",
+    )
+    # WHEN run is asked
+    result = invoke(cli_runner, "run")
+    # THEN one error line naming the function, the run and the function's error; no summary on stdout
+    assert_one_error_line(result, "NothingQueued: none of 4 companies could be queued")
+    run_id = json.loads(lambda_stub.sent[0]["Payload"])["id"]
+    assert result.stderr == (
+        f"Error: producer {stack.outputs['ProducerFunctionName']} failed (run {run_id}): "
+        "NothingQueued: none of 4 companies could be queued\n"
+    )
+
+
+def test_run_against_a_missing_stack_is_one_line_and_exit_1(aws, cli_runner, lambda_stub):
+    # GIVEN no stack called "absent"
+    # WHEN run is asked for it
+    result = invoke(cli_runner, "--stack-name", "absent", "run")
+    # THEN one clear line, nothing invoked
+    assert_one_error_line(result, "stack absent does not exist")
+    assert lambda_stub.sent == []
