@@ -19,13 +19,13 @@ TEMPLATE := template.yml
 # sam validate needs a region for the transform even offline; cfn-lint and checkov do not.
 REGION := us-east-1
 
-export AWS_DEFAULT_REGION := $(REGION)
+export AWS_DEFAULT_REGION ?= $(REGION)
 # No usage reports from the SAM CLI (and no network attempts for them).
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam validate looks for credentials; without any, botocore would ask the EC2 instance metadata
 # service, which is neither here nor wanted. Nothing in lint or test talks to a real account.
-export AWS_EC2_METADATA_DISABLED := true
+export AWS_EC2_METADATA_DISABLED ?= true
 
 .PHONY: help install lint test build bench demo deploy teardown clean constraints
 
@@ -71,11 +71,21 @@ bench: build ## run every bench/*.py (import time of the handlers vs boto3); fai
 demo: ## (not available yet)
 	@echo "demo: not available yet: local mode (embedded moto stack + executor) is not written" >&2; exit 1
 
-deploy: ## (not available yet)
-	@echo "deploy: not available yet: cfcli.py deploy (bucket, sam deploy of build/template.yml) is not written" >&2; exit 1
+# deploy and teardown talk to the caller's real account. The two defaults above exist for the offline
+# tools; unless the caller set them, they are dropped here so the profile's region and an instance
+# role still apply, instead of a silent us-east-1 and "no credentials".
+ACCOUNT_ENV = env $(if $(filter file,$(origin AWS_DEFAULT_REGION)),-u AWS_DEFAULT_REGION) \
+	$(if $(filter file,$(origin AWS_EC2_METADATA_DISABLED)),-u AWS_EC2_METADATA_DISABLED)
+# make deploy PARAMS="NotificationEmail=you@example.com UserAgentContact=https://your.site"  (values without spaces)
+PARAMS ?=
+# make teardown YES=1  deletes without asking (the prompt needs a terminal)
+YES ?=
 
-teardown: ## (not available yet)
-	@echo "teardown: not available yet: cfcli.py destroy is not written" >&2; exit 1
+deploy: $(STAMP) ## build, ensure the artifact bucket, sam deploy, print the outputs (PARAMS="K=V ...", CFCLI_STACK_NAME)
+	$(ACCOUNT_ENV) scripts/3-deploy.sh $(foreach param,$(PARAMS),--parameter $(param))
+
+teardown: $(STAMP) ## delete the stack and everything it created (YES=1 to skip the prompt; CFCLI_STACK_NAME)
+	$(ACCOUNT_ENV) scripts/5-cleanup.sh $(if $(YES),--yes)
 
 clean: ## remove build/ and tool caches (keeps .venv; rm -rf .venv for a fresh install)
 	rm -rf build .aws-sam .pytest_cache .ruff_cache
