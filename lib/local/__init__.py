@@ -1,0 +1,1 @@
+"""Workstation-only local mode: runs the stack offline on one machine. Never shipped to Lambda."""
