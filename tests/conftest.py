@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from lib import clients, log
+from lib.results import ResultRow, text_sha256
 
 pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture", "tests.stack_fixture"]
 
@@ -132,3 +133,24 @@ def put_companies(table: str, names, **attributes) -> None:
     for name in names:
         item = {"name": {"S": name}, **{k: {"S": v} for k, v in attributes.items()}}
         ddb.put_item(TableName=table, Item=item)
+
+
+def result_row(
+    name: str, analyzed_at: str, run_id: str = "run-1", text: str | None = None, positive: float = 0.9
+) -> ResultRow:
+    """A results row with plausible values; the default text is '<name> is a company.'"""
+    text = text if text is not None else f"{name} is a company."
+    rest = round((1 - positive) / 3, 6)
+    return ResultRow(
+        name=name,
+        sentiment="POSITIVE" if positive >= 0.5 else "NEGATIVE",
+        positive=positive,
+        negative=rest,
+        neutral=rest,
+        mixed=rest,
+        text=text,
+        text_sha256=text_sha256(text),
+        source_url=f"https://en.wikipedia.org/wiki/{name.replace(' ', '_')}",
+        analyzed_at=analyzed_at,
+        run_id=run_id,
+    )

@@ -16,29 +16,10 @@ from lib.analysis.results import (
     load_results,
     parse_since,
 )
-from lib.results import COLUMNS, ResultRow, batch_key, text_sha256, to_csv
+from lib.results import COLUMNS, ResultRow, batch_key, to_csv
+from tests.conftest import result_row
 
 _bucket_numbers = itertools.count(1)
-
-
-def row(
-    name: str, analyzed_at: str, run_id: str = "run-1", text: str | None = None, positive: float = 0.9
-) -> ResultRow:
-    text = text if text is not None else f"{name} makes things."
-    rest = round((1 - positive) / 3, 6)
-    return ResultRow(
-        name=name,
-        sentiment="POSITIVE" if positive >= 0.5 else "NEUTRAL",
-        positive=positive,
-        negative=rest,
-        neutral=rest,
-        mixed=rest,
-        text=text,
-        text_sha256=text_sha256(text),
-        source_url=f"https://en.wikipedia.org/wiki/{name.replace(' ', '_')}",
-        analyzed_at=analyzed_at,
-        run_id=run_id,
-    )
 
 
 @pytest.fixture
@@ -56,8 +37,12 @@ def put_batch(bucket: str, rows: list[ResultRow], partition: str, prefix: str = 
 
 def test_rows_of_every_object_are_read_with_typed_columns(bucket):
     # GIVEN two batches on two days
-    put_batch(bucket, [row("Netflix", "2026-11-26T10:00:00Z"), row("Meta", "2026-11-26T10:00:01Z")], "2026-11-26")
-    put_batch(bucket, [row("Netflix", "2026-11-27T10:00:00Z", run_id="run-2")], "2026-11-27")
+    put_batch(
+        bucket,
+        [result_row("Netflix", "2026-11-26T10:00:00Z"), result_row("Meta", "2026-11-26T10:00:01Z")],
+        "2026-11-26",
+    )
+    put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z", run_id="run-2")], "2026-11-27")
     # WHEN the dataset is loaded
     frame = load_results(boto3.client("s3"), bucket)
     # THEN all three rows are there, with the dataset's columns, float scores and UTC times
@@ -71,7 +56,7 @@ def test_rows_of_every_object_are_read_with_typed_columns(bucket):
 def test_listing_follows_every_page(bucket):
     # GIVEN five objects and an S3 that answers two keys per page
     for day in range(1, 6):
-        put_batch(bucket, [row(f"Company {day}", f"2026-11-0{day}T00:00:00Z")], f"2026-11-0{day}")
+        put_batch(bucket, [result_row(f"Company {day}", f"2026-11-0{day}T00:00:00Z")], f"2026-11-0{day}")
     s3 = boto3.client("s3")
     pages = []
     s3.meta.events.register("before-parameter-build.s3.ListObjectsV2", lambda params, **_: params.update(MaxKeys=2))
@@ -85,9 +70,9 @@ def test_listing_follows_every_page(bucket):
 
 def test_objects_outside_the_prefix_are_never_read(bucket):
     # GIVEN a results object, and CSVs of the same layout under other prefixes
-    put_batch(bucket, [row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
-    put_batch(bucket, [row("Elsewhere", "2026-11-27T10:00:00Z")], "2026-11-27", prefix="archive")
-    put_batch(bucket, [row("Lookalike", "2026-11-27T10:00:00Z")], "2026-11-27", prefix="results-old")
+    put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
+    put_batch(bucket, [result_row("Elsewhere", "2026-11-27T10:00:00Z")], "2026-11-27", prefix="archive")
+    put_batch(bucket, [result_row("Lookalike", "2026-11-27T10:00:00Z")], "2026-11-27", prefix="results-old")
     s3 = boto3.client("s3")
     reads = []
     s3.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: reads.append(params["Key"]))
@@ -100,7 +85,7 @@ def test_objects_outside_the_prefix_are_never_read(bucket):
 
 def test_a_malformed_object_is_skipped_and_reported(bucket):
     # GIVEN a good batch, a CSV with the wrong header and a file that is not UTF-8
-    put_batch(bucket, [row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
+    put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
     s3 = boto3.client("s3")
     s3.put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-bad-header.csv", Body=b"a,b\n1,2\n")
     s3.put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-binary.csv", Body=b"\xff\xfe\x00")
@@ -117,7 +102,7 @@ def test_a_malformed_object_is_skipped_and_reported(bucket):
 
 def test_a_row_with_an_unparsable_score_makes_its_object_malformed(bucket):
     # GIVEN an object whose score cell is not a number
-    body = to_csv([row("Netflix", "2026-11-27T10:00:00Z", positive=0.75)]).replace(b"0.75", b"high")
+    body = to_csv([result_row("Netflix", "2026-11-27T10:00:00Z", positive=0.75)]).replace(b"0.75", b"high")
     boto3.client("s3").put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-x.csv", Body=body)
     skipped = []
     # WHEN the dataset is loaded
@@ -140,7 +125,11 @@ def test_a_key_outside_the_partition_layout_is_reported_not_read(bucket):
 
 def test_names_that_look_like_missing_values_stay_names(bucket):
     # GIVEN companies called "NA" and "null", and an empty text
-    put_batch(bucket, [row("NA", "2026-11-27T10:00:00Z"), row("null", "2026-11-27T10:00:00Z", text="")], "2026-11-27")
+    put_batch(
+        bucket,
+        [result_row("NA", "2026-11-27T10:00:00Z"), result_row("null", "2026-11-27T10:00:00Z", text="")],
+        "2026-11-27",
+    )
     # WHEN the dataset is loaded
     frame = load_results(boto3.client("s3"), bucket)
     # THEN they are strings, not NaN
@@ -150,9 +139,9 @@ def test_names_that_look_like_missing_values_stay_names(bucket):
 
 def test_since_filters_rows_by_analyzed_at(bucket):
     # GIVEN rows analysed on the 25th, late on the 26th and on the 27th
-    put_batch(bucket, [row("Old", "2026-11-25T09:00:00Z")], "2026-11-25")
-    put_batch(bucket, [row("Evening", "2026-11-26T22:00:00Z")], "2026-11-26")
-    put_batch(bucket, [row("New", "2026-11-27T09:00:00Z")], "2026-11-27")
+    put_batch(bucket, [result_row("Old", "2026-11-25T09:00:00Z")], "2026-11-25")
+    put_batch(bucket, [result_row("Evening", "2026-11-26T22:00:00Z")], "2026-11-26")
+    put_batch(bucket, [result_row("New", "2026-11-27T09:00:00Z")], "2026-11-27")
     # WHEN the dataset is loaded since 2026-11-26T21:00Z
     frame = load_results(boto3.client("s3"), bucket, since=datetime(2026, 11, 26, 21, tzinfo=UTC))
     # THEN only rows analysed at or after that time remain
@@ -161,7 +150,7 @@ def test_since_filters_rows_by_analyzed_at(bucket):
 
 def test_since_finds_a_row_whose_batch_partition_is_the_day_before(bucket):
     # GIVEN a run requested just before midnight whose row was analysed just after it
-    put_batch(bucket, [row("Midnight", "2026-11-27T00:00:30Z")], "2026-11-26")
+    put_batch(bucket, [result_row("Midnight", "2026-11-27T00:00:30Z")], "2026-11-26")
     # WHEN the dataset is loaded since the 27th
     frame = load_results(boto3.client("s3"), bucket, since=parse_since("2026-11-27"))
     # THEN the row is found, though it sits in the 26th's partition
@@ -172,7 +161,7 @@ def test_since_does_not_read_partitions_older_than_the_lookback(bucket):
     # GIVEN an old partition holding a broken object, and a recent good one
     s3 = boto3.client("s3")
     s3.put_object(Bucket=bucket, Key="results/dt=2026-10-01/part-broken.csv", Body=b"not,a,dataset\n")
-    put_batch(bucket, [row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
+    put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
     skipped = []
     # WHEN the dataset is loaded since the 27th
     frame = load_results(s3, bucket, since=parse_since("2026-11-27"), on_skip=lambda key, reason: skipped.append(key))
@@ -193,10 +182,10 @@ def test_an_empty_bucket_gives_an_empty_typed_frame(bucket):
 
 def test_dedupe_keeps_one_row_per_name_text_and_run(bucket):
     # GIVEN the same row written in two objects (a batch redelivered with other companies), analysed twice
-    first = row("Netflix", "2026-11-27T10:00:00Z")
-    again = row("Netflix", "2026-11-27T10:05:00Z")
+    first = result_row("Netflix", "2026-11-27T10:00:00Z")
+    again = result_row("Netflix", "2026-11-27T10:05:00Z")
     put_batch(bucket, [first], "2026-11-27")
-    put_batch(bucket, [again, row("Meta", "2026-11-27T10:05:00Z")], "2026-11-27")
+    put_batch(bucket, [again, result_row("Meta", "2026-11-27T10:05:00Z")], "2026-11-27")
     # WHEN the rows are de-duplicated
     frame = dedupe(load_results(boto3.client("s3"), bucket))
     # THEN Netflix appears once, with its first analysis
@@ -206,9 +195,9 @@ def test_dedupe_keeps_one_row_per_name_text_and_run(bucket):
 
 def test_latest_per_company_picks_the_newest_analysis(bucket):
     # GIVEN two analyses of Netflix (different texts and runs) and one of Meta
-    put_batch(bucket, [row("Netflix", "2026-11-27T10:00:00Z", text="old", positive=0.2)], "2026-11-27")
-    put_batch(bucket, [row("Netflix", "2026-11-28T10:00:00Z", "run-2", text="new", positive=0.8)], "2026-11-28")
-    put_batch(bucket, [row("Meta", "2026-11-27T11:00:00Z")], "2026-11-27")
+    put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z", text="old", positive=0.2)], "2026-11-27")
+    put_batch(bucket, [result_row("Netflix", "2026-11-28T10:00:00Z", "run-2", text="new", positive=0.8)], "2026-11-28")
+    put_batch(bucket, [result_row("Meta", "2026-11-27T11:00:00Z")], "2026-11-27")
     # WHEN each company's latest row is taken
     frame = latest_per_company(load_results(boto3.client("s3"), bucket))
     # THEN there is one row per company, Netflix's from the 28th, sorted by name
@@ -219,7 +208,9 @@ def test_latest_per_company_picks_the_newest_analysis(bucket):
 def test_filter_names_ignores_case_and_extra_spaces(bucket):
     # GIVEN rows for "Meta Platforms" and "Netflix"
     put_batch(
-        bucket, [row("Meta Platforms", "2026-11-27T10:00:00Z"), row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27"
+        bucket,
+        [result_row("Meta Platforms", "2026-11-27T10:00:00Z"), result_row("Netflix", "2026-11-27T10:00:00Z")],
+        "2026-11-27",
     )
     # WHEN filtered by " meta   platforms "
     frame = filter_names(load_results(boto3.client("s3"), bucket), [" meta   platforms "])

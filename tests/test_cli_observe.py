@@ -20,30 +20,11 @@ import cfcli  # noqa: F401  (registers every command on the group)
 from lib.cli import observe
 from lib.cli.app import cli
 from lib.results import COLUMNS, ResultRow, batch_key, text_sha256, to_csv
+from tests.conftest import result_row
 
 
 def invoke(runner, *args: str):
     return runner.invoke(cli, list(args), catch_exceptions=False)
-
-
-def row(
-    name: str, analyzed_at: str, run_id: str = "run-1", text: str | None = None, positive: float = 0.9
-) -> ResultRow:
-    text = text if text is not None else f"{name} is a company."
-    rest = round((1 - positive) / 3, 6)
-    return ResultRow(
-        name=name,
-        sentiment="POSITIVE" if positive >= 0.5 else "NEGATIVE",
-        positive=positive,
-        negative=rest,
-        neutral=rest,
-        mixed=rest,
-        text=text,
-        text_sha256=text_sha256(text),
-        source_url=f"https://en.wikipedia.org/wiki/{name}",
-        analyzed_at=analyzed_at,
-        run_id=run_id,
-    )
 
 
 def put_batch(bucket: str, rows: list[ResultRow], partition: str) -> str:
@@ -57,14 +38,14 @@ def two_days(stack):
     """Two objects on two days; Netflix's first row is in both (a redelivered batch), and it changed on day two."""
     put_batch(
         stack.bucket,
-        [row("Netflix", "2026-11-26T10:00:00Z", positive=0.2), row("Meta", "2026-11-26T10:00:00Z")],
+        [result_row("Netflix", "2026-11-26T10:00:00Z", positive=0.2), result_row("Meta", "2026-11-26T10:00:00Z")],
         "2026-11-26",
     )
     put_batch(
         stack.bucket,
         [
-            row("Netflix", "2026-11-26T10:00:00Z", positive=0.2),
-            row("Netflix", "2026-11-27T10:00:00Z", run_id="run-2", text="Netflix streams.", positive=0.8),
+            result_row("Netflix", "2026-11-26T10:00:00Z", positive=0.2),
+            result_row("Netflix", "2026-11-27T10:00:00Z", run_id="run-2", text="Netflix streams.", positive=0.8),
         ],
         "2026-11-27",
     )
@@ -117,8 +98,8 @@ def test_status_json_counts_messages_companies_and_the_newest_result(stack, cli_
     ddb = boto3.client("dynamodb")
     for name in ("Netflix", "Meta"):
         ddb.put_item(TableName=stack.table, Item={"name": {"S": name}})
-    put_batch(stack.bucket, [row("Netflix", "2026-11-26T10:00:00Z")], "2026-11-26")
-    newest = put_batch(stack.bucket, [row("Meta", "2026-11-27T10:00:00Z")], "2026-11-27")
+    put_batch(stack.bucket, [result_row("Netflix", "2026-11-26T10:00:00Z")], "2026-11-26")
+    newest = put_batch(stack.bucket, [result_row("Meta", "2026-11-27T10:00:00Z")], "2026-11-27")
     size = boto3.client("s3").head_object(Bucket=stack.bucket, Key=newest)["ContentLength"]
     # WHEN status is asked for JSON
     result = invoke(cli_runner, "status", "--json")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
+from collections.abc import Iterator
 
 import click
 from botocore.exceptions import (
@@ -50,16 +52,21 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"Error: {self.format_message()}{hint}", err=True)
 
 
-class OneLineUsageCommand(click.Command):
+@contextlib.contextmanager
+def _one_line_usage(ctx: click.Context) -> Iterator[None]:
     """click prints usage errors as usage, hint, blank line and message; DESIGN rule 10 wants one line."""
+    try:
+        yield
+    except OneLineUsageError:
+        raise
+    except click.UsageError as exc:
+        raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
 
+
+class OneLineUsageCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
+        with _one_line_usage(ctx):
             return super().parse_args(ctx, args)
-        except OneLineUsageError:
-            raise
-        except click.UsageError as exc:
-            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
 
 
 class PipelineGroup(click.Group):
@@ -67,20 +74,12 @@ class PipelineGroup(click.Group):
     command_class = OneLineUsageCommand
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
+        with _one_line_usage(ctx):
             return super().parse_args(ctx, args)
-        except OneLineUsageError:
-            raise
-        except click.UsageError as exc:
-            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
-        try:
+        with _one_line_usage(ctx):
             return super().resolve_command(ctx, args)
-        except OneLineUsageError:
-            raise
-        except click.UsageError as exc:
-            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
 
     def invoke(self, ctx: click.Context):
         try:

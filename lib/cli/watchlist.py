@@ -128,6 +128,29 @@ def _name_options(command):
 _json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
 
+def _report(
+    names: list[str],
+    done: tuple[str, list[str]],
+    other: tuple[str, str, list[str]],
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Print what add/remove did (or would do): a table or JSON on stdout, a one-line summary on stderr.
+
+    `done` is (verb, names), e.g. ("add", [...]); `other` is (label, json key, names), e.g. the
+    names already present. A dry run says "would add" and uses the key "would_add".
+    """
+    verb, changed = done
+    label, key, rest = other
+    word = f"would {verb}" if dry_run else f"{verb.rstrip('e')}ed"
+    if as_json:
+        emit_json({word.replace(" ", "_"): changed, key: rest})
+    else:
+        status = dict.fromkeys(changed, word) | dict.fromkeys(rest, label)
+        emit_table([{"name": n, "result": status[n]} for n in names], ["name", "result"])
+    note(f"{word} {len(changed)}, {label} {len(rest)}" + (" (dry run)" if dry_run else ""))
+
+
 @cli.command("add")
 @_name_options
 @click.option("--dry-run", is_flag=True, help="Show what would be added; write nothing.")
@@ -151,13 +174,7 @@ def add(app: AppContext, items: tuple[str, ...], path: str | None, dry_run: bool
             )
         else:
             report = ddb_ops.items_add(table, wanted.names, ddb, progress=_progress("added", len(wanted.names)))
-    added_key, added_word = ("would_add", "would add") if dry_run else ("added", "added")
-    if as_json:
-        emit_json({added_key: report.added, "present": report.present})
-    else:
-        status = dict.fromkeys(report.added, added_word) | dict.fromkeys(report.present, "already present")
-        emit_table([{"name": n, "result": status[n]} for n in wanted.names], ["name", "result"])
-    note(f"{added_word} {len(report.added)}, already present {len(report.present)}" + (" (dry run)" if dry_run else ""))
+    _report(wanted.names, ("add", report.added), ("already present", "present", report.present), dry_run, as_json)
 
 
 @cli.command("remove")
@@ -185,13 +202,7 @@ def remove(app: AppContext, items: tuple[str, ...], path: str | None, dry_run: b
             )
         else:
             report = ddb_ops.items_delete(table, wanted.names, ddb, progress=_progress("removed", len(present)))
-    removed_key, removed_word = ("would_remove", "would remove") if dry_run else ("removed", "removed")
-    if as_json:
-        emit_json({removed_key: report.removed, "not_found": report.not_found})
-    else:
-        status = dict.fromkeys(report.removed, removed_word) | dict.fromkeys(report.not_found, "not found")
-        emit_table([{"name": n, "result": status[n]} for n in wanted.names], ["name", "result"])
-    note(f"{removed_word} {len(report.removed)}, not found {len(report.not_found)}" + (" (dry run)" if dry_run else ""))
+    _report(wanted.names, ("remove", report.removed), ("not found", "not_found", report.not_found), dry_run, as_json)
 
 
 def _confirm_removal(count: int, table: str, *, names_from_stdin: bool) -> None:
