@@ -68,8 +68,8 @@ bench: build ## run every bench/*.py (import time of the handlers vs boto3); fai
 	for bench in "$${benches[@]}"; do printf '\n== %s\n' "$$bench"; $(BIN)/python "$$bench" || failed+=("$$bench"); done; \
 	if (( $${#failed[@]} )); then echo "bench failed: $${failed[*]}" >&2; exit 1; fi
 
-demo: ## (not available yet)
-	@echo "demo: not available yet: local mode (embedded moto stack + executor) is not written" >&2; exit 1
+demo: $(STAMP) ## the whole pipeline on this machine, offline: one schedule tick, drained, results shown
+	$(BIN)/python cfcli.py local run --once
 
 # deploy and teardown talk to the caller's real account. The two defaults above exist for the offline
 # tools; unless the caller set them, they are dropped here so the profile's region and an instance

@@ -14,6 +14,7 @@ import sys
 
 # Importing a command module adds its commands to the group.
 import lib.cli.infra
+import lib.cli.local
 import lib.cli.observe
 import lib.cli.watchlist  # noqa: F401
 from lib.cli.app import cli

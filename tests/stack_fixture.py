@@ -6,6 +6,7 @@ import itertools
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from lib.deploy.offline import deploy_offline
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[1]
 _unique = itertools.count(1)
 
 

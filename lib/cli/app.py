@@ -112,6 +112,7 @@ class PipelineGroup(click.Group):
 @click.option("--profile", envvar="CFCLI_PROFILE", help="Named AWS profile.")
 @click.option("--endpoint-url", envvar="CFCLI_ENDPOINT_URL", help="Send every AWS call here (an emulator).")
 @click.option("--verbose", "-v", is_flag=True, help="JSON diagnostics and tracebacks on stderr.")
+@click.option("--local", is_flag=True, help="Work on the local stack that './cfcli.py local up' runs.")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -120,10 +121,11 @@ def cli(
     profile: str | None,
     endpoint_url: str | None,
     verbose: bool,
+    local: bool,
 ):
     """Deploy the watchlist sentiment pipeline, manage its watchlist, read its results, tear it down."""
     ctx.obj = AppContext(
-        stack_name=stack_name, region=region, profile=profile, endpoint_url=endpoint_url, verbose=verbose
+        stack_name=stack_name, region=region, profile=profile, endpoint_url=endpoint_url, verbose=verbose, local=local
     )
     # The pipeline's JSON log lines (from code the CLI runs in-process) go to stderr.
     send_logs_to_stderr(logging.DEBUG if verbose else logging.WARNING)

@@ -42,12 +42,24 @@ class AppContext:
     profile: str | None = None
     endpoint_url: str | None = None
     verbose: bool = False
+    # --local: talk to the local stack `./cfcli.py local up` runs (its endpoints file says where).
+    local: bool = False
     _session: Any = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _outputs: dict[str, str] | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- AWS access
     def session(self) -> boto3.session.Session:
+        if self._session is None and self.local:
+            from lib.local.stack import Endpoints, default_state_dir, local_session
+
+            endpoints = Endpoints.read(default_state_dir())
+            if endpoints is None:
+                raise CliError("no local stack is running: start one with './cfcli.py local up'")
+            self.endpoint_url = endpoints.aws
+            if self.stack_name == DEFAULT_STACK_NAME:
+                self.stack_name = endpoints.stack_name
+            self._session = local_session(endpoints.region)
         if self._session is None:
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
             if not session.region_name:

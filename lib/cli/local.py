@@ -1,0 +1,187 @@
+"""`local up` and `local run --once`: the whole pipeline on this machine, offline, from template.yml.
+
+The stack is created in an embedded moto server; lib.local.executor plays the Lambda
+service (schedule, event source mappings, timeouts); a Comprehend-compatible endpoint and a
+text server stand in for Amazon Comprehend and Wikipedia. State (the watchlist with each
+company's latest state, and the results) survives a restart.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import click
+
+import ddb_ops
+from lib.cli.app import cli
+from lib.cli.context import AppContext, CliError, emit_json, note
+from lib.deploy.offline import ROOT
+
+SAMPLE_WATCHLIST = ROOT / "data" / "watchlist.txt"
+
+
+@cli.group("local")
+def local_group() -> None:
+    """Run the pipeline on this machine: embedded AWS, local Comprehend, local text source."""
+
+
+def _sample_names() -> list[str]:
+    from lib.names import validate_name
+
+    lines = SAMPLE_WATCHLIST.read_text(encoding="utf-8").splitlines()
+    return [validate_name(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _start(app: AppContext, port: int, online: bool, results_dir: Path):
+    from lib.local.executor import LocalLambda
+    from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client, local_session
+
+    if Endpoints.read(default_state_dir()) is not None:
+        raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
+    stack = LocalStack(stack_name=app.stack_name, port=port, online=online, results_dir=results_dir).start()
+    try:
+        endpoints = stack.endpoints
+        table = stack.outputs["TableName"]
+        ddb = local_client("dynamodb", endpoints.aws)
+        if not ddb_ops.items_list(table, ddb):
+            report = ddb_ops.items_add(table, _sample_names(), ddb)
+            note(f"seeded the watchlist with {len(report.added)} companies from {SAMPLE_WATCHLIST.relative_to(ROOT)}")
+        else:
+            note(f"restored {stack.restored['items']} companies and {stack.restored['results']} results objects")
+        executor = LocalLambda(
+            local_session(endpoints.region),
+            endpoints.aws,
+            stack.stack_name,
+            extra_env=stack.function_env(),
+            work_dir=stack.state_dir / "functions",
+            log_dir=stack.state_dir / "logs",
+        )
+        executor.discover()
+    except BaseException:
+        stack.stop(save=False)
+        raise
+    return stack, executor
+
+
+def _endpoint_lines(stack) -> list[str]:
+    e = stack.endpoints
+    return [
+        f"AWS (moto)        {e.aws}",
+        f"Comprehend        {e.comprehend}",
+        f"text source       {e.text_source}",
+        f"stack             {stack.stack_name} (created in {stack.startup_seconds:.1f} s)",
+        f"function logs     {stack.state_dir / 'logs'}",
+    ]
+
+
+@local_group.command("run")
+@click.option("--once", is_flag=True, required=True, help="One schedule tick, drained until the queue is empty.")
+@click.option("--port", type=int, default=0, show_default=True, help="Port of the embedded AWS endpoint (0: any).")
+@click.option("--online", is_flag=True, help="Fetch texts from the real Wikipedia instead of the local text source.")
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("local-results"),
+    show_default=True,
+    help="Where the results are mirrored.",
+)
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the queue to drain.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON instead of the results table.")
+@click.pass_context
+def run_once(
+    ctx: click.Context, once: bool, port: int, online: bool, results_dir: Path, timeout: float, as_json: bool
+) -> None:
+    """Create the local stack, fire the schedule once, drain the queue, show the results."""
+    from lib.local.stack import REGION, local_client, local_session
+
+    app: AppContext = ctx.obj
+    started = time.perf_counter()
+    stack, executor = _start(app, port, online, results_dir)
+    try:
+        for line in _endpoint_lines(stack):
+            note(line)
+        comprehend_before = stack._comprehend.stats()
+        tick = executor.fire_schedule()
+        if not tick.ok:
+            raise CliError(f"the producer failed: {tick.error_type}: {tick.error_message}")
+        drained = executor.drain(timeout=timeout)
+        comprehend = stack._comprehend.stats()
+        calls = sum(comprehend["calls"].values()) - sum(comprehend_before["calls"].values())
+        saved = stack.save()
+        sqs = local_client("sqs", stack.endpoints.aws)
+        dead = int(
+            sqs.get_queue_attributes(
+                QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        )
+        summary = {
+            "queued": (tick.payload or {}).get("queued"),
+            "run_id": (tick.payload or {}).get("run_id"),
+            "batches": drained.batches,
+            "records": drained.records,
+            "failed_records": drained.failed,
+            "dead_lettered": dead,
+            "comprehend_calls": calls,
+            "results_dir": str(results_dir),
+            "seconds": round(time.perf_counter() - started, 2),
+            "drained": not drained.timed_out,
+        }
+        note(
+            f"run {summary['run_id']}: queued {summary['queued']}, {drained.batches} batches, "
+            f"{calls} Comprehend calls, {dead} in the dead-letter queue, results mirrored to {results_dir}/ "
+            f"({saved['results_mirrored']} new objects), {summary['seconds']} s"
+        )
+        if as_json:
+            emit_json(summary)
+        else:
+            from lib.cli.observe import results as results_command
+
+            # The results command, pointed at this local stack.
+            ctx.obj = AppContext(stack_name=stack.stack_name, endpoint_url=stack.endpoints.aws, region=REGION)
+            ctx.obj._session = local_session(REGION)
+            ctx.invoke(results_command, since=None, names=(), show_all=False, output_format="table", as_json=False)
+        if drained.timed_out:
+            raise CliError(f"the queue did not drain within {timeout:.0f} s")
+        if dead:
+            raise CliError(f"{dead} messages ended in the dead-letter queue; see .local-state/logs for why")
+    finally:
+        executor.close()
+        stack.stop()
+
+
+@local_group.command("up")
+@click.option("--port", type=int, default=4566, show_default=True, help="Port of the embedded AWS endpoint.")
+@click.option("--rate", type=float, default=None, help="Fire the schedule every RATE seconds instead of its own rate.")
+@click.option("--online", is_flag=True, help="Fetch texts from the real Wikipedia instead of the local text source.")
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("local-results"),
+    show_default=True,
+    help="Where the results are mirrored.",
+)
+@click.pass_obj
+def up(app: AppContext, port: int, rate: float | None, online: bool, results_dir: Path) -> None:
+    """Start the local stack and keep it running until Ctrl-C; state is kept for the next start."""
+    stack, executor = _start(app, port, online, results_dir)
+    stop = threading.Event()
+    # SIGTERM stops as cleanly as Ctrl-C: state is saved either way.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for line in _endpoint_lines(stack):
+            note(line)
+        note("other commands reach it with --local, e.g. './cfcli.py --local list'; Ctrl-C stops and keeps state")
+        worker = threading.Thread(target=executor.run, args=(stop,), kwargs={"rate_seconds": rate}, daemon=True)
+        worker.start()
+        while not stop.wait(30):
+            stack.save()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        note("stopping: saving the watchlist and mirroring the results")
+        executor.close()
+        stack.stop()

@@ -1,0 +1,220 @@
+"""The local stack: embedded AWS (moto server), the Comprehend-compatible endpoint and the text
+source, all on 127.0.0.1, with the stack created from template.yml and state kept across restarts.
+
+Nothing here talks to AWS or (unless `online`) to Wikipedia. Other commands find a running local
+stack through `<state dir>/endpoints.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import urllib.request
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from lib.deploy.offline import ROOT, deploy_offline
+from lib.limits import DDB_BATCH_WRITE
+
+REGION = "us-east-1"
+DEFAULT_STACK = "watchlist-sentiment"
+ARTIFACT_BUCKET = "local-artifacts"
+# Fake credentials: moto accepts anything, and real ones must never be sent to an emulator.
+FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+ONLINE_TEXT_SOURCE = "https://en.wikipedia.org/api/rest_v1"
+
+
+def default_state_dir() -> Path:
+    """Where local mode keeps its endpoints file, saved table and function logs (CFCLI_LOCAL_STATE_DIR)."""
+    return Path(os.environ.get("CFCLI_LOCAL_STATE_DIR") or ROOT / ".local-state")
+
+
+RESULTS_DIR = ROOT / "local-results"
+
+
+class LocalStackError(RuntimeError):
+    """Local mode cannot do what was asked; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    aws: str
+    comprehend: str
+    text_source: str
+    region: str
+    stack_name: str
+    pid: int
+
+    def write(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "endpoints.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, state_dir: Path) -> Endpoints | None:
+        try:
+            data = json.loads((state_dir / "endpoints.json").read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(int(data["pid"]), 0)  # is the process that recorded them still alive?
+        except (OSError, KeyError, ValueError):
+            return None
+        return cls(**data)
+
+
+def local_session(region: str = REGION) -> boto3.session.Session:
+    return boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
+
+
+def local_client(service: str, endpoint: str, region: str = REGION) -> Any:
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
+    return local_session(region).client(service, endpoint_url=endpoint, config=config)
+
+
+def snapshot(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir: Path, region: str = REGION) -> dict:
+    """Save the watchlist with its latest state, and mirror every results object to `results_dir`."""
+    ddb, s3 = local_client("dynamodb", endpoint, region), local_client("s3", endpoint, region)
+    items = []
+    for page in ddb.get_paginator("scan").paginate(TableName=outputs["TableName"]):
+        items.extend(page["Items"])
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / "table.json.tmp"
+    tmp.write_text(json.dumps(items, sort_keys=True))
+    tmp.replace(state_dir / "table.json")
+    mirrored = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs["ResultsBucketName"]):
+        for obj in page.get("Contents", []):
+            target = results_dir / obj["Key"]
+            if target.exists() and target.stat().st_size == obj["Size"]:
+                continue  # keys are content-addressed: same key and size is the same object
+            target.parent.mkdir(parents=True, exist_ok=True)
+            body = s3.get_object(Bucket=outputs["ResultsBucketName"], Key=obj["Key"])["Body"].read()
+            target.write_bytes(body)
+            mirrored += 1
+    return {"items": len(items), "results_mirrored": mirrored}
+
+
+def restore(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir: Path, region: str = REGION) -> dict:
+    """Put a saved watchlist and the mirrored results back into a freshly created stack."""
+    ddb, s3 = local_client("dynamodb", endpoint, region), local_client("s3", endpoint, region)
+    items: list[dict] = []
+    saved = state_dir / "table.json"
+    if saved.exists():
+        items = json.loads(saved.read_text())
+    for start in range(0, len(items), DDB_BATCH_WRITE):
+        request = {outputs["TableName"]: [{"PutRequest": {"Item": i}} for i in items[start : start + DDB_BATCH_WRITE]]}
+        while request:
+            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    uploaded = 0
+    base = results_dir / "results"
+    if base.is_dir():
+        for path in sorted(base.rglob("*.csv")):
+            key = path.relative_to(results_dir).as_posix()
+            s3.put_object(Bucket=outputs["ResultsBucketName"], Key=key, Body=path.read_bytes())
+            uploaded += 1
+    return {"items": len(items), "results": uploaded}
+
+
+class LocalStack:
+    """Start the emulated account and its helpers, create the stack, restore saved state."""
+
+    def __init__(
+        self,
+        *,
+        stack_name: str = DEFAULT_STACK,
+        state_dir: Path | None = None,
+        results_dir: Path = RESULTS_DIR,
+        port: int = 0,
+        online: bool = False,
+        data_dir: Path = ROOT / "data" / "companies",
+    ):
+        self.stack_name, self.state_dir, self.results_dir = stack_name, state_dir or default_state_dir(), results_dir
+        self.port, self.online, self.data_dir = port, online, data_dir
+        self.outputs: dict[str, str] = {}
+        self._moto = self._comprehend = self._text = None
+        self.endpoints: Endpoints | None = None
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        from lib.local.comprehend import ComprehendServer
+        from lib.local.textserver import TextServer
+
+        started = time.perf_counter()
+        # The emulator's per-request access log and its notes on resource types it skips would bury
+        # the CLI's own output; errors still show.
+        for name in ("werkzeug", "moto"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        # The server thread creates the stack, so a catch_warnings() here would not see these.
+        warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto", category=UserWarning)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        aws = f"http://{host}:{port}"
+        self._comprehend = ComprehendServer().start()
+        if self.online:
+            text_url = ONLINE_TEXT_SOURCE
+        else:
+            self._text = TextServer.from_folder(self.data_dir).start()
+            text_url = self._text.base_url
+        with warnings.catch_warnings():
+            # moto does not model a few resource types (alarms, queue and bucket policies); it skips them.
+            warnings.simplefilter("ignore")
+            self.outputs = deploy_offline(
+                self.stack_name,
+                {"TextSourceUrl": text_url, "UserAgentContact": "local-mode"},
+                region=REGION,
+                artifact_bucket=ARTIFACT_BUCKET,
+                cloudformation=local_client("cloudformation", aws),
+                s3=local_client("s3", aws),
+            )
+        self.restored = restore(aws, self.outputs, self.state_dir, self.results_dir)
+        self.endpoints = Endpoints(aws, self._comprehend.url, text_url, REGION, self.stack_name, os.getpid())
+        self.endpoints.write(self.state_dir)
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def function_env(self) -> dict[str, str]:
+        """What the local account adds to every function's environment: endpoints and fake credentials."""
+        endpoints = self._require_started()
+        return {
+            "AWS_ENDPOINT_URL": endpoints.aws,
+            "AWS_ENDPOINT_URL_COMPREHEND": endpoints.comprehend,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def save(self) -> dict:
+        return snapshot(self._require_started().aws, self.outputs, self.state_dir, self.results_dir)
+
+    def _require_started(self) -> Endpoints:
+        if self.endpoints is None:
+            raise LocalStackError("the local stack is not started")
+        return self.endpoints
+
+    def stop(self, *, save: bool = True) -> None:
+        try:
+            if save and self.endpoints is not None:
+                self.save()
+        finally:
+            if self.endpoints is not None:
+                # moto keeps its emulated account in module globals of this process; reset it so a
+                # later local stack in the same process (tests, a restart) starts from nothing.
+                reset_url = f"{self.endpoints.aws}/moto-api/reset"  # always http://127.0.0.1:<port>
+                request = urllib.request.Request(reset_url, method="POST")  # noqa: S310
+                with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+                    pass
+            for server in (self._text, self._comprehend, self._moto):
+                if server is not None:
+                    server.stop()
+            (self.state_dir / "endpoints.json").unlink(missing_ok=True)
