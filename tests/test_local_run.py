@@ -8,7 +8,9 @@ import json
 import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
+import ddb_ops
 from lib.cli.app import cli
+from lib.local.stack import LocalStack, local_client
 from lib.local.textserver import load_pages
 from tests.stack_fixture import ROOT
 
@@ -71,3 +73,17 @@ def test_commands_with_local_and_no_running_stack_say_how_to_start_one(cli_runne
     result = cli_runner.invoke(cli, ["--local", "list"])
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: no local stack is running: start one with './cfcli.py local up'"
+
+
+def test_local_flag_sends_every_call_to_the_running_local_stack(cli_runner, local_dirs):
+    # GIVEN a local stack running in this process with one company on its watchlist
+    stack = LocalStack(results_dir=local_dirs / "results").start()
+    try:
+        ddb_ops.items_add(stack.outputs["TableName"], ["Netflix"], local_client("dynamodb", stack.endpoints.aws))
+        # WHEN a command runs with --local
+        result = cli_runner.invoke(cli, ["--local", "list", "--json"])
+        # THEN it read the local table (a call to real AWS would be refused by the loopback guard)
+        assert result.exit_code == 0, result.stderr
+        assert [row["name"] for row in json.loads(result.stdout)] == ["Netflix"]
+    finally:
+        stack.stop(save=False)

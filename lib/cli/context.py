@@ -74,10 +74,12 @@ class AppContext:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
+            # The session first: with --local it is what finds the local endpoint.
+            session = self.session()
             kwargs: dict[str, Any] = {"config": _CLIENT_CONFIG}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url
-            self._clients[service] = self.session().client(service, **kwargs)
+            self._clients[service] = session.client(service, **kwargs)
         return self._clients[service]
 
     # ---------------------------------------------------------------- the stack

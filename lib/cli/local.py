@@ -77,17 +77,24 @@ def _endpoint_lines(stack) -> list[str]:
     ]
 
 
+def _source_and_results_options(command):
+    """--online and --results-dir, shared by `local run` and `local up`."""
+    command = click.option(
+        "--results-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("local-results"),
+        show_default=True,
+        help="Where the results are mirrored.",
+    )(command)
+    return click.option(
+        "--online", is_flag=True, help="Fetch texts from the real Wikipedia instead of the local text source."
+    )(command)
+
+
 @local_group.command("run")
 @click.option("--once", is_flag=True, required=True, help="One schedule tick, drained until the queue is empty.")
 @click.option("--port", type=int, default=0, show_default=True, help="Port of the embedded AWS endpoint (0: any).")
-@click.option("--online", is_flag=True, help="Fetch texts from the real Wikipedia instead of the local text source.")
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("local-results"),
-    show_default=True,
-    help="Where the results are mirrored.",
-)
+@_source_and_results_options
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the queue to drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON instead of the results table.")
 @click.pass_context
@@ -155,14 +162,7 @@ def run_once(
 @local_group.command("up")
 @click.option("--port", type=int, default=4566, show_default=True, help="Port of the embedded AWS endpoint.")
 @click.option("--rate", type=float, default=None, help="Fire the schedule every RATE seconds instead of its own rate.")
-@click.option("--online", is_flag=True, help="Fetch texts from the real Wikipedia instead of the local text source.")
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("local-results"),
-    show_default=True,
-    help="Where the results are mirrored.",
-)
+@_source_and_results_options
 @click.pass_obj
 def up(app: AppContext, port: int, rate: float | None, online: bool, results_dir: Path) -> None:
     """Start the local stack and keep it running until Ctrl-C; state is kept for the next start."""
