@@ -34,6 +34,15 @@ Amazon SQS" and "Handling errors for an SQS event source in Lambda"):
 - At most ScalingConfig.MaximumConcurrency batches of one mapping are in flight; without it, 5,
   the number of concurrent batches Lambda starts an SQS mapping with.
 
+moto 5.2.5's SQS is neither fast nor thread-safe with deep queues. Each ReceiveMessage,
+SendMessage and GetQueueAttributes scans the whole queue several times (a 10-message receive from
+1,000 messages takes about 1 s, from 10,000 about 13 s), and concurrent receives or deletes can
+hand out a message twice, undo a delete, or lose a message sent during a delete. The executor
+therefore makes its own receives and deletes on a queue one at a time, deletes nothing while a
+schedule tick it fired is sending, backs idle pollers off, and checks queue depth less often when
+the check is slow. The scanning cost itself can only be fixed in moto (a narrow patch of its SQS
+model, which belongs with whatever starts the moto server, not here).
+
 moto's own SQS-to-Lambda path would fight this: for every message sent to a queue with an
 *enabled* mapping, moto receives a batch and tries to invoke the function in Docker; without
 Docker that fails, the messages' receive counts grow, and they end in the dead-letter queue
@@ -97,7 +106,6 @@ DEFAULT_MAPPING_CONCURRENCY = 5
 UNMAPPED_POOL_SIZE = 2
 SQS_RECEIVE_MAX = 10  # ReceiveMessage's MaxNumberOfMessages limit
 SQS_DELETE_MAX = 10  # DeleteMessageBatch's entry limit
-SQS_MAX_WAIT_SECONDS = 20  # ReceiveMessage's WaitTimeSeconds limit
 # How soon an idle poller asks an empty queue again (doubling up to the maximum while it stays empty),
 # and how often drain checks the queues: short enough that drain ends promptly, long enough not to
 # keep moto busy (moto scans the whole queue for every ReceiveMessage and GetQueueAttributes).
@@ -514,11 +522,13 @@ class LocalLambda:
         if not self.region:
             raise ValueError("the session has no region")
         # Pollers share these clients (boto3 clients are thread-safe; sessions are not, so all are made
-        # here); the pool must hold a connection for every poller, and a read must outlast a long poll.
+        # here); the pool must hold a connection for every poller. A slow read is moto scanning a deep
+        # queue, not a lost request: a retry after a timeout would receive a second batch and strand the
+        # first in flight until its visibility timeout, so reads get time rather than retries.
         config = Config(
             retries={"mode": "standard", "max_attempts": 3},
             connect_timeout=5,
-            read_timeout=SQS_MAX_WAIT_SECONDS + 10,
+            read_timeout=120,
             max_pool_connections=64,
         )
         self._clients = {
@@ -531,7 +541,7 @@ class LocalLambda:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
-        self._receive_locks: dict[str, threading.Lock] = {}
+        self._queue_locks: dict[str, threading.Lock] = {}
         self.peak_concurrency: dict[str, int] = {}
         self._closed = False
 
@@ -952,41 +962,59 @@ class LocalLambda:
         """One tick of a schedule rule (the stack's only enabled one by default), sent to its target."""
         rule = self._schedule(rule_name)
         event = json.loads(rule.input) if rule.input is not None else schedule_event(rule)
-        result = self.invoke(rule.function, event)
+        # No delete may run while the tick sends: moto can lose a message sent during a delete (see
+        # _queue_lock). Pollers pause for the tick; the producer's own sends do not take these locks.
+        with contextlib.ExitStack() as held:
+            for url in sorted({m.queue_url for m in self.mappings}):
+                held.enter_context(self._queue_lock(url))
+            result = self.invoke(rule.function, event)
         log.info("schedule fired", extra={"rule": rule.rule_name, "ok": result.ok, "error_type": result.error_type})
         return result
 
     # -- SQS -------------------------------------------------------------------------------------
 
-    def _receive(self, mapping: MappingSpec, count: int, wait_seconds: int) -> list[dict[str, Any]]:
-        # moto's ReceiveMessage is not atomic: two concurrent calls can both hand out the same visible
-        # message (seen: 302 deliveries for 300 messages with five pollers). SQS may deliver a message
-        # twice, but rarely; so the executor's receives from one queue go one at a time. moto serves
-        # requests under one GIL anyway, so this costs little; a long poll holds the lock only while
-        # the queue is empty, when no one else would get anything either.
-        with self._receive_lock(mapping.queue_url):
-            response = self._clients["sqs"].receive_message(
-                QueueUrl=mapping.queue_url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=wait_seconds,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-        return response.get("Messages", [])
+    def _queue_lock(self, queue_url: str) -> threading.Lock:
+        """The lock the executor holds around each call that changes a queue in moto.
 
-    def _receive_lock(self, queue_url: str) -> threading.Lock:
+        moto 5.2.5's SQS is not thread-safe: ReceiveMessage picks visible messages from a snapshot,
+        so two concurrent calls can hand out the same message; DeleteMessage rebuilds the message
+        list and assigns it back, so a concurrent delete is undone (the message comes back after
+        the visibility timeout) and a message sent meanwhile is lost. Seen here: 1,007 deliveries
+        for 1,000 messages with five pollers, the extra ones after a 360 s wait. So the executor's
+        own receives and deletes on one queue go one at a time (moto serves requests under one
+        GIL anyway, so this costs little), never holding the lock through a wait.
+        """
         with self._lock:
-            return self._receive_locks.setdefault(queue_url, threading.Lock())
+            return self._queue_locks.setdefault(queue_url, threading.Lock())
+
+    def _receive(self, mapping: MappingSpec, count: int, wait_seconds: float = 0.0) -> list[dict[str, Any]]:
+        """Up to `count` messages, waiting up to `wait_seconds` for the first (short polls, not a long
+        poll: a long poll would hold the queue's lock, and moto's long poll only re-checks every second)."""
+        deadline = time.monotonic() + wait_seconds
+        pause = IDLE_POLL_SECONDS
+        while True:
+            with self._queue_lock(mapping.queue_url):
+                response = self._clients["sqs"].receive_message(
+                    QueueUrl=mapping.queue_url,
+                    MaxNumberOfMessages=count,
+                    WaitTimeSeconds=0,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            messages = response.get("Messages", [])
+            remaining = deadline - time.monotonic()
+            if messages or remaining <= 0:
+                return messages
+            time.sleep(min(pause, remaining))
+            pause = min(IDLE_POLL_MAX_SECONDS, pause * 2)
 
     def poll_once(self, mapping: MappingSpec, *, wait_seconds: float = 0.0) -> PollReport:
         """One batch of `mapping`: gather, invoke, delete what succeeded. Empty report if the queue had nothing.
 
-        `wait_seconds` long-polls the first receive (whole seconds, at most 20).
+        `wait_seconds`: how long to wait for a first record (Lambda's pollers long-poll; 0 asks once).
         """
         report = PollReport(mapping=mapping.uuid)
-        messages = self._receive(
-            mapping, min(SQS_RECEIVE_MAX, mapping.batch_size), min(SQS_MAX_WAIT_SECONDS, int(wait_seconds))
-        )
+        messages = self._receive(mapping, min(SQS_RECEIVE_MAX, mapping.batch_size), wait_seconds)
         if not messages:
             return report
         # The batching window runs from the first record; the batch goes when it is full or the window ends.
@@ -999,7 +1027,7 @@ class LocalLambda:
                 # No window: keep receiving only while the queue hands out full answers.
                 if not last_full:
                     break
-                more = self._receive(mapping, want, 0)
+                more = self._receive(mapping, want)
                 if not more:
                     break
                 last_full = len(more) == want
@@ -1007,10 +1035,7 @@ class LocalLambda:
                 remaining = window_end - time.monotonic()
                 if remaining <= 0:
                     break
-                # WaitTimeSeconds is whole seconds; under one second left, ask and nap briefly instead.
-                more = self._receive(mapping, want, min(SQS_MAX_WAIT_SECONDS, int(remaining)))
-                if not more:
-                    time.sleep(min(IDLE_POLL_SECONDS, max(0.0, window_end - time.monotonic())))
+                more = self._receive(mapping, want, remaining)
             messages.extend(more)
 
         report.gather_seconds = time.monotonic() - first_record_at
@@ -1039,7 +1064,8 @@ class LocalLambda:
             chunk = records[start : start + SQS_DELETE_MAX]
             entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)]
             try:
-                response = self._clients["sqs"].delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
+                with self._queue_lock(mapping.queue_url):
+                    response = self._clients["sqs"].delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 # Not deleted means delivered again later: a duplicate, never a loss.
                 errors.extend(f"{r['messageId']}: {exc}" for r in chunk)
@@ -1067,11 +1093,11 @@ class LocalLambda:
         urls = {m.dlq_url for m in self.mappings if m.dlq_url}
         return sum(sum(self._queue_counts(url).values()) for url in urls)
 
-    def _poll_loop(self, mapping: MappingSpec, stop: threading.Event, report: DrainReport, wait_seconds: float) -> None:
+    def _poll_loop(self, mapping: MappingSpec, stop: threading.Event, report: DrainReport) -> None:
         idle_wait = IDLE_POLL_SECONDS
         while not stop.is_set():
             try:
-                polled = self.poll_once(mapping, wait_seconds=wait_seconds)
+                polled = self.poll_once(mapping)
             except Exception as exc:
                 # A poller that died would leave drain waiting for its timeout; its records are not lost
                 # (whatever it received comes back after the visibility timeout), so log and go on.
@@ -1082,19 +1108,19 @@ class LocalLambda:
                 idle_wait = IDLE_POLL_SECONDS
                 with self._lock:
                     report.add(polled)
-            elif wait_seconds < 1:
+            else:
                 # Back off while the queue has nothing visible: each ReceiveMessage makes moto scan every
                 # message of the queue, in flight included, so eager idle pollers would slow the busy ones.
                 stop.wait(idle_wait)
                 idle_wait = min(IDLE_POLL_MAX_SECONDS, idle_wait * 2)
 
-    def _start_pollers(self, stop: threading.Event, report: DrainReport, wait_seconds: float) -> ThreadPoolExecutor:
+    def _start_pollers(self, stop: threading.Event, report: DrainReport) -> ThreadPoolExecutor:
         mappings = list(self.mappings)
         pool = ThreadPoolExecutor(max_workers=max(1, sum(m.concurrency for m in mappings)), thread_name_prefix="poller")
         for mapping in mappings:
             # One poller per batch allowed in flight: MaximumConcurrency caps the mapping exactly.
             for _ in range(mapping.concurrency):
-                pool.submit(self._poll_loop, mapping, stop, report, wait_seconds)
+                pool.submit(self._poll_loop, mapping, stop, report)
         return pool
 
     def drain(self, *, timeout: float = 300, idle_rounds: int = 2) -> DrainReport:
@@ -1108,7 +1134,7 @@ class LocalLambda:
         report = DrainReport()
         dead_before = self._dead_letter_depth()
         stop = threading.Event()
-        pool = self._start_pollers(stop, report, wait_seconds=0)
+        pool = self._start_pollers(stop, report)
         idle = 0
         try:
             while True:
@@ -1143,8 +1169,7 @@ class LocalLambda:
                 raise ValueError(f"rule {rule.rule_name} runs on {rule.expression}; cron is not ticked locally")
         started = time.monotonic()
         report = DrainReport()
-        # A one-second long poll: an idle poller costs moto one request a second, and stop is seen promptly.
-        pollers = self._start_pollers(stop, report, wait_seconds=1)
+        pollers = self._start_pollers(stop, report)
         tickers = [
             threading.Thread(
                 target=self._tick_loop,
