@@ -15,12 +15,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lib.clients import client
+from lib.clock import iso
 from lib.limits import DDB_BATCH_GET, DDB_BATCH_WRITE
 from lib.names import InvalidName, validate_name
 
@@ -93,10 +93,6 @@ class DeleteReport:
 
 def _ddb(ddb: Any) -> Any:
     return ddb if ddb is not None else client("dynamodb")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _backoff(attempt: int) -> float:
@@ -183,7 +179,7 @@ def item_add(table: str, name: str, ddb: Any = None) -> bool:
     try:
         _ddb(ddb).put_item(
             TableName=table,
-            Item={"name": {"S": name}, "added_at": {"S": _now()}},
+            Item={"name": {"S": name}, "added_at": {"S": iso()}},
             ConditionExpression="attribute_not_exists(#n)",
             ExpressionAttributeNames={"#n": "name"},
         )
@@ -208,7 +204,7 @@ def items_add(
     wanted = _validated(names)
     present = existing_names(table, wanted, ddb, sleep=sleep)
     new = [n for n in wanted if n not in present]
-    added_at = _now()
+    added_at = iso()
     requests = [{"PutRequest": {"Item": {"name": {"S": n}, "added_at": {"S": added_at}}}} for n in new]
     _batch_write(ddb, table, requests, sleep=sleep, progress=progress, verb="write")
     return AddReport(added=new, present=[n for n in wanted if n in present])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from lib.clock import iso
 from lib.config import ProducerConfig
 from lib.log import correlation, get_logger
 from lib.producer import queue_companies
@@ -18,7 +18,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # a hand-made invocation without one gets a fresh id.
     event = event if isinstance(event, dict) else {}
     run_id = str(event.get("id") or uuid.uuid4())
-    requested_at = str(event.get("time") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    requested_at = str(event.get("time") or iso())
     with correlation(run_id):
         config = ProducerConfig.from_env()
         log.info("tick", extra={"source": event.get("source"), "requested_at": requested_at})

@@ -39,7 +39,7 @@ def table(ddb) -> str:
 
 @pytest.fixture
 def fixed_clock(monkeypatch):
-    monkeypatch.setattr(ddb_ops, "_now", lambda: NOW)
+    monkeypatch.setattr(ddb_ops, "iso", lambda moment=None: NOW)
 
 
 def put(ddb, table: str, name: str, **attributes: str) -> None:

@@ -612,3 +612,24 @@ def test_resolver_refuses_language_extensions_it_cannot_evaluate(template: dict[
     variant["Outputs"]["Count"] = {"Value": {"Fn::Length": [1, 2]}}
     with pytest.raises(TemplateError, match="Outputs/Count/Value/Fn::Length"):
         resolve_language_extensions(variant, {})
+
+
+def test_offline_deploy_packs_the_shared_layer_from_lib_as_it_is_now(template: dict[str, Any], tmp_path: Path) -> None:
+    # GIVEN a stale build of the shared layer that lacks a module lib/ has now
+    from lib.deploy.offline import code_bundles
+
+    root = tmp_path / "project"
+    (root / "lib").mkdir(parents=True)
+    for name in ("__init__.py", "consumer.py", "clock.py"):
+        (root / "lib" / name).write_text(f"# {name}\n")
+    (root / "lib" / "local").mkdir()
+    (root / "lib" / "local" / "executor.py").write_text("# workstation only\n")
+    stale = root / "build" / "layers" / "shared" / "python" / "lib"
+    stale.mkdir(parents=True)
+    (stale / "consumer.py").write_text("# old\n")
+    # WHEN the offline deploy packs the code
+    bundles = code_bundles(template, root)
+    # THEN the shared layer holds lib's current top-level modules under python/lib/, and nothing else
+    shared = zipfile.ZipFile(io.BytesIO(bundles["SharedLayer"]))
+    assert sorted(shared.namelist()) == ["python/lib/__init__.py", "python/lib/clock.py", "python/lib/consumer.py"]
+    assert shared.read("python/lib/consumer.py") == b"# consumer.py\n"

@@ -18,6 +18,8 @@ import click
 import ddb_ops
 from lib.cli.app import cli
 from lib.cli.context import AppContext, CliError, emit_json, note
+from lib.cli.observe import queue_depth
+from lib.cli.watchlist import read_names
 from lib.deploy.offline import ROOT
 
 SAMPLE_WATCHLIST = ROOT / "data" / "watchlist.txt"
@@ -26,13 +28,6 @@ SAMPLE_WATCHLIST = ROOT / "data" / "watchlist.txt"
 @cli.group("local")
 def local_group() -> None:
     """Run the pipeline on this machine: embedded AWS, local Comprehend, local text source."""
-
-
-def _sample_names() -> list[str]:
-    from lib.names import validate_name
-
-    lines = SAMPLE_WATCHLIST.read_text(encoding="utf-8").splitlines()
-    return [validate_name(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _start(app: AppContext, port: int, online: bool, results_dir: Path):
@@ -47,7 +42,8 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path):
         table = stack.outputs["TableName"]
         ddb = local_client("dynamodb", endpoints.aws)
         if not ddb_ops.items_list(table, ddb):
-            report = ddb_ops.items_add(table, _sample_names(), ddb)
+            # The same reading (comments, blank lines, validation) as `./cfcli.py add -f`.
+            report = ddb_ops.items_add(table, read_names((), str(SAMPLE_WATCHLIST), "add").names, ddb)
             note(f"seeded the watchlist with {len(report.added)} companies from {SAMPLE_WATCHLIST.relative_to(ROOT)}")
         else:
             note(f"restored {stack.restored['items']} companies and {stack.restored['results']} results objects")
@@ -119,11 +115,7 @@ def run_once(
         calls = sum(comprehend["calls"].values()) - sum(comprehend_before["calls"].values())
         saved = stack.save()
         sqs = local_client("sqs", stack.endpoints.aws)
-        dead = int(
-            sqs.get_queue_attributes(
-                QueueUrl=stack.outputs["DeadLetterQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]["ApproximateNumberOfMessages"]
-        )
+        dead = queue_depth(sqs, stack.outputs["DeadLetterQueueUrl"])["waiting"]
         summary = {
             "queued": (tick.payload or {}).get("queued"),
             "run_id": (tick.payload or {}).get("run_id"),

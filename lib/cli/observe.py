@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -13,6 +13,7 @@ from botocore.config import Config
 
 from lib.cli.app import cli
 from lib.cli.context import AppContext, CliError, emit_json, emit_table, note
+from lib.clock import iso
 from lib.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 from lib.names import InvalidName, validate_name
 
@@ -34,10 +35,6 @@ def emit_fields(fields: list[tuple[str, str]]) -> None:
     width = max(len(key) for key, _ in fields) + 1
     for key, value in fields:
         click.echo(f"{key + ':':<{width}} {value}".rstrip())
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def human_bytes(size: int) -> str:
@@ -301,7 +298,7 @@ def schedule_event(region: str | None) -> dict[str, Any]:
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "cfcli.run",
-        "time": iso(datetime.now(UTC)),
+        "time": iso(),
         "region": region,
         "resources": [],
         "detail": {},

@@ -255,11 +255,16 @@ def _write_template(
 # ---------------------------------------------------------------------------------------------- layers and code
 
 
-def _build_shared_layer(lib_dir: Path, target: Path) -> None:
-    """layers/shared/python/lib/ = the .py modules directly in lib/ (never its subpackages)."""
-    modules = sorted(p for p in lib_dir.glob("*.py") if p.is_file())
+def shared_layer_modules(lib_dir: Path) -> list[Path]:
+    """What the shared layer ships: the .py modules directly in lib/ (never its subpackages)."""
     if not (lib_dir / "__init__.py").is_file():
         raise BuildError(f"{lib_dir}/__init__.py not found")
+    return sorted(p for p in lib_dir.glob("*.py") if p.is_file())
+
+
+def _build_shared_layer(lib_dir: Path, target: Path) -> None:
+    """layers/shared/python/lib/ = shared_layer_modules(lib_dir)."""
+    modules = shared_layer_modules(lib_dir)
     if target.exists():
         shutil.rmtree(target)
     package = target / "python" / "lib"

@@ -14,9 +14,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from lib.deploy.build import shared_layer_modules
 from lib.deploy.template import load_template, transform
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where `make build` puts the shared layer; local mode packs it from lib/ itself instead.
+SHARED_LAYER_BUILD = "build/layers/shared"
 CODE_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
 
 
@@ -30,16 +33,28 @@ def zip_folder(folder: Path, prefix: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def zip_files(files: list[Path], prefix: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, prefix + path.name)
+    return buffer.getvalue()
+
+
 def code_bundles(template: dict[str, Any], root: Path = ROOT) -> dict[str, bytes]:
     """Each function's and layer's code as a zip: functions from their CodeUri folder; the shared
-    layer from lib/'s runtime modules. A layer whose build output is missing is shipped empty
-    (the emulator never runs code; local mode puts the source tree on the import path instead)."""
+    layer from lib/'s runtime modules as they are now (never a stale build/); the deps layer from
+    its build output, shipped empty when `make build` has not run (local mode then falls back to
+    this environment's packages)."""
     bundles: dict[str, bytes] = {}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] not in CODE_TYPES:
             continue
-        uri = resource["Properties"].get("CodeUri") or resource["Properties"].get("ContentUri")
-        bundles[logical_id] = zip_folder(root / str(uri))
+        uri = str(resource["Properties"].get("CodeUri") or resource["Properties"].get("ContentUri"))
+        if uri.rstrip("/") == SHARED_LAYER_BUILD:
+            bundles[logical_id] = zip_files(shared_layer_modules(root / "lib"), "python/lib/")
+        else:
+            bundles[logical_id] = zip_folder(root / uri)
     return bundles
 
 
