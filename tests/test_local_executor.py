@@ -359,6 +359,17 @@ def test_the_batching_window_gathers_records_sent_while_it_is_open(account, stac
     assert 0.4 < report.gather_seconds < 1.5
 
 
+def test_in_drain_mode_a_partial_batch_goes_as_soon_as_the_queue_is_empty(account, stack, lam, change):
+    # GIVEN the deployed mapping with BatchSize 5 and a 3-second batching window, and 2 records queued
+    change.mapping(lam.mappings[0].uuid, BatchSize=5, MaximumBatchingWindowInSeconds=3)
+    send_jobs(account, stack.QueueUrl, ["Early 1", "Early 2"])
+    # WHEN one batch is polled the way drain polls (nothing else is sending)
+    report = lam.poll_once(lam.mappings[0], flush_when_empty=True)
+    # THEN the two went without waiting for the window to close
+    assert report.received == 2
+    assert report.gather_seconds < 1.0
+
+
 def test_records_are_shaped_like_lambdas_sqs_event(account, stack, lam):
     # GIVEN a message as the producer sends it, with a correlation_id attribute
     sample = json.loads((EVENTS / "sqs_batch.json").read_text())["Records"][0]
@@ -735,3 +746,22 @@ def test_every_company_ends_in_the_results_or_with_its_error(account, stack, lam
     assert analysed == set(WATCHLIST)
     assert errors == dict.fromkeys(missing, "not_found")
     assert counts(account, stack.DeadLetterQueueUrl) == {"visible": 0, "in_flight": 0}
+
+
+def test_prewarmed_workers_serve_the_first_invocations(account, stack, tmp_path):
+    # GIVEN a fresh executor for the stack, asked to prewarm two workers per function
+    with LocalLambda(
+        account.session, account.url, stack.name, extra_env=account.function_env(), work_dir=tmp_path / "work"
+    ) as executor:
+        executor.discover()
+        for thread in executor.prewarm(2):
+            thread.join()
+        producer = executor._pools[stack.ProducerFunctionName]
+        warm = {worker.pid for worker in producer._idle}
+        # WHEN the producer is invoked (an empty watchlist: nothing to queue)
+        result = executor.fire_schedule()
+        # THEN a prewarmed worker ran it and no new one was started
+        assert len(warm) == 2 and producer.started == 2
+        assert result.ok and result.worker_pid in warm
+        assert producer.started == 2
+        assert executor._pools[stack.ConsumerFunctionName].started == min(2, MAX_CONCURRENCY)

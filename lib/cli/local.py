@@ -56,6 +56,8 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path):
             log_dir=stack.state_dir / "logs",
         )
         executor.discover()
+        # Workers start in the background (on the other core) while the stack is inspected and ticked.
+        executor.prewarm()
     except BaseException:
         stack.stop(save=False)
         raise

@@ -487,15 +487,44 @@ class _Pool:
             # An unhealthy worker was killed by the caller; a healthy one of a retired pool shuts down gently.
             worker.close() if healthy else worker.kill()
 
-    def retire(self) -> None:
-        """Stop the idle workers now and each busy one when its invocation ends (a new version is live)."""
+    def retire(self, *, wait: bool = True) -> list[_Worker]:
+        """Stop the idle workers now and each busy one when its invocation ends (a new version is live).
+
+        The idle ones are all told to stop before any is waited for, so they exit together; with
+        `wait=False` the caller waits (`_Worker.close`) for the returned workers."""
         with self._cond:
             self._retired = True
             idle, self._idle = self._idle, []
             self._count -= len(idle)
             self._cond.notify_all()
         for worker in idle:
-            worker.close()
+            worker._close_pipes()
+        if wait:
+            for worker in idle:
+                worker.close()
+        return idle
+
+    def prewarm(self, count: int) -> list[threading.Thread]:
+        """Start up to `count` more workers in the background; each joins the idle ones when ready."""
+        with self._cond:
+            count = max(0, min(count, self.size - self._count))
+            self._count += count
+            self.started += count
+
+        def start_one() -> None:
+            try:
+                worker = self._spawn()
+            except BaseException:  # a failing init shows again, with its error, on the first invocation
+                with self._cond:
+                    self._count -= 1
+                    self._cond.notify()
+                return
+            self.release(worker, healthy=True)
+
+        threads = [threading.Thread(target=start_one, name="prewarm", daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        return threads
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -865,6 +894,14 @@ class LocalLambda:
                 return spec
         raise KeyError(f"no function {function!r} in stack {self.stack_name} (did discover() run?)")
 
+    def prewarm(self, per_function: int = 2) -> list[threading.Thread]:
+        """Start execution environments ahead of the first invocations, in the background, as
+        provisioned concurrency would: up to `per_function` workers of each function (never more
+        than its concurrency). Returns the starting threads (join them to wait)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return [thread for pool in pools for thread in pool.prewarm(per_function)]
+
     def invoke(self, function: str, event: Any) -> InvokeResult:
         """Invoke synchronously (RequestResponse); the function's failures are in the result, never raised."""
         if self._closed:
@@ -1008,10 +1045,15 @@ class LocalLambda:
             time.sleep(min(pause, remaining))
             pause = min(IDLE_POLL_MAX_SECONDS, pause * 2)
 
-    def poll_once(self, mapping: MappingSpec, *, wait_seconds: float = 0.0) -> PollReport:
+    def poll_once(
+        self, mapping: MappingSpec, *, wait_seconds: float = 0.0, flush_when_empty: bool = False
+    ) -> PollReport:
         """One batch of `mapping`: gather, invoke, delete what succeeded. Empty report if the queue had nothing.
 
         `wait_seconds`: how long to wait for a first record (Lambda's pollers long-poll; 0 asks once).
+        `flush_when_empty`: send a partial batch as soon as the queue has nothing visible instead of
+        waiting out the batching window (drain's mode: nothing more is being sent, so the wait
+        would only add time; batches may then be smaller than Lambda's, the rules are the same).
         """
         report = PollReport(mapping=mapping.uuid)
         messages = self._receive(mapping, min(SQS_RECEIVE_MAX, mapping.batch_size), wait_seconds)
@@ -1035,7 +1077,9 @@ class LocalLambda:
                 remaining = window_end - time.monotonic()
                 if remaining <= 0:
                     break
-                more = self._receive(mapping, want, remaining)
+                more = self._receive(mapping, want, 0.0 if flush_when_empty else remaining)
+                if not more and flush_when_empty:
+                    break
             messages.extend(more)
 
         report.gather_seconds = time.monotonic() - first_record_at
@@ -1093,11 +1137,13 @@ class LocalLambda:
         urls = {m.dlq_url for m in self.mappings if m.dlq_url}
         return sum(sum(self._queue_counts(url).values()) for url in urls)
 
-    def _poll_loop(self, mapping: MappingSpec, stop: threading.Event, report: DrainReport) -> None:
+    def _poll_loop(
+        self, mapping: MappingSpec, stop: threading.Event, report: DrainReport, flush_when_empty: bool = False
+    ) -> None:
         idle_wait = IDLE_POLL_SECONDS
         while not stop.is_set():
             try:
-                polled = self.poll_once(mapping)
+                polled = self.poll_once(mapping, flush_when_empty=flush_when_empty)
             except Exception as exc:
                 # A poller that died would leave drain waiting for its timeout; its records are not lost
                 # (whatever it received comes back after the visibility timeout), so log and go on.
@@ -1114,13 +1160,15 @@ class LocalLambda:
                 stop.wait(idle_wait)
                 idle_wait = min(IDLE_POLL_MAX_SECONDS, idle_wait * 2)
 
-    def _start_pollers(self, stop: threading.Event, report: DrainReport) -> ThreadPoolExecutor:
+    def _start_pollers(
+        self, stop: threading.Event, report: DrainReport, flush_when_empty: bool = False
+    ) -> ThreadPoolExecutor:
         mappings = list(self.mappings)
         pool = ThreadPoolExecutor(max_workers=max(1, sum(m.concurrency for m in mappings)), thread_name_prefix="poller")
         for mapping in mappings:
             # One poller per batch allowed in flight: MaximumConcurrency caps the mapping exactly.
             for _ in range(mapping.concurrency):
-                pool.submit(self._poll_loop, mapping, stop, report)
+                pool.submit(self._poll_loop, mapping, stop, report, flush_when_empty)
         return pool
 
     def drain(self, *, timeout: float = 300, idle_rounds: int = 2) -> DrainReport:
@@ -1128,13 +1176,15 @@ class LocalLambda:
         `idle_rounds` checks in a row, or `timeout` seconds pass.
 
         A record that failed stays in flight until the queue's visibility timeout ends, so drain
-        waits for its retries (and its move to the dead-letter queue) like Lambda would.
+        waits for its retries (and its move to the dead-letter queue) like Lambda would. Drain
+        expects nothing else to be sending, so a batch goes as soon as the queue has nothing
+        visible, without waiting out the batching window (see poll_once).
         """
         started = time.monotonic()
         report = DrainReport()
         dead_before = self._dead_letter_depth()
         stop = threading.Event()
-        pool = self._start_pollers(stop, report)
+        pool = self._start_pollers(stop, report, flush_when_empty=True)
         idle = 0
         try:
             while True:
@@ -1209,8 +1259,10 @@ class LocalLambda:
         self._closed = True
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.retire()
+        # Every worker is told first, then waited for: they shut down side by side.
+        stopping = [worker for pool in pools for worker in pool.retire(wait=False)]
+        for worker in stopping:
+            worker.close()
 
     def __enter__(self) -> LocalLambda:
         return self

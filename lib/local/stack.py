@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 import urllib.request
 import warnings
@@ -70,13 +71,28 @@ class Endpoints:
         return cls(**data)
 
 
+_SESSIONS: dict[str, boto3.session.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def local_session(region: str = REGION) -> boto3.session.Session:
-    return boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
+    """The process's one session for the local account in `region`, with fake credentials.
+
+    Shared because a session caches the service models it has loaded: a client from a fresh
+    session reads its model from disk again (about 0.25 s each, a dozen of them per `local run`).
+    A session is not thread-safe, so clients are made under a lock (local_client) or from one thread.
+    """
+    with _SESSIONS_LOCK:
+        if region not in _SESSIONS:
+            _SESSIONS[region] = boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
+        return _SESSIONS[region]
 
 
 def local_client(service: str, endpoint: str, region: str = REGION) -> Any:
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
-    return local_session(region).client(service, endpoint_url=endpoint, config=config)
+    session = local_session(region)
+    with _SESSIONS_LOCK:
+        return session.client(service, endpoint_url=endpoint, config=config)
 
 
 def snapshot(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir: Path, region: str = REGION) -> dict:
