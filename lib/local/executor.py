@@ -112,6 +112,12 @@ SQS_DELETE_MAX = 10  # DeleteMessageBatch's entry limit
 IDLE_POLL_SECONDS = 0.05
 IDLE_POLL_MAX_SECONDS = 0.8
 DRAIN_CHECK_SECONDS = 0.2
+# How often `run` looks at whether the stack was updated, re-created or deleted (make-infra --local,
+# teardown --local): one DescribeStacks, so a stack deleted under the pollers is noticed soon. The
+# processed template (a larger answer for moto to build) is read again only when the description
+# changed or TEMPLATE_RECHECK_SECONDS passed: an update that changes only the template shows then.
+STACK_WATCH_SECONDS = 0.5
+TEMPLATE_RECHECK_SECONDS = 3.0
 
 TIMEOUT_ERROR = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
@@ -573,6 +579,11 @@ class LocalLambda:
         self._queue_locks: dict[str, threading.Lock] = {}
         self.peak_concurrency: dict[str, int] = {}
         self._closed = False
+        # The deployment discover() last read (deployed_version), and one refresh at a time.
+        self._version: str | None = None
+        self._refresh_lock = threading.Lock()
+        # deployed_version's last template read: (stack description digest, when, version).
+        self._template_seen: tuple[str, float, str] | None = None
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -582,6 +593,8 @@ class LocalLambda:
         Safe to call again after the deployment changed (code, environment, timeout, a mapping's
         settings): functions whose configuration changed get fresh workers.
         """
+        # Read first: a change made while the resources are read shows as a new version on the next refresh.
+        version = self.deployed_version()
         resources = self._stack_resources()
         template = self._deployed_template()
         layer_index = self._layer_index(template)
@@ -616,6 +629,7 @@ class LocalLambda:
                 self._pools[name] = _Pool(self._spawner(spec), size)
             retired.extend(self._pools.pop(name) for name in set(self._pools) - set(functions))
             self.functions, self.mappings, self.schedules = functions, mappings, schedules
+            self._version = version
         for pool in retired:  # outside the lock: stopping idle workers takes a moment
             pool.retire()
         log.info(
@@ -627,6 +641,73 @@ class LocalLambda:
                 "schedules": [s.rule_name for s in schedules],
             },
         )
+
+    def deployed_version(self, *, template_recheck: float = 0.0) -> str | None:
+        """A fingerprint of the deployment (stack id, parameters, processed template); None when there
+        is no stack to play: none of that name, deleted, or rolled back after a failed create.
+
+        While CloudFormation is busy with the stack the version last read stands: its resources are
+        half-way between two deployments. `template_recheck`: seconds for which a template read
+        stands while the stack's description is unchanged (0: read it every time).
+        """
+        cloudformation = self._clients["cloudformation"]
+        try:
+            stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ValidationError":  # "Stack ... does not exist"
+                return None
+            raise
+        status = stack["StackStatus"]
+        if status.startswith("DELETE_") or status in ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
+            return None
+        if status.endswith("_IN_PROGRESS"):
+            return self._version
+        parameters = sorted((p["ParameterKey"], p.get("ParameterValue", "")) for p in stack.get("Parameters", []))
+        described = json.dumps([stack["StackId"], status, parameters, stack.get("LastUpdatedTime")], default=str)
+        seen, now = self._template_seen, time.monotonic()
+        if seen is not None and seen[0] == described and now - seen[1] < template_recheck:
+            return seen[2]
+        template = cloudformation.get_template(StackName=stack["StackId"], TemplateStage="Processed")["TemplateBody"]
+        fingerprint = json.dumps([stack["StackId"], parameters, template], sort_keys=True, default=str)
+        version = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()
+        self._template_seen = (described, now, version)
+        return version
+
+    def refresh(self, *, template_recheck: float = 0.0) -> bool:
+        """Read the stack again if its deployment changed since discover(); True when it changed.
+
+        A new deployment (make-infra --local updated or re-created the stack) is discovered; when
+        the stack is gone (teardown) every function is forgotten and its workers stop, so nothing is
+        invoked, polled or fired until a stack of this name is deployed again. Raises what discover()
+        raises; the version stays the old one then, so the next refresh tries again.
+        `template_recheck`: see deployed_version.
+        """
+        with self._refresh_lock:
+            version = self.deployed_version(template_recheck=template_recheck)
+            if version == self._version:
+                return False
+            if version is None:
+                self._forget()
+                log.info("stack gone; nothing is played until it is deployed again", extra={"stack": self.stack_name})
+            else:
+                self.discover()
+            return True
+
+    def _forget(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+            self.functions, self.mappings, self.schedules = {}, [], []
+            self._version = None
+        # Workers stop in the background, so run() can stop the pollers of the deleted queues at once.
+        threading.Thread(target=lambda: [pool.retire() for pool in pools], name="retire", daemon=True).start()
+
+    def has_function(self, function: str) -> bool:
+        """Whether the stack as last read has this function (by name, ARN or logical id)."""
+        try:
+            self._spec(function)
+        except KeyError:
+            return False
+        return True
 
     def _stack_resources(self) -> dict[str, tuple[str, str]]:
         """logical id -> (type, physical id), for resources that have a physical id."""
@@ -726,7 +807,9 @@ class LocalLambda:
             # The configuration names layer version ARNs; find each one's bytes by its hash.
             folders = []
             for layer in attached:
-                version = self._clients["lambda"].get_layer_version_by_arn(Arn=layer["Arn"])
+                # GetLayerVersion by name and number: moto's server does not implement GetLayerVersionByArn.
+                layer_arn, _, number = layer["Arn"].rpartition(":")
+                version = self._clients["lambda"].get_layer_version(LayerName=layer_arn, VersionNumber=int(number))
                 folder = by_sha.get(version["Content"].get("CodeSha256", ""))
                 if folder is None:
                     raise DiscoveryError(
@@ -1208,49 +1291,99 @@ class LocalLambda:
         log.info("drained", extra={"batches": report.batches, "records": report.records, "timed_out": report.timed_out})
         return report
 
-    def run(self, stop: threading.Event, *, rate_seconds: float | None = None, fire_now: bool = False) -> DrainReport:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        rate_seconds: float | None = None,
+        fire_now: bool = False,
+        watch_seconds: float = STACK_WATCH_SECONDS,
+    ) -> DrainReport:
         """Fire each enabled schedule every period (its own, or `rate_seconds`) and poll every mapping,
         until `stop` is set. The first tick comes one period after the start, as for a new rule,
         unless `fire_now`. A cron() rule needs `rate_seconds`: cron is not ticked locally.
+
+        Every `watch_seconds` the stack is read again (refresh): when make-infra --local updated or
+        re-created it, pollers and schedules restart on what is deployed now (a rule that stays
+        keeps its ticking; a new one first ticks one period later); while there is no stack
+        (after teardown) nothing is polled or fired, quietly, until one is deployed again.
         """
-        rules = [rule for rule in self.schedules if rule.state == "ENABLED"]
-        for rule in rules:
+        for rule in self._enabled_schedules():
             if rate_seconds is None and rule.period_seconds is None:
                 raise ValueError(f"rule {rule.rule_name} runs on {rule.expression}; cron is not ticked locally")
         started = time.monotonic()
         report = DrainReport()
-        pollers = self._start_pollers(stop, report)
-        tickers = [
-            threading.Thread(
-                target=self._tick_loop,
-                args=(rule, rate_seconds or rule.period_seconds, stop, report, fire_now),
-                name=f"tick-{rule.rule_name}",
-                daemon=True,
-            )
-            for rule in rules
-        ]
-        for ticker in tickers:
-            ticker.start()
-        stop.wait()
-        for ticker in tickers:
-            ticker.join()
-        pollers.shutdown(wait=True)
+        # rule name -> when it ticks next (monotonic), kept across redeployments.
+        next_ticks = {rule.rule_name: started for rule in self._enabled_schedules()} if fire_now else {}
+        unreadable: str | None = None
+        while not stop.is_set():
+            played = self._version
+            phase = threading.Event()  # ends this deployment's pollers and tickers
+            pollers = self._start_pollers(phase, report)
+            tickers = []
+            for rule in self._enabled_schedules():
+                period = rate_seconds or rule.period_seconds
+                if period is None:
+                    log.error("cron is not ticked locally; rule not played", extra={"rule": rule.rule_name})
+                    continue
+                next_ticks.setdefault(rule.rule_name, time.monotonic() + period)
+                tickers.append(
+                    threading.Thread(
+                        target=self._tick_loop,
+                        args=(rule, period, phase, report, next_ticks),
+                        name=f"tick-{rule.rule_name}",
+                        daemon=True,
+                    )
+                )
+            for ticker in tickers:
+                ticker.start()
+            try:
+                while not stop.wait(watch_seconds):
+                    try:
+                        self.refresh(template_recheck=TEMPLATE_RECHECK_SECONDS)
+                        unreadable = None
+                    except Exception as exc:
+                        # moto busy or the stack half-made: keep playing what was read, say so once.
+                        if repr(exc) != unreadable:
+                            log.warning("could not read the stack; trying again", extra={"error": repr(exc)})
+                        unreadable = repr(exc)
+                    if self._version != played:
+                        break
+            finally:
+                phase.set()
+                for ticker in tickers:
+                    ticker.join()
+                pollers.shutdown(wait=True)
         report.seconds = time.monotonic() - started
         return report
 
+    def _enabled_schedules(self) -> list[ScheduleSpec]:
+        return [rule for rule in self.schedules if rule.state == "ENABLED"]
+
     def _tick_loop(
-        self, rule: ScheduleSpec, period: float, stop: threading.Event, report: DrainReport, fire_now: bool
+        self,
+        rule: ScheduleSpec,
+        period: float,
+        stop: threading.Event,
+        report: DrainReport,
+        next_ticks: dict[str, float],
     ) -> None:
-        next_tick = time.monotonic() + (0 if fire_now else period)
-        while not stop.wait(max(0.0, next_tick - time.monotonic())):
-            result = self.fire_schedule(rule.rule_name)
-            with self._lock:
-                report.ticks += 1
-            if not result.ok:
-                log.error("scheduled invocation failed", extra={"rule": rule.rule_name, "error": result.error_type})
+        """Fire `rule` at next_ticks[rule name], then every `period`, until `stop`; the time of the next
+        tick is left in `next_ticks` for the loop that plays the next deployment."""
+        while not stop.wait(max(0.0, next_ticks[rule.rule_name] - time.monotonic())):
+            try:
+                result = self.fire_schedule(rule.rule_name)
+            except (KeyError, ClientError, BotoCoreError) as exc:
+                # The stack changed under the tick (the rule or its function is gone); run() catches up.
+                log.warning("schedule not fired", extra={"rule": rule.rule_name, "error": repr(exc)})
+            else:
+                with self._lock:
+                    report.ticks += 1
+                if not result.ok:
+                    log.error("scheduled invocation failed", extra={"rule": rule.rule_name, "error": result.error_type})
             # Ticks missed while one ran long are skipped, not fired in a burst.
-            while next_tick <= time.monotonic():
-                next_tick += period
+            while next_ticks[rule.rule_name] <= time.monotonic():
+                next_ticks[rule.rule_name] += period
 
     # -- lifecycle -------------------------------------------------------------------------------
 
