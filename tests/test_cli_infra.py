@@ -595,6 +595,78 @@ def test_teardown_keeps_the_table_and_results_bucket_when_retain_data_is_true(
     )
 
 
+def saved_state(root: Path) -> list[Path]:
+    """What local mode keeps for a stack: its saved watchlist and its results mirror."""
+    table = root / "state" / "table.json"
+    table.parent.mkdir(parents=True)
+    table.write_text("[]")
+    mirror = root / "mirror" / "results"
+    (mirror / "dt=2024-01-01").mkdir(parents=True)
+    (mirror / "dt=2024-01-01" / "part-a.csv").write_text("name\n")
+    return [table, mirror]
+
+
+def teardown_plan(stack_name: str, **kwargs) -> infra.TeardownPlan:
+    return infra.plan_teardown(
+        stack=boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=stack_name)["Stacks"][0],
+        stack_name=stack_name,
+        region=REGION,
+        cloudformation=boto3.client("cloudformation", region_name=REGION),
+        s3=boto3.client("s3", region_name=REGION),
+        logs=boto3.client("logs", region_name=REGION),
+        **kwargs,
+    )
+
+
+def execute(plan: infra.TeardownPlan) -> list[str]:
+    reports: list[str] = []
+    infra.execute_teardown(
+        plan,
+        cloudformation=boto3.client("cloudformation", region_name=REGION),
+        s3=boto3.client("s3", region_name=REGION),
+        events=boto3.client("events", region_name=REGION),
+        logs=boto3.client("logs", region_name=REGION),
+        report=reports.append,
+    )
+    return reports
+
+
+def test_teardown_of_a_local_stack_removes_its_saved_state_and_no_record_or_build(aws, stack, workdir):
+    # GIVEN a stack with state saved on this machine, and an AWS deployment's record and build/ beside it
+    paths = saved_state(workdir)
+    record = infra.record_path(workdir / ".cfcli", stack.name)
+    record.parent.mkdir()
+    record.write_text("{}")
+    (workdir / "build").mkdir()
+    # WHEN it is torn down as --local does (no record folder, no build folder)
+    plan = teardown_plan(stack.name, state_dir=None, build_dir=None, saved_state=paths)
+    reports = execute(plan)
+    # THEN the stack and its saved state are gone, each reported; the record and build/ are not touched
+    assert not stack_exists(stack.name)
+    assert not any(path.exists() for path in paths)
+    assert [f"removed {path}" for path in paths] == reports[-2:]
+    assert record.exists() and (workdir / "build").exists()
+
+
+def test_teardown_keeps_the_saved_state_when_retain_data_is_true(aws, workdir, fresh_stack_name):
+    # GIVEN a stack deployed with RetainData=true and state saved on this machine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deploy_offline(
+            fresh_stack_name,
+            {"RetainData": "true"},
+            region=REGION,
+            artifact_bucket="artifacts-retain-test",
+            cloudformation=boto3.client("cloudformation", region_name=REGION),
+            s3=boto3.client("s3", region_name=REGION),
+        )
+    paths = saved_state(workdir)
+    # WHEN the teardown is planned
+    plan = teardown_plan(fresh_stack_name, state_dir=None, build_dir=None, saved_state=paths)
+    # THEN the saved state is not part of it: the data is kept, here as in the account
+    assert plan.retain_data and plan.saved_state == []
+
+
 # ---------------------------------------------------------------------------------------------- units
 
 

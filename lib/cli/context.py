@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -45,6 +46,10 @@ class AppContext:
     # --local: talk to the local stack `./cfcli.py local up` runs (its endpoints file says where).
     local: bool = False
     _session: Any = field(default=None, repr=False)
+    # With --local: the running local stack's endpoints (lib.local.stack.Endpoints), and the services
+    # whose endpoint is not the emulated account's (Lambda: Invoke must run code, which moto cannot).
+    _local_endpoints: Any = field(default=None, repr=False)
+    _service_endpoints: dict[str, str | None] = field(default_factory=dict, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _outputs: dict[str, str] | None = field(default=None, repr=False)
 
@@ -57,6 +62,8 @@ class AppContext:
             if endpoints is None:
                 raise CliError("no local stack is running: start one with './cfcli.py local up'")
             self.endpoint_url = endpoints.aws
+            self._local_endpoints = endpoints
+            self._service_endpoints = {"lambda": endpoints.lambda_}
             if self.stack_name == DEFAULT_STACK_NAME:
                 self.stack_name = endpoints.stack_name
             self._session = local_session(endpoints.region)
@@ -72,15 +79,38 @@ class AppContext:
             self._session = session
         return self._session
 
+    def endpoint_for(self, service: str) -> str | None:
+        """Where calls to `service` go: --endpoint-url, the local stack's (with --local), or None (the SDK's own)."""
+        self.session()  # with --local it is what finds the local endpoints
+        if service not in self._service_endpoints:
+            return self.endpoint_url
+        endpoint = self._service_endpoints[service]
+        if endpoint is None:
+            raise CliError(f"the local stack serves no {service} endpoint yet (is it still starting?); try again")
+        return endpoint
+
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            # The session first: with --local it is what finds the local endpoint.
-            session = self.session()
             kwargs: dict[str, Any] = {"config": _CLIENT_CONFIG}
-            if self.endpoint_url:
-                kwargs["endpoint_url"] = self.endpoint_url
-            self._clients[service] = session.client(service, **kwargs)
+            endpoint = self.endpoint_for(service)
+            if endpoint:
+                kwargs["endpoint_url"] = endpoint
+            self._clients[service] = self.session().client(service, **kwargs)
         return self._clients[service]
+
+    def local_endpoints(self) -> Any:
+        """The running local stack's endpoints (lib.local.stack.Endpoints); None without --local."""
+        self.session()
+        return self._local_endpoints
+
+    def local_state_paths(self) -> list[Path]:
+        """What the running local stack keeps on this machine for its stack (the saved watchlist and
+        the results mirror), which teardown removes with it; none without --local."""
+        if self.local_endpoints() is None:
+            return []
+        from lib.local.stack import default_state_dir
+
+        return self._local_endpoints.saved_state(default_state_dir())
 
     # ---------------------------------------------------------------- the stack
     def describe_stack(self) -> dict[str, Any] | None:

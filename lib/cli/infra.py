@@ -15,9 +15,10 @@ import yaml
 
 from lib.cli.app import cli
 from lib.cli.context import AppContext, CliError, emit_json, emit_table, is_interactive, note
-from lib.deploy import build as builder
 from lib.deploy import infra
-from lib.deploy.template import TemplateError, load_template
+
+# lib.deploy.build and lib.deploy.template (samtranslator: about a second to import) are imported by
+# the commands that use them, so every other command starts without paying for them.
 
 ROOT = infra.ROOT
 TEMPLATE = ROOT / "template.yml"
@@ -27,6 +28,8 @@ STATE_DIR = ROOT / ".cfcli"
 
 
 def _template_parameters() -> dict[str, Any]:
+    from lib.deploy.template import TemplateError, load_template
+
     try:
         return load_template(TEMPLATE).get("Parameters") or {}
     except (OSError, TemplateError, yaml.YAMLError) as exc:
@@ -70,6 +73,8 @@ def _show_outputs(outputs: dict[str, str], as_json: bool) -> None:
 
 
 def _build() -> dict[str, Any]:
+    from lib.deploy import build as builder
+
     note(f"building {BUILD_DIR} (layers, functions, template)")
     try:
         report = builder.build(ROOT, BUILD_DIR)
@@ -101,7 +106,8 @@ def artifact_bucket(app: AppContext, as_json: bool) -> None:
     only, expires old artifacts, and is tagged with the stack; its name is kept in .cfcli/.
     """
     app.session()
-    bucket, created = infra.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), STATE_DIR)
+    records, _ = _machine_paths(app)
+    bucket, created = infra.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), records)
     note(f"{'created' if created else 'using'} artifact bucket {bucket} for stack {app.stack_name}")
     if as_json:
         emit_json({"bucket": bucket, "created": created})
@@ -128,8 +134,12 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
     Steps: check the SAM CLI and the credentials, build build/ (sizes on stderr), ensure the
     artifact bucket, run `sam deploy` (its output streams to stderr), print the outputs. A re-run
     with nothing changed says the stack is up to date. `sam deploy` has no --endpoint-url; the
-    global --endpoint-url reaches it as AWS_ENDPOINT_URL.
+    global --endpoint-url reaches it as AWS_ENDPOINT_URL. With --local, template.yml goes to the
+    running local stack without sam (see _deploy_local).
     """
+    if app.local:
+        _deploy_local(app, parameters, as_json)
+        return
     sam = infra.find_sam()
     if sam is None:
         raise CliError("the SAM CLI is not installed: run 'make install'")
@@ -164,6 +174,55 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
     _show_outputs(app.outputs(), as_json)
 
 
+def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) -> None:
+    """make-infra --local: create or update the stack in the running local stack from template.yml.
+
+    sam cannot deploy to the emulator (moto cannot run its change sets), so this is the offline
+    deploy local mode creates its stack with (lib.deploy.offline): the SAM transform here, code
+    uploaded to the emulated S3 under content-derived keys, then CreateStack, UpdateStack when
+    the template, the code or a parameter changed, or nothing ("up to date"). Parameters not
+    given keep the stack's values, as with sam. No build/ and no artifact bucket of the stack's
+    own: the local account has one shared bucket for code.
+    """
+    from lib.deploy.offline import sync_offline
+    from lib.deploy.template import TemplateError
+    from lib.local.stack import ARTIFACT_BUCKET
+
+    endpoints = app.local_endpoints()  # one line and exit 1 when no local stack runs
+    region = _region(app)
+    note(f"deploying stack {app.stack_name} to the local stack at {endpoints.aws} (template.yml, without sam)")
+    blocker = infra.deploy_blocker(app.describe_stack())
+    if blocker:
+        raise CliError(blocker)
+    try:
+        deployment = sync_offline(
+            app.stack_name,
+            parameters,
+            defaults=endpoints.stack_parameters(),
+            region=region,
+            artifact_bucket=ARTIFACT_BUCKET,
+            cloudformation=app.client("cloudformation"),
+            s3=app.client("s3"),
+            template_path=TEMPLATE,
+        )
+    except (OSError, TemplateError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot deploy {TEMPLATE}: {exc}") from exc
+    done = {"created": "created", "updated": "updated", "unchanged": "is up to date"}[deployment.action]
+    note(f"stack {app.stack_name} {done}")
+    _show_outputs(deployment.outputs, as_json)
+
+
+def _machine_paths(app: AppContext) -> tuple[Path, Path | None]:
+    """(folder of the artifact bucket records, build folder) of the account the command works on. The
+    checkout's .cfcli/ and build/ belong to the AWS deployment; the local account keeps its records
+    in its state folder and has no build (make-infra --local deploys without one)."""
+    if app.local:
+        from lib.local.stack import default_state_dir
+
+        return default_state_dir() / "cfcli", None
+    return STATE_DIR, BUILD_DIR
+
+
 @cli.command()
 @click.option("--yes", "-y", is_flag=True, help="Delete without asking (needed when stdin is not a terminal).")
 @click.pass_obj
@@ -173,9 +232,11 @@ def teardown(app: AppContext, yes: bool) -> None:
     In order: disable the schedule, empty the results bucket (every version), delete this stack's
     artifact bucket, delete the stack and wait, delete its leftover log groups, remove build/ and
     the local record. With RetainData=true the table and results bucket are kept. Safe to re-run.
+    With --local, the local stack's saved watchlist and results mirror go too (not build/ or .cfcli/).
     """
     region = _region(app)
     stack = app.describe_stack()
+    record_dir, build_dir = _machine_paths(app)
     plan = infra.plan_teardown(
         stack=stack,
         stack_name=app.stack_name,
@@ -183,12 +244,13 @@ def teardown(app: AppContext, yes: bool) -> None:
         cloudformation=app.client("cloudformation"),
         s3=app.client("s3"),
         logs=app.client("logs"),
-        state_dir=STATE_DIR,
-        build_dir=BUILD_DIR,
+        state_dir=record_dir,
+        build_dir=build_dir,
+        saved_state=app.local_state_paths(),
     )
     if plan.nothing_to_delete:
         for path in plan.local_paths:
-            path.unlink(missing_ok=True)  # a record of buckets that no longer exist
+            infra.remove_local_path(path)  # a record of buckets that no longer exist
         note(f"nothing to delete: stack {app.stack_name} does not exist in {region}")
         return
     if not yes:

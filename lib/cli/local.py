@@ -8,6 +8,7 @@ company's latest state, and the results) survives a restart.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -20,9 +21,11 @@ from lib.cli.app import cli
 from lib.cli.context import AppContext, CliError, emit_json, note
 from lib.cli.observe import queue_depth
 from lib.cli.watchlist import read_names
-from lib.deploy.offline import ROOT
+from lib.deploy.infra import ROOT
 
 SAMPLE_WATCHLIST = ROOT / "data" / "watchlist.txt"
+# How often `local up` saves the watchlist and mirrors the results while it runs (and once more on stop).
+SAVE_EVERY_SECONDS = 30
 
 
 @cli.group("local")
@@ -31,12 +34,18 @@ def local_group() -> None:
 
 
 def _start(app: AppContext, port: int, online: bool, results_dir: Path):
+    """The local stack, its Lambda service (the executor) and its Lambda API, started and recorded."""
+    from lib.local import moto_fixes
     from lib.local.executor import LocalLambda
+    from lib.local.invoke_api import InvokeServer
     from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client, local_session
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
+    # The moto server runs in this process, and `make-infra --local` updates the stack in it.
+    moto_fixes.apply()
     stack = LocalStack(stack_name=app.stack_name, port=port, online=online, results_dir=results_dir).start()
+    executor = api = None
     try:
         endpoints = stack.endpoints
         table = stack.outputs["TableName"]
@@ -58,16 +67,25 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path):
         executor.discover()
         # Workers start in the background (on the other core) while the stack is inspected and ticked.
         executor.prewarm()
+        # Lambda's API with an Invoke that runs the function here; other commands reach it with --local.
+        api = InvokeServer(executor, forward_to=endpoints.aws).start()
+        stack.endpoints = dataclasses.replace(endpoints, lambda_=api.url, results_dir=str(results_dir.resolve()))
+        stack.endpoints.write(stack.state_dir)
     except BaseException:
+        if api is not None:
+            api.stop()
+        if executor is not None:
+            executor.close()
         stack.stop(save=False)
         raise
-    return stack, executor
+    return stack, executor, api
 
 
 def _endpoint_lines(stack) -> list[str]:
     e = stack.endpoints
     return [
         f"AWS (moto)        {e.aws}",
+        f"Lambda API        {e.lambda_}",
         f"Comprehend        {e.comprehend}",
         f"text source       {e.text_source}",
         f"stack             {stack.stack_name} (created in {stack.startup_seconds:.1f} s)",
@@ -104,7 +122,7 @@ def run_once(
 
     app: AppContext = ctx.obj
     started = time.perf_counter()
-    stack, executor = _start(app, port, online, results_dir)
+    stack, executor, api = _start(app, port, online, results_dir)
     try:
         for line in _endpoint_lines(stack):
             note(line)
@@ -149,33 +167,62 @@ def run_once(
         if dead:
             raise CliError(f"{dead} messages ended in the dead-letter queue; see .local-state/logs for why")
     finally:
+        api.stop()
         executor.close()
         stack.stop()
 
 
 @local_group.command("up")
-@click.option("--port", type=int, default=4566, show_default=True, help="Port of the embedded AWS endpoint.")
+@click.option(
+    "--port", type=int, default=4566, show_default=True, help="Port of the embedded AWS endpoint (0: any free port)."
+)
 @click.option("--rate", type=float, default=None, help="Fire the schedule every RATE seconds instead of its own rate.")
 @_source_and_results_options
 @click.pass_obj
 def up(app: AppContext, port: int, rate: float | None, online: bool, results_dir: Path) -> None:
-    """Start the local stack and keep it running until Ctrl-C; state is kept for the next start."""
-    stack, executor = _start(app, port, online, results_dir)
+    """Start the local stack and keep it running until Ctrl-C; state is kept for the next start.
+
+    The schedule fires once at the start and then at its rate; make-infra, teardown, run and the
+    watchlist commands reach this stack with --local.
+    """
+    stack, executor, api = _start(app, port, online, results_dir)
     stop = threading.Event()
     # SIGTERM stops as cleanly as Ctrl-C: state is saved either way.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    failed: list[Exception] = []
+
+    def play() -> None:
+        try:
+            executor.run(stop, rate_seconds=rate, fire_now=True)
+        except Exception as exc:  # e.g. a cron schedule without --rate: stop, and say why
+            failed.append(exc)
+            stop.set()
+
+    worker = threading.Thread(target=play, name="local-lambda", daemon=True)
     try:
         for line in _endpoint_lines(stack):
             note(line)
         note("other commands reach it with --local, e.g. './cfcli.py --local list'; Ctrl-C stops and keeps state")
-        worker = threading.Thread(target=executor.run, args=(stop,), kwargs={"rate_seconds": rate}, daemon=True)
         worker.start()
-        while not stop.wait(30):
-            stack.save()
+        while not stop.wait(SAVE_EVERY_SECONDS):
+            _save(stack)
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        note("stopping: saving the watchlist and mirroring the results")
+        note("stopping: waiting for running invocations, saving the watchlist and mirroring the results")
+        if worker.is_alive():
+            worker.join()  # pollers and ticks end before their workers and the emulator go away
+        api.stop()
         executor.close()
         stack.stop()
+    if failed:
+        raise CliError(f"the local Lambda service stopped: {failed[0]}")
+
+
+def _save(stack) -> None:
+    """The periodic save: a failure is reported and the stack keeps running (the next save tries again)."""
+    try:
+        stack.save()
+    except Exception as exc:
+        note(f"could not save the local state now: {type(exc).__name__}: {exc}")

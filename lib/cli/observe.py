@@ -283,8 +283,9 @@ def _emit_nothing(output_format: str) -> None:
 def invoke_client(app: AppContext) -> Any:
     """A Lambda client for one synchronous Invoke: no retries, and a read timeout longer than any function's."""
     kwargs: dict[str, Any] = {"config": _INVOKE_CONFIG}
-    if app.endpoint_url:
-        kwargs["endpoint_url"] = app.endpoint_url
+    endpoint = app.endpoint_for("lambda")  # with --local, the local stack's Lambda API, where Invoke runs code
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
     return app.session().client("lambda", **kwargs)
 
 

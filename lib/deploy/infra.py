@@ -431,6 +431,8 @@ class TeardownPlan:
     artifact_bucket: str | None = None
     log_groups: list[str] = field(default_factory=list)
     local_paths: list[Path] = field(default_factory=list)
+    # Files on this machine that hold the stack's data (local mode's saved watchlist and results mirror).
+    saved_state: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -455,6 +457,8 @@ class TeardownPlan:
             lines.append(f"artifact bucket {self.artifact_bucket}")
         if self.log_groups:
             lines.append(f"log groups under {log_group_prefix(self.stack_name)} ({len(self.log_groups)})")
+        if self.saved_state:
+            lines.append(f"its data saved on this machine: {', '.join(str(p) for p in self.saved_state)}")
         return lines
 
 
@@ -489,9 +493,13 @@ def plan_teardown(
     cloudformation: Any,
     s3: Any,
     logs: Any,
-    state_dir: Path,
-    build_dir: Path,
+    state_dir: Path | None,
+    build_dir: Path | None,
+    saved_state: list[Path] | None = None,
 ) -> TeardownPlan:
+    """What to delete. `state_dir`/`build_dir`: where the artifact bucket record and the build live (None:
+    nowhere, as for local mode, which deploys without them). `saved_state`: files on this machine that hold
+    the stack's data; they go with the stack, unless RetainData keeps the data."""
     plan = TeardownPlan(stack_name=stack_name, region=region)
     if stack is not None:
         plan.stack_id = stack["StackId"]
@@ -517,12 +525,24 @@ def plan_teardown(
                 plan.skipped.append(f"{output} {value} is not a resource of stack {stack_name}; left alone")
         if plan.results_bucket and not plan.retain_data and not bucket_exists(s3, plan.results_bucket):
             plan.results_bucket = None
-    plan.artifact_bucket = find_artifact_bucket(s3, stack_name, region, state_dir)
+    if state_dir is not None:
+        plan.artifact_bucket = find_artifact_bucket(s3, stack_name, region, state_dir)
+        plan.local_paths = [p for p in (record_path(state_dir, stack_name),) if p.exists()]
+    else:
+        plan.artifact_bucket = discover_artifact_bucket(s3, stack_name, region)
     plan.log_groups = list_log_groups(logs, stack_name)
-    plan.local_paths = [p for p in (record_path(state_dir, stack_name),) if p.exists()]
-    if plan.stack_exists and build_dir.exists():
+    if plan.stack_exists and build_dir is not None and build_dir.exists():
         plan.local_paths.append(build_dir)
+    if plan.stack_exists and not plan.retain_data:
+        plan.saved_state = [p for p in saved_state or () if p.exists()]
     return plan
+
+
+def remove_local_path(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def disable_rule(events: Any, rule_name: str) -> bool:
@@ -624,9 +644,7 @@ def execute_teardown(
     if groups:
         report(f"deleted {len(groups)} log group(s) under {log_group_prefix(plan.stack_name)}")
 
-    for path in plan.local_paths:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+    # Last: a local stack saving meanwhile finds no stack and writes nothing back.
+    for path in [*plan.saved_state, *plan.local_paths]:
+        remove_local_path(path)
         report(f"removed {path}")

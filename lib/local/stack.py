@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from lib.deploy.offline import ROOT, deploy_offline
 from lib.limits import DDB_BATCH_WRITE
@@ -53,10 +54,29 @@ class Endpoints:
     region: str
     stack_name: str
     pid: int
+    # The Lambda API whose Invoke runs the functions (lib/local/invoke_api.py); None until it serves.
+    lambda_: str | None = None
+    # Where the results are mirrored (`--results-dir`), so teardown --local can remove the mirror.
+    results_dir: str | None = None
 
     def write(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "endpoints.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        # Through a temporary file: a command reading it meanwhile never sees half of it.
+        partial = state_dir / "endpoints.json.partial"
+        partial.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        partial.replace(state_dir / "endpoints.json")
+
+    def stack_parameters(self) -> dict[str, str]:
+        """The template parameters a stack in this local account needs: texts from the local text source."""
+        return {"TextSourceUrl": self.text_source, "UserAgentContact": "local-mode"}
+
+    def saved_state(self, state_dir: Path) -> list[Path]:
+        """What is kept on this machine for the stack: the saved watchlist and the results mirror (only
+        its results/ folder, where snapshot() writes: nothing else in a --results-dir is ours)."""
+        paths = [state_dir / "table.json"]
+        if self.results_dir:
+            paths.append(Path(self.results_dir) / "results")
+        return paths
 
     @classmethod
     def read(cls, state_dir: Path) -> Endpoints | None:
@@ -116,6 +136,19 @@ def snapshot(endpoint: str, outputs: dict[str, str], state_dir: Path, results_di
             target.write_bytes(body)
             mirrored += 1
     return {"items": len(items), "results_mirrored": mirrored}
+
+
+def deployed_outputs(endpoint: str, stack_name: str, region: str = REGION) -> dict[str, str] | None:
+    """The stack's outputs as deployed now; None when there is no such stack (or only its deleted record)."""
+    try:
+        stack = local_client("cloudformation", endpoint, region).describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationError":  # "Stack with id ... does not exist"
+            return None
+        raise
+    if stack["StackStatus"].startswith("DELETE_"):
+        return None
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def restore(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir: Path, region: str = REGION) -> dict:
@@ -211,7 +244,25 @@ class LocalStack:
         }
 
     def save(self) -> dict:
-        return snapshot(self._require_started().aws, self.outputs, self.state_dir, self.results_dir)
+        """Save the stack as deployed now (make-infra --local may have updated or re-created it).
+
+        Nothing is written when the stack is gone: teardown --local removed its saved state, and
+        writing it again would bring a torn-down watchlist back on the next start.
+        """
+        aws = self._require_started().aws
+        outputs = deployed_outputs(aws, self.stack_name)
+        if outputs is None:
+            return {"items": 0, "results_mirrored": 0}
+        self.outputs = outputs
+        try:
+            saved = snapshot(aws, outputs, self.state_dir, self.results_dir)
+        except ClientError:
+            if deployed_outputs(aws, self.stack_name) is not None:
+                raise
+            saved = {"items": 0, "results_mirrored": 0}  # torn down while it was being read
+        if deployed_outputs(aws, self.stack_name) is None:
+            (self.state_dir / "table.json").unlink(missing_ok=True)  # torn down while it was being written
+        return saved
 
     def _require_started(self) -> Endpoints:
         if self.endpoints is None:
