@@ -35,6 +35,7 @@ import pytest
 from botocore.config import Config
 
 from lib.deploy.offline import deploy_offline
+from lib.local import motosqs
 from lib.local.comprehend import ComprehendServer
 from lib.local.executor import (
     PLAYED_TAG,
@@ -113,6 +114,7 @@ def _account(server_class) -> Iterator[Account]:
     quiet = {name: logging.getLogger(name).level for name in ("werkzeug", "moto")}
     for name in quiet:
         logging.getLogger(name).setLevel(logging.ERROR)  # one access-log line per request otherwise
+    motosqs.apply()  # the SQS local mode ships: fast on deep queues and thread-safe (lib/local/motosqs.py)
     moto = server_class(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
