@@ -35,15 +35,12 @@ def local_group() -> None:
 
 def _start(app: AppContext, port: int, online: bool, results_dir: Path):
     """The local stack, its Lambda service (the executor) and its Lambda API, started and recorded."""
-    from lib.local import moto_fixes
     from lib.local.executor import LocalLambda
     from lib.local.invoke_api import InvokeServer
     from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client, local_session
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
-    # The moto server runs in this process, and `make-infra --local` updates the stack in it.
-    moto_fixes.apply()
     stack = LocalStack(stack_name=app.stack_name, port=port, online=online, results_dir=results_dir).start()
     executor = api = None
     try:

@@ -7,14 +7,10 @@ stack through `<state dir>/endpoints.json`.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import threading
 import time
-import urllib.request
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,8 @@ ARTIFACT_BUCKET = "local-artifacts"
 # Fake credentials: moto accepts anything, and real ones must never be sent to an emulator.
 FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 ONLINE_TEXT_SOURCE = "https://en.wikipedia.org/api/rest_v1"
+# The local text source remembers this many recent requests (a `local up` may run for days).
+TEXT_REQUEST_LOG = 10_000
 
 
 def default_state_dir() -> Path:
@@ -184,52 +182,55 @@ class LocalStack:
         port: int = 0,
         online: bool = False,
         data_dir: Path = ROOT / "data" / "companies",
+        text_request_log: int | None = TEXT_REQUEST_LOG,
     ):
         self.stack_name, self.state_dir, self.results_dir = stack_name, state_dir or default_state_dir(), results_dir
         self.port, self.online, self.data_dir = port, online, data_dir
+        self.text_request_log = text_request_log
         self.outputs: dict[str, str] = {}
         self._moto = self._comprehend = self._text = None
         self.endpoints: Endpoints | None = None
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         from lib.local.comprehend import ComprehendServer
+        from lib.local.motoserver import MotoProcess
         from lib.local.textserver import TextServer
 
         started = time.perf_counter()
-        # The emulator's per-request access log and its notes on resource types it skips would bury
-        # the CLI's own output; errors still show.
-        for name in ("werkzeug", "moto"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        # The server thread creates the stack, so a catch_warnings() here would not see these.
-        warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto", category=UserWarning)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        aws = f"http://{host}:{port}"
-        self._comprehend = ComprehendServer().start()
-        if self.online:
-            text_url = ONLINE_TEXT_SOURCE
-        else:
-            self._text = TextServer.from_folder(self.data_dir).start()
-            text_url = self._text.base_url
-        with warnings.catch_warnings():
-            # moto does not model a few resource types (alarms, queue and bucket policies); it skips them.
-            warnings.simplefilter("ignore")
-            self.outputs = deploy_offline(
-                self.stack_name,
-                {"TextSourceUrl": text_url, "UserAgentContact": "local-mode"},
-                region=REGION,
-                artifact_bucket=ARTIFACT_BUCKET,
-                cloudformation=local_client("cloudformation", aws),
-                s3=local_client("s3", aws),
-            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # moto boots in its own process (lib/local/motoserver.py says why) while the helpers start here.
+        self._moto = MotoProcess(port=self.port, log_path=self.state_dir / "moto.log").launch()
+        try:
+            self._comprehend = ComprehendServer().start()
+            if self.online:
+                text_url = ONLINE_TEXT_SOURCE
+            else:
+                self._text = TextServer.from_folder(self.data_dir, request_log_size=self.text_request_log).start()
+                text_url = self._text.base_url
+            aws = self._moto.wait_ready().url
+        except BaseException:
+            self._stop_servers()
+            raise
+        endpoints = Endpoints(aws, self._comprehend.url, text_url, REGION, self.stack_name, os.getpid())
+        self.outputs = deploy_offline(
+            self.stack_name,
+            endpoints.stack_parameters(),
+            region=REGION,
+            artifact_bucket=ARTIFACT_BUCKET,
+            cloudformation=local_client("cloudformation", aws),
+            s3=local_client("s3", aws),
+        )
         self.restored = restore(aws, self.outputs, self.state_dir, self.results_dir)
-        self.endpoints = Endpoints(aws, self._comprehend.url, text_url, REGION, self.stack_name, os.getpid())
+        self.endpoints = endpoints
         self.endpoints.write(self.state_dir)
         self.startup_seconds = time.perf_counter() - started
         return self
+
+    def aws_calls(self):
+        """The AWS requests the emulated account has served so far, by service:operation (a Counter)."""
+        if self._moto is None:
+            raise LocalStackError("the local stack is not started")
+        return self._moto.calls()
 
     def function_env(self) -> dict[str, str]:
         """What the local account adds to every function's environment: endpoints and fake credentials."""
@@ -274,14 +275,11 @@ class LocalStack:
             if save and self.endpoints is not None:
                 self.save()
         finally:
-            if self.endpoints is not None:
-                # moto keeps its emulated account in module globals of this process; reset it so a
-                # later local stack in the same process (tests, a restart) starts from nothing.
-                reset_url = f"{self.endpoints.aws}/moto-api/reset"  # always http://127.0.0.1:<port>
-                request = urllib.request.Request(reset_url, method="POST")  # noqa: S310
-                with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
-                    pass
-            for server in (self._text, self._comprehend, self._moto):
-                if server is not None:
-                    server.stop()
+            # The emulated account lives in the moto process and ends with it.
+            self._stop_servers()
             (self.state_dir / "endpoints.json").unlink(missing_ok=True)
+
+    def _stop_servers(self) -> None:
+        for server in (self._text, self._comprehend, self._moto):
+            if server is not None:
+                server.stop()

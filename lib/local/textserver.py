@@ -151,6 +151,7 @@ class TextServer:
         self._redirects: dict[str, str] = {}
         self._scripts: dict[str, deque[Scripted]] = {}
         self._requests: deque[RecordedRequest] = deque(maxlen=request_log_size)
+        self.requests_served = 0  # every request, also those the bounded log has dropped
         self.errors: list[str] = []  # tracebacks of handler failures, so a server bug cannot pass silently
         for title, page in (pages or {}).items():
             self.add_page(title, page)
@@ -255,6 +256,7 @@ class TextServer:
     def _record(self, request: RecordedRequest) -> Scripted | None:
         with self._lock:
             self._requests.append(request)
+            self.requests_served += 1
             queue = self._scripts.get(request.title) if request.title is not None else None
             return queue.popleft() if queue else None
 
