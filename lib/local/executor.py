@@ -979,11 +979,17 @@ class LocalLambda:
 
     def prewarm(self, per_function: int = 2) -> list[threading.Thread]:
         """Start execution environments ahead of the first invocations, in the background, as
-        provisioned concurrency would: up to `per_function` workers of each function (never more
-        than its concurrency). Returns the starting threads (join them to wait)."""
+        provisioned concurrency would: up to `per_function` workers of each function an event
+        source mapping feeds (never more than its concurrency), one of every other function (a
+        schedule invokes it once a tick). Returns the starting threads (join them to wait)."""
         with self._lock:
-            pools = list(self._pools.values())
-        return [thread for pool in pools for thread in pool.prewarm(per_function)]
+            mapped = {m.function for m in self.mappings}
+            pools = list(self._pools.items())
+        return [
+            thread
+            for name, pool in pools
+            for thread in pool.prewarm(per_function if name in mapped else min(1, per_function))
+        ]
 
     def invoke(self, function: str, event: Any) -> InvokeResult:
         """Invoke synchronously (RequestResponse); the function's failures are in the result, never raised."""
