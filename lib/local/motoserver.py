@@ -190,11 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    class KeepAliveHandler(MotoRequestHandler):
-        # HTTP/1.1 keeps each client's connection open between requests (werkzeug's default,
-        # HTTP/1.0, makes every call open a new connection and start a new server thread).
-        protocol_version = "HTTP/1.1"
-
     from lib.local import moto_fixes, motosqs
 
     motosqs.apply()
@@ -206,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning)
 
     app = CountingApp(DomainDispatcherApplication(create_backend_app))
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
 
     def watch_stdin() -> None:
