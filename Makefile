@@ -62,7 +62,7 @@ test: lint ## lint, then every test in tests/ (installs first if needed)
 build: $(STAMP) ## layers, function folders and build/template.yml for sam deploy; prints sizes vs Lambda's limit
 	scripts/2-build-layers.sh
 
-bench: build ## run every bench/*.py (import time of the handlers vs boto3); fails if any misses its target
+bench: build ## run every bench/*.py (import time, API calls, SQS depth, local end to end); fails if any misses its target
 	@shopt -s nullglob; failed=(); benches=(bench/*.py); \
 	(( $${#benches[@]} )) || { echo "bench: no bench/*.py" >&2; exit 1; }; \
 	for bench in "$${benches[@]}"; do printf '\n== %s\n' "$$bench"; $(BIN)/python "$$bench" || failed+=("$$bench"); done; \
