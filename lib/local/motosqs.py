@@ -100,14 +100,19 @@ def installed_moto_version() -> str:
     return moto.__version__
 
 
-def apply() -> None:
-    """Patch moto's SQS model in this process (see the module docstring); calling it again does nothing."""
+def require_supported_moto(patch: str, internals: str) -> None:
+    """Refuse to patch a moto other than the one the local-mode patches were written against."""
     version = installed_moto_version()
     if version != SUPPORTED_MOTO:
         raise UnsupportedMotoVersion(
-            f"lib/local/motosqs.py patches moto {SUPPORTED_MOTO}'s SQS internals, but moto {version} is installed; "
-            f"pin moto=={SUPPORTED_MOTO} or check the patch against moto {version}'s moto/sqs/models.py and update it"
+            f"{patch} patches moto {SUPPORTED_MOTO}'s internals, but moto {version} is installed; "
+            f"pin moto=={SUPPORTED_MOTO} or check the patch against moto {version}'s {internals} and update it"
         )
+
+
+def apply() -> None:
+    """Patch moto's SQS model in this process (see the module docstring); calling it again does nothing."""
+    require_supported_moto("lib/local/motosqs.py", "moto/sqs/models.py")
     from moto.sqs import models
 
     with _apply_lock:

@@ -1,0 +1,299 @@
+"""The DynamoDB UpdateItem patch local mode applies to moto (lib/local/motoddb.py): the same items and
+the same errors as moto as shipped, for the consumer's writes and for every shape around them, and
+the direct path really taken for the consumer's writes.
+
+Each scenario runs twice in this process through boto3 against moto's in-process mock: once with
+moto as shipped, once patched; the responses (or error codes and messages) and the final table
+must be equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from lib import state
+from lib.local import motoddb
+from lib.results import ResultRow
+
+TABLE = "watchlist"
+
+
+@pytest.fixture
+def restore_shipped() -> Iterator[None]:
+    motoddb.revert()
+    yield
+    motoddb.revert()
+
+
+def _row(name: str, sentiment: str = "POSITIVE") -> ResultRow:
+    return ResultRow(
+        name=name,
+        sentiment=sentiment,
+        positive=0.7,
+        negative=0.1,
+        neutral=0.15,
+        mixed=0.05,
+        text="A text.",
+        text_sha256="ab" * 32,
+        source_url="http://127.0.0.1/wiki/x",
+        analyzed_at="2026-11-28T12:00:00Z",
+        run_id="run-1",
+    )
+
+
+def _update(ddb: Any, expression: str, names: dict, values: dict | None = None, key: str = "Acme", **extra) -> dict:
+    request = {
+        "TableName": TABLE,
+        "Key": {"name": {"S": key}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        **extra,
+    }
+    if values is not None:
+        request["ExpressionAttributeValues"] = values
+    return ddb.update_item(**request)
+
+
+def _set_note_if(condition: str, names: dict, value: str) -> Callable[[Any], Any]:
+    """A step: SET note = value under a condition."""
+    return lambda ddb: _update(
+        ddb, "SET #a = :a", {"#a": "note", **names}, {":a": {"S": value}}, ConditionExpression=condition
+    )
+
+
+BIG = "x" * 250_000
+STEPS: list[tuple[str, Callable[[Any], Any]]] = [
+    ("consumer analysis", lambda ddb: state.save_analysis(TABLE, _row("Acme"), "etag-1", "k/1", ddb=ddb)),
+    ("consumer analysis, no etag", lambda ddb: state.save_analysis(TABLE, _row("Acme", "MIXED"), None, "k/2", ddb=ddb)),
+    ("consumer unchanged", lambda ddb: state.save_unchanged(TABLE, "Acme", "etag-2", "2026-11-28T12:05:00Z", ddb=ddb)),
+    ("consumer error", lambda ddb: state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:06:00Z", ddb=ddb)),
+    ("consumer on a removed company", lambda ddb: state.save_analysis(TABLE, _row("Gone"), None, "k/3", ddb=ddb)),
+    (
+        "no condition creates the item",
+        lambda ddb: _update(ddb, "SET #a = :a", {"#a": "note"}, {":a": {"S": "hi"}}, key="New"),
+    ),
+    (
+        "lower-case keywords, REMOVE first",
+        lambda ddb: _update(ddb, " remove #b set #a=:a ", {"#a": "note", "#b": "etag"}, {":a": {"N": "12.50"}}),
+    ),
+    ("REMOVE only", lambda ddb: _update(ddb, "REMOVE #a, #b", {"#a": "note", "#b": "absent"})),
+    (
+        "BOOL, NULL and B values",
+        lambda ddb: _update(
+            ddb,
+            "SET #a = :a, #b = :b, #c = :c",
+            {"#a": "flag", "#b": "nothing", "#c": "blob"},
+            {":a": {"BOOL": True}, ":b": {"NULL": True}, ":c": {"B": b"\x00\x01"}},
+        ),
+    ),
+    (
+        "ReturnValues ALL_NEW",
+        lambda ddb: _update(ddb, "SET #a = :a", {"#a": "note"}, {":a": {"S": "new"}}, ReturnValues="ALL_NEW"),
+    ),
+    (
+        "ReturnValues UPDATED_OLD",
+        lambda ddb: _update(ddb, "SET #a = :a", {"#a": "note"}, {":a": {"S": "newer"}}, ReturnValues="UPDATED_OLD"),
+    ),
+    ("the hash key", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "name"}, {":a": {"S": "Other"}})),
+    ("an index key", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "status"}, {":a": {"S": "active"}})),
+    ("an index key of the wrong type", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "status"}, {":a": {"N": "1"}})),
+    ("an undefined name", lambda ddb: _update(ddb, "SET #a = :a, #z = :a", {"#a": "note"}, {":a": {"S": "v"}})),
+    (
+        "an undefined value",
+        lambda ddb: _update(ddb, "SET #a = :a, #b = :z", {"#a": "note", "#b": "o"}, {":a": {"S": "v"}}),
+    ),
+    ("an unused value", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "note"}, {":a": {"S": "v"}, ":b": {"S": "w"}})),
+    (
+        "one attribute twice",
+        lambda ddb: _update(
+            ddb, "SET #a = :a, #b = :b", {"#a": "note", "#b": "note"}, {":a": {"S": "v"}, ":b": {"S": "w"}}
+        ),
+    ),
+    (
+        "SET and REMOVE of one attribute",
+        lambda ddb: _update(ddb, "SET #a = :a REMOVE #b", {"#a": "note", "#b": "note"}, {":a": {"S": "v"}}),
+    ),
+    (
+        "two SET clauses",
+        lambda ddb: _update(ddb, "SET #a = :a SET #b = :a", {"#a": "note", "#b": "o"}, {":a": {"S": "v"}}),
+    ),
+    ("an empty string set", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "tags"}, {":a": {"SS": []}})),
+    (
+        "list and map values",
+        lambda ddb: _update(
+            ddb,
+            "SET #a = :a, #b = :b",
+            {"#a": "l", "#b": "m"},
+            {":a": {"L": [{"S": "x"}]}, ":b": {"M": {"k": {"N": "1"}}}},
+        ),
+    ),
+    ("a nested path", lambda ddb: _update(ddb, "SET #b.#k = :a", {"#b": "m", "#k": "k"}, {":a": {"N": "2"}})),
+    ("arithmetic", lambda ddb: _update(ddb, "SET #a = :a + :a", {"#a": "count"}, {":a": {"N": "2"}})),
+    ("a large value", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "big1"}, {":a": {"S": BIG}})),
+    ("past the item size limit", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "big2"}, {":a": {"S": BIG}})),
+    ("near the item size limit", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "big2"}, {":a": {"S": "y" * 150_000}})),
+    (
+        "small values past the item size limit",  # each within the direct path's size, together too big
+        lambda ddb: _update(
+            ddb,
+            "SET #a = :a, #b = :a, #c = :a",
+            {"#a": "small1", "#b": "small2", "#c": "small3"},
+            {":a": {"S": "z" * 2000}},
+        ),
+    ),
+    (
+        "a condition with a value, met",
+        lambda ddb: _update(
+            ddb,
+            "SET #a = :a",
+            {"#a": "note", "#n": "name"},
+            {":a": {"S": "c"}, ":k": {"S": "Acme"}},
+            ConditionExpression="#n = :k",
+        ),
+    ),
+    ("a condition without values, not met", _set_note_if("attribute_not_exists(#n)", {"#n": "note"}, "d")),
+    ("a condition naming an undefined placeholder", _set_note_if("attribute_exists(#z)", {}, "e")),
+    ("a condition with an unused name", _set_note_if("attribute_exists(#a)", {"#u": "unused"}, "f")),
+    ("an empty expression", lambda ddb: _update(ddb, "  ", {"#a": "x"})),
+    ("a syntax error", lambda ddb: _update(ddb, "SET #a = ", {"#a": "x"})),
+]
+
+
+def _outcomes() -> list[tuple[str, Any]]:
+    """Run STEPS on a fresh mocked table; each step's response or error, then the whole table."""
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "name", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-status",
+                    "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(
+            TableName=TABLE,
+            Item={"name": {"S": "Acme"}, "added_at": {"S": "2026-11-01T00:00:00Z"}, "last_error": {"S": "old"}},
+        )
+        outcomes: list[tuple[str, Any]] = []
+        for label, step in STEPS:
+            try:
+                response = step(ddb)
+                if isinstance(response, dict):
+                    response = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+                outcomes.append((label, response))
+            except ClientError as exc:
+                outcomes.append((label, (exc.response["Error"]["Code"], exc.response["Error"]["Message"])))
+            except Exception as exc:
+                outcomes.append((label, (type(exc).__name__, str(exc))))
+        items = sorted(ddb.scan(TableName=TABLE)["Items"], key=lambda item: item["name"]["S"])
+        outcomes.append(("table", items))
+        return outcomes
+
+
+def test_patched_moto_answers_like_shipped_moto(restore_shipped: None) -> None:
+    shipped = _outcomes()
+    motoddb.apply()
+    patched = _outcomes()
+    for (label, expected), (_, got) in zip(shipped, patched, strict=True):
+        assert got == expected, label
+    # The scenario means something: the consumer's write landed, the size limit and the key rule bit.
+    outcome = dict(patched)
+    assert outcome["consumer on a removed company"] is False
+    assert outcome["the hash key"][0] == "ValidationException"
+    assert outcome["past the item size limit"][0] == "ValidationException"
+    assert outcome["near the item size limit"] == {"ConsumedCapacity": {"TableName": TABLE, "CapacityUnits": 0.5}}
+    assert outcome["small values past the item size limit"][0] == "ValidationException"
+    acme = next(item for item in outcome["table"] if item["name"]["S"] == "Acme")
+    assert acme["checked_at"] == {"S": "2026-11-28T12:06:00Z"} and acme["last_error"] == {"S": "no such page"}
+
+
+def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    motoddb.apply()
+    validated, conditions = [], []
+    shipped_validate, shipped_parse = UpdateExpressionValidator.validate, ConditionExpressionParser.parse
+    monkeypatch.setattr(
+        UpdateExpressionValidator, "validate", lambda self: validated.append(1) or shipped_validate(self)
+    )
+    monkeypatch.setattr(
+        ConditionExpressionParser,
+        "parse",
+        lambda self: conditions.append(self.condition_expression) or shipped_parse(self),
+    )
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName=TABLE, Item={"name": {"S": "Acme"}})
+        ddb.put_item(TableName=TABLE, Item={"name": {"S": "Globex"}})
+        assert state.save_analysis(TABLE, _row("Globex"), "etag-9", "k/0", ddb=ddb)
+        assert state.save_analysis(TABLE, _row("Acme"), "etag-1", "k/1", ddb=ddb)
+        assert state.save_unchanged(TABLE, "Acme", None, "2026-11-28T12:05:00Z", ddb=ddb)
+        assert validated == []  # moto's own validator never ran
+        # The condition was parsed once per set of names (two here), not twice per write (six).
+        assert [c for c in conditions if c] == ["attribute_exists(#n)", "attribute_exists(#n)"]
+        item = ddb.get_item(TableName=TABLE, Key={"name": {"S": "Acme"}})["Item"]
+        assert item["sentiment"] == {"S": "POSITIVE"} and item["checked_at"] == {"S": "2026-11-28T12:05:00Z"}
+        _update(ddb, "SET #a = :a + :a", {"#a": "count"}, {":a": {"N": "2"}})
+        assert validated == [1]  # any other shape is moto's
+        assert ddb.get_item(TableName=TABLE, Key={"name": {"S": "Acme"}})["Item"]["count"] == {"N": "4"}
+
+
+def test_a_parsed_expression_is_reused(restore_shipped: None) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    motoddb.apply()
+    assert UpdateExpressionParser.make("SET #a = :a") is UpdateExpressionParser.make("SET #a = :a")
+    with pytest.raises(Exception, match="Invalid UpdateExpression"):
+        UpdateExpressionParser.make("SET #a = ")
+    motoddb.revert()
+    assert UpdateExpressionParser.make("SET #a = :a") is not UpdateExpressionParser.make("SET #a = :a")
+
+
+@pytest.mark.parametrize(
+    ("expression", "shape"),
+    [
+        ("SET #a = :a", ((("#a", ":a"),), ())),
+        ("SET #a=:a,#b = :b REMOVE #c, #d", ((("#a", ":a"), ("#b", ":b")), ("#c", "#d"))),
+        (" remove #c set #a = :a ", ((("#a", ":a"),), ("#c",))),
+        ("REMOVE #c", ((), ("#c",))),
+        ("SET a = :a", None),  # a plain name could be a reserved word: moto judges it
+        ("SET #a = :a + :b", None),
+        ("SET #a.#b = :a", None),
+        ("SET #a = :a SET #b = :b", None),
+        ("SET #a = if_not_exists(#a, :a)", None),
+        ("ADD #a :a", None),
+        ("", None),
+    ],
+)
+def test_simple_shape(expression: str, shape: Any) -> None:
+    assert motoddb.simple_shape(expression) == shape
+
+
+def test_refuses_another_moto_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lib.local import motosqs
+
+    monkeypatch.setattr(motosqs, "installed_moto_version", lambda: "5.3.0")
+    with pytest.raises(motosqs.UnsupportedMotoVersion, match=r"moto 5\.2\.5.*moto 5\.3\.0 is installed"):
+        motoddb.apply()
