@@ -97,3 +97,23 @@ def test_the_module_list_is_read_from_disk_once_and_stays_the_same():
         assert "dynamodb" in backends.list_of_moto_modules()
     finally:
         backends.list_of_moto_modules = original
+
+
+def test_method_names_are_listed_once_per_class_and_stay_the_same():
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    from lib.local.motoserver import cache_method_names
+
+    original = responses.method_names_from_class
+    try:
+        cache_method_names()
+        cache_method_names()  # a second call keeps the first cache
+        assert responses.method_names_from_class is not original
+        for handler in (DynamoHandler, SQSResponse):
+            assert responses.method_names_from_class(handler) == original(handler)
+            assert responses.method_names_from_class(handler) is responses.method_names_from_class(handler)
+        assert "update_item" in responses.method_names_from_class(DynamoHandler)
+    finally:
+        responses.method_names_from_class = original
