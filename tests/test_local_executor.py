@@ -750,6 +750,19 @@ def test_every_company_ends_in_the_results_or_with_its_error(account, stack, lam
     assert counts(account, stack.DeadLetterQueueUrl) == {"visible": 0, "in_flight": 0}
 
 
+def test_fire_and_drain_ticks_once_and_drains_everything_it_queued(account, stack, lam):
+    # GIVEN the shipped watchlist on the table
+    add_companies(account, stack, WATCHLIST)
+    # WHEN one tick fires with the pollers already running, and the queue drains
+    tick, report = lam.fire_and_drain(timeout=120)
+    # THEN the drain did not stop before the tick's messages were handled: every one was delivered
+    # and deleted, none failed, and the queue is empty
+    assert tick.ok and report.ticks == 1
+    assert report.records == tick.payload["queued"] == len(WATCHLIST)
+    assert (report.deleted, report.failed, report.dead_lettered) == (len(WATCHLIST), 0, 0)
+    assert counts(account, stack.QueueUrl) == {"visible": 0, "in_flight": 0}
+
+
 def test_prewarmed_workers_serve_the_first_invocations(account, stack, tmp_path):
     # GIVEN a fresh executor for the stack, asked to prewarm two workers per mapped function
     with LocalLambda(

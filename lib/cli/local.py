@@ -124,10 +124,9 @@ def run_once(
         for line in _endpoint_lines(stack):
             note(line)
         comprehend_before = stack._comprehend.stats()
-        tick = executor.fire_schedule()
+        tick, drained = executor.fire_and_drain(timeout=timeout)
         if not tick.ok:
             raise CliError(f"the producer failed: {tick.error_type}: {tick.error_message}")
-        drained = executor.drain(timeout=timeout)
         comprehend = stack._comprehend.stats()
         calls = sum(comprehend["calls"].values()) - sum(comprehend_before["calls"].values())
         saved = stack.save()

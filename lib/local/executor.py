@@ -9,8 +9,8 @@ resources, never from the template's text:
                       extra_env={"AWS_ENDPOINT_URL": ..., "AWS_ENDPOINT_URL_COMPREHEND": ..., ...},
                       work_dir=Path(".local-state/lambda"), log_dir=Path(".local-state/logs"))
     lam.discover()            # functions, mappings, schedules; code and layers unzipped into work_dir
-    lam.fire_schedule()       # one EventBridge tick to the producer
-    report = lam.drain()      # poll every mapping until its queue is empty and nothing is in flight
+    tick, report = lam.fire_and_drain()  # one EventBridge tick to the producer while every mapping
+                                         # polls, until each queue is empty and nothing is in flight
     lam.close()
 
 Functions run in worker processes (lib/local/runtime.py), one invocation at a time each, like
@@ -34,14 +34,11 @@ Amazon SQS" and "Handling errors for an SQS event source in Lambda"):
 - At most ScalingConfig.MaximumConcurrency batches of one mapping are in flight; without it, 5,
   the number of concurrent batches Lambda starts an SQS mapping with.
 
-moto 5.2.5's SQS is neither fast nor thread-safe with deep queues. Each ReceiveMessage,
-SendMessage and GetQueueAttributes scans the whole queue several times (a 10-message receive from
-1,000 messages takes about 1 s, from 10,000 about 13 s), and concurrent receives or deletes can
-hand out a message twice, undo a delete, or lose a message sent during a delete. The executor
-therefore makes its own receives and deletes on a queue one at a time, deletes nothing while a
-schedule tick it fired is sending, backs idle pollers off, and checks queue depth less often when
-the check is slow. The scanning cost itself can only be fixed in moto (a narrow patch of its SQS
-model, which belongs with whatever starts the moto server, not here).
+The executor calls SQS from several pollers at once, so it needs the SQS local mode's moto server
+runs: lib/local/motosqs.py patches moto 5.2.5's (which scans the whole queue several times per
+call and can hand out a message twice, undo a delete or lose a message sent during a delete under
+concurrent calls) so that each call is cheap and holds its queue's lock. The executor still backs
+idle pollers off and checks queue depth less often when the check is slow.
 
 moto's own SQS-to-Lambda path would fight this: for every message sent to a queue with an
 *enabled* mapping, moto receives a batch and tries to invoke the function in Docker; without
@@ -112,6 +109,10 @@ SQS_DELETE_MAX = 10  # DeleteMessageBatch's entry limit
 IDLE_POLL_SECONDS = 0.05
 IDLE_POLL_MAX_SECONDS = 0.8
 DRAIN_CHECK_SECONDS = 0.2
+# ... and how often while a queue still holds a few full rounds of batches: its end is no nearer
+# than that, and each check is one more call for moto to serve among the pipeline's own.
+DRAIN_BUSY_CHECK_SECONDS = 1.0
+DRAIN_BUSY_ROUNDS = 4
 # How often `run` looks at whether the stack was updated, re-created or deleted (make-infra --local,
 # teardown --local): one DescribeStacks, so a stack deleted under the pollers is noticed soon. The
 # processed template (a larger answer for moto to build) is read again only when the description
@@ -217,7 +218,7 @@ class DrainReport:
     dead_lettered: int = 0  # growth of the mapped queues' dead-letter queues
     invoke_errors: int = 0
     timeouts: int = 0
-    ticks: int = 0  # schedule ticks fired (run only)
+    ticks: int = 0  # schedule ticks fired (run and fire_and_drain)
     seconds: float = 0.0
     timed_out: bool = False
     remaining: dict[str, dict[str, int]] = field(default_factory=dict)  # queue URL -> its counts at the end
@@ -576,7 +577,6 @@ class LocalLambda:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
-        self._queue_locks: dict[str, threading.Lock] = {}
         self.peak_concurrency: dict[str, int] = {}
         self._closed = False
         # The deployment discover() last read (deployed_version), and one refresh at a time.
@@ -1088,45 +1088,25 @@ class LocalLambda:
         """One tick of a schedule rule (the stack's only enabled one by default), sent to its target."""
         rule = self._schedule(rule_name)
         event = json.loads(rule.input) if rule.input is not None else schedule_event(rule)
-        # No delete may run while the tick sends: moto can lose a message sent during a delete (see
-        # _queue_lock). Pollers pause for the tick; the producer's own sends do not take these locks.
-        with contextlib.ExitStack() as held:
-            for url in sorted({m.queue_url for m in self.mappings}):
-                held.enter_context(self._queue_lock(url))
-            result = self.invoke(rule.function, event)
+        result = self.invoke(rule.function, event)
         log.info("schedule fired", extra={"rule": rule.rule_name, "ok": result.ok, "error_type": result.error_type})
         return result
 
     # -- SQS -------------------------------------------------------------------------------------
 
-    def _queue_lock(self, queue_url: str) -> threading.Lock:
-        """The lock the executor holds around each call that changes a queue in moto.
-
-        moto 5.2.5's SQS is not thread-safe: ReceiveMessage picks visible messages from a snapshot,
-        so two concurrent calls can hand out the same message; DeleteMessage rebuilds the message
-        list and assigns it back, so a concurrent delete is undone (the message comes back after
-        the visibility timeout) and a message sent meanwhile is lost. Seen here: 1,007 deliveries
-        for 1,000 messages with five pollers, the extra ones after a 360 s wait. So the executor's
-        own receives and deletes on one queue go one at a time (moto serves requests under one
-        GIL anyway, so this costs little), never holding the lock through a wait.
-        """
-        with self._lock:
-            return self._queue_locks.setdefault(queue_url, threading.Lock())
-
     def _receive(self, mapping: MappingSpec, count: int, wait_seconds: float = 0.0) -> list[dict[str, Any]]:
-        """Up to `count` messages, waiting up to `wait_seconds` for the first (short polls, not a long
-        poll: a long poll would hold the queue's lock, and moto's long poll only re-checks every second)."""
+        """Up to `count` messages, waiting up to `wait_seconds` for the first (short polls with a
+        backoff, so that a poller never blocks a request thread of moto's server)."""
         deadline = time.monotonic() + wait_seconds
         pause = IDLE_POLL_SECONDS
         while True:
-            with self._queue_lock(mapping.queue_url):
-                response = self._clients["sqs"].receive_message(
-                    QueueUrl=mapping.queue_url,
-                    MaxNumberOfMessages=count,
-                    WaitTimeSeconds=0,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
+            response = self._clients["sqs"].receive_message(
+                QueueUrl=mapping.queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
             messages = response.get("Messages", [])
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0:
@@ -1141,8 +1121,8 @@ class LocalLambda:
 
         `wait_seconds`: how long to wait for a first record (Lambda's pollers long-poll; 0 asks once).
         `flush_when_empty`: send a partial batch as soon as the queue has nothing visible instead of
-        waiting out the batching window (drain's mode: nothing more is being sent, so the wait
-        would only add time; batches may then be smaller than Lambda's, the rules are the same).
+        waiting out the batching window (drain's mode: at most one tick is still sending, so the
+        wait would mostly add time; batches may then be smaller than Lambda's, the rules are the same).
         """
         report = PollReport(mapping=mapping.uuid)
         messages = self._receive(mapping, min(SQS_RECEIVE_MAX, mapping.batch_size), wait_seconds)
@@ -1197,8 +1177,7 @@ class LocalLambda:
             chunk = records[start : start + SQS_DELETE_MAX]
             entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)]
             try:
-                with self._queue_lock(mapping.queue_url):
-                    response = self._clients["sqs"].delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
+                response = self._clients["sqs"].delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 # Not deleted means delivered again later: a duplicate, never a loss.
                 errors.extend(f"{r['messageId']}: {exc}" for r in chunk)
@@ -1269,13 +1248,38 @@ class LocalLambda:
         expects nothing else to be sending, so a batch goes as soon as the queue has nothing
         visible, without waiting out the batching window (see poll_once).
         """
+        return self._drain(timeout, idle_rounds)[1]
+
+    def fire_and_drain(
+        self, rule_name: str | None = None, *, timeout: float = 300, idle_rounds: int = 2
+    ) -> tuple[InvokeResult, DrainReport]:
+        """One schedule tick (fire_schedule) with the pollers already running, then drain.
+
+        On AWS the event source mapping polls while the producer sends, so the queue drains as it
+        fills; firing first and draining after would add the producer's whole run to the time a
+        batch of companies takes (about a third of it at 3,000 companies). The idle checks start
+        once the tick has returned, so a queue still empty at the start does not end the drain.
+        The tick's result comes back even when it failed: whatever it queued is drained anyway.
+        """
+        tick, report = self._drain(timeout, idle_rounds, lambda: self.fire_schedule(rule_name))
+        if tick is None:  # _drain runs the tick before anything that could return early
+            raise RuntimeError("the schedule tick did not run")
+        return tick, report
+
+    def _drain(
+        self, timeout: float, idle_rounds: int, first: Callable[[], InvokeResult] | None = None
+    ) -> tuple[InvokeResult | None, DrainReport]:
         started = time.monotonic()
         report = DrainReport()
         dead_before = self._dead_letter_depth()
         stop = threading.Event()
         pool = self._start_pollers(stop, report, flush_when_empty=True)
         idle = 0
+        tick: InvokeResult | None = None
         try:
+            if first is not None:
+                tick = first()
+                report.ticks += 1
             while True:
                 checked = time.monotonic()
                 counts = {m.queue_url: self._queue_counts(m.queue_url) for m in self.mappings}
@@ -1285,9 +1289,14 @@ class LocalLambda:
                 if time.monotonic() - started > timeout:
                     report.timed_out = True
                     break
-                # A deep queue makes the check itself slow on moto; then check less often, so the
-                # check never takes more than a fifth of moto's time.
-                time.sleep(max(DRAIN_CHECK_SECONDS, 4 * (time.monotonic() - checked)))
+                # Check less often while the queues hold several rounds of full batches, and when
+                # the check itself is slow (never more than a fifth of the time on checking).
+                busy = bool(self.mappings) and all(
+                    counts[m.queue_url]["visible"] >= DRAIN_BUSY_ROUNDS * m.concurrency * m.batch_size
+                    for m in self.mappings
+                )
+                pause = DRAIN_BUSY_CHECK_SECONDS if busy else DRAIN_CHECK_SECONDS
+                time.sleep(max(pause, 4 * (time.monotonic() - checked)))
         finally:
             stop.set()
             pool.shutdown(wait=True)
@@ -1295,7 +1304,7 @@ class LocalLambda:
         report.dead_lettered = self._dead_letter_depth() - dead_before
         report.seconds = time.monotonic() - started
         log.info("drained", extra={"batches": report.batches, "records": report.records, "timed_out": report.timed_out})
-        return report
+        return tick, report
 
     def run(
         self,
