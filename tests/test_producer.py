@@ -62,7 +62,42 @@ def test_every_company_is_queued_once_in_batches_of_ten(resources):
     )
     # THEN 23 messages were queued in three SendMessageBatch calls
     assert summary == {"run_id": "run-1", "queued": 23, "failed": 0, "batches": 3}
-    assert [len(call["Entries"]) for call in sends] == [10, 10, 3]
+    assert sorted((len(call["Entries"]) for call in sends), reverse=True) == [10, 10, 3]  # sent in parallel
+    bodies = [json.loads(m["Body"]) for m in drain(resources.queue_url)]
+    assert sorted(b["name"] for b in bodies) == names
+
+
+def test_a_long_watchlist_is_sent_in_parallel_each_company_once(resources):
+    # GIVEN 251 companies, and SendMessageBatch calls that take a while
+    import threading
+    import time
+
+    import lib.producer
+
+    names = [f"Company {i:03d}" for i in range(251)]
+    put_companies(resources.table, names)
+    sqs = boto3.client("sqs")
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def before(**_):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.01)
+
+    def after(**_):
+        with lock:
+            running[0] -= 1
+
+    sqs.meta.events.register("before-call.sqs.SendMessageBatch", before)
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", after)
+    # WHEN the producer runs
+    summary = queue_companies(
+        ProducerConfig(resources.table, resources.queue_url), "r", "2026-11-27T12:00:00Z", sqs=sqs
+    )
+    # THEN every company is queued exactly once, by calls that overlapped but never more than the cap
+    assert summary == {"run_id": "r", "queued": 251, "failed": 0, "batches": 26}
+    assert 1 < peak[0] <= lib.producer.SEND_WORKERS
     bodies = [json.loads(m["Body"]) for m in drain(resources.queue_url)]
     assert sorted(b["name"] for b in bodies) == names
 
