@@ -219,6 +219,33 @@ def test_company_removed_in_flight_is_skipped_not_recreated(pipeline):
     assert outcome.failures == [] and pipeline.item("Gone Inc") is None and pipeline.wiki.requests == []
 
 
+def test_table_writes_run_in_parallel_and_a_failed_one_fails_its_record_alone(pipeline):
+    # GIVEN ten companies, and a table that refuses the write of two of them
+    import threading
+
+    pages = {f"Company {i}": f"Company {i} posted record growth." for i in range(10)}
+    watch(pipeline, pages)
+    ddb = boto3.client("dynamodb")
+    writers: list[str] = []
+
+    def refuse(params, **_):
+        writers.append(threading.current_thread().name)
+        if params["Key"]["name"]["S"] in ("Company 2", "Company 7"):
+            raise RuntimeError("the table is unavailable")
+
+    ddb.meta.events.register("before-parameter-build.dynamodb.UpdateItem", refuse)
+    records = [sqs_record(name) for name in pages]
+    # WHEN the batch is processed
+    outcome = pipeline.run(records, ddb=ddb)
+    # THEN the two records come back as failures and the eight others have their state
+    assert sorted(outcome.failures) == sorted([records[2]["messageId"], records[7]["messageId"]])
+    assert outcome.counts["table_error"] == 2 and outcome.counts["analysed"] == 10
+    for name in pages:
+        assert ("sentiment" in pipeline.item(name)) == (name not in ("Company 2", "Company 7"))
+    # AND the ten writes were spread over more than one thread
+    assert len(writers) == 10 and len(set(writers)) > 1
+
+
 def test_results_write_failure_returns_the_analysed_records(pipeline, monkeypatch):
     # GIVEN the results bucket does not exist
     watch(pipeline, {"A Co": "A Co grew.", "B Co": "B Co fell."})
