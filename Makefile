@@ -43,7 +43,7 @@ $(STAMP): $(REQUIREMENTS)
 	$(BIN)/python -m pip check
 	touch $@
 
-lint: $(STAMP) ## ruff check + format --check, cfn-lint, sam validate (plain and --lint), checkov; runs all, fails if any failed
+lint: $(STAMP) ## ruff check + format --check, cfn-lint, sam validate (plain and --lint), checkov, actionlint; runs all, fails if any failed
 	@failed=(); \
 	step() { local name=$$1; shift; printf '\n== %s\n' "$$name"; "$$@" || failed+=("$$name"); }; \
 	step "ruff check" $(BIN)/ruff check .; \
@@ -52,6 +52,7 @@ lint: $(STAMP) ## ruff check + format --check, cfn-lint, sam validate (plain and
 	step "sam validate" $(BIN)/sam validate --region $(REGION) --template-file $(TEMPLATE); \
 	step "sam validate --lint" $(BIN)/sam validate --lint --region $(REGION) --template-file $(TEMPLATE); \
 	step "checkov" $(BIN)/checkov --file $(TEMPLATE) --framework cloudformation --quiet --compact --skip-download; \
+	step "actionlint" $(BIN)/actionlint .github/workflows/*.yml; \
 	if (( $${#failed[@]} )); then printf '\nlint failed: %s\n' "$$(IFS=,; echo "$${failed[*]}")" >&2; exit 1; fi; \
 	printf '\nlint: all clean\n'
 
@@ -62,7 +63,7 @@ test: lint ## lint, then every test in tests/ (installs first if needed)
 build: $(STAMP) ## layers, function folders and build/template.yml for sam deploy; prints sizes vs Lambda's limit
 	scripts/2-build-layers.sh
 
-bench: build ## run every bench/*.py (import time, API calls, SQS depth, local end to end); fails if any misses its target
+bench: build ## run every bench/*.py (import time, API calls, SQS depth, UpdateItem, local end to end); fails if any misses its target
 	@shopt -s nullglob; failed=(); benches=(bench/*.py); \
 	(( $${#benches[@]} )) || { echo "bench: no bench/*.py" >&2; exit 1; }; \
 	for bench in "$${benches[@]}"; do printf '\n== %s\n' "$$bench"; $(BIN)/python "$$bench" || failed+=("$$bench"); done; \
