@@ -11,13 +11,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from lib.clock import iso, utc_now
+from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
 from lib.log import correlation, get_logger
 from lib.names import InvalidName, validate_name
@@ -68,15 +67,6 @@ class BatchOutcome:
             self.failures.extend(j.message_id for j in jobs)
             if key:
                 self.counts[key] = self.counts.get(key, 0) + n
-
-
-def _in_parallel(task: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
-    """task(item) for each item on up to `workers` threads, results in order. Each task runs in a
-    copy of the caller's context (a worker thread has its own, empty one), made here in the calling
-    thread; one copy per task, since a context cannot be entered by two threads at once."""
-    contexts = [copy_context() for _ in items]
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
-        return list(pool.map(lambda pair: pair[0].run(task, pair[1]), zip(contexts, items, strict=True)))
 
 
 def parse_record(record: dict[str, Any]) -> Job:
@@ -179,7 +169,7 @@ def _process_jobs(
                 return exc
 
     names = list(work)
-    fetched = dict(zip(names, _in_parallel(fetch, names, FETCH_WORKERS), strict=True))
+    fetched = dict(zip(names, in_parallel(fetch, names, FETCH_WORKERS), strict=True))
 
     checked_at = iso(now())
     changed: list[tuple[str, Summary]] = []
@@ -282,7 +272,7 @@ def _analyse_and_store(
             if _store(outcome, jobs, save_analysis, config.table_name, row, summary.etag, key, ddb):
                 log.info("company analysed", extra={"company": row.name, "sentiment": row.sentiment, "key": key})
 
-    _in_parallel(store, rows, WRITE_WORKERS)
+    list(in_parallel(store, rows, WRITE_WORKERS))
 
 
 def _finish(outcome: BatchOutcome, total: int) -> BatchOutcome:

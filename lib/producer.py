@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextvars import copy_context
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.clients import client
+from lib.concurrency import in_parallel
 from lib.config import ProducerConfig
 from lib.limits import SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
 from lib.log import get_logger
@@ -20,8 +20,8 @@ log = get_logger("producer")
 
 # SendMessageBatch calls in flight at once. One after another, each waits a round trip (10-20 ms
 # on AWS): 10,000 companies are 1,000 calls, most of the function's 60 s when SQS is slow; a few
-# in parallel keep a large watchlist well inside it. Chunks waiting to be sent are capped at twice
-# this, so memory stays flat however long the watchlist.
+# in parallel keep a large watchlist well inside it. The scan is read only as far as the sends
+# have got (lib.concurrency.in_parallel), so memory stays flat however long the watchlist.
 SEND_WORKERS = 4
 
 
@@ -81,44 +81,24 @@ def queue_companies(
     """Queue every company for this run; returns a summary of what happened."""
     sqs = sqs or client("sqs")
     queued = failed = batches = 0
-    chunk: list[dict[str, Any]] = []
-    in_flight: set[Future[tuple[int, int]]] = set()
 
-    def send(entries: list[dict[str, Any]]) -> tuple[int, int]:
+    def send(names: list[str]) -> tuple[int, int]:
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": message_body(name, run_id, requested_at),
+                "MessageAttributes": {"correlation_id": {"DataType": "String", "StringValue": run_id}},
+            }
+            for i, name in enumerate(names)
+        ]
         return len(entries), _send_chunk(sqs, config.queue_url, entries, sleep)
 
-    def collect(done: set[Future[tuple[int, int]]]) -> None:
-        nonlocal queued, failed, batches
-        for future in done:
-            size, lost = future.result()
-            batches += 1
-            failed += lost
-            queued += size - lost
-
-    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send") as pool:
-
-        def flush() -> None:
-            nonlocal chunk, in_flight
-            # Each send runs in a copy of this context, so its log lines keep the run's correlation id.
-            in_flight.add(pool.submit(copy_context().run, send, chunk))
-            chunk = []
-            if len(in_flight) >= 2 * SEND_WORKERS:
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                collect(done)
-
-        for name in scan_names(config.table_name, ddb):
-            chunk.append(
-                {
-                    "Id": str(len(chunk)),
-                    "MessageBody": message_body(name, run_id, requested_at),
-                    "MessageAttributes": {"correlation_id": {"DataType": "String", "StringValue": run_id}},
-                }
-            )
-            if len(chunk) == SQS_SEND_BATCH:
-                flush()
-        if chunk:
-            flush()
-        collect(wait(in_flight).done)
+    names = scan_names(config.table_name, ddb)
+    chunks = iter(lambda: list(islice(names, SQS_SEND_BATCH)), [])  # lists of 10 until the scan ends
+    for size, lost in in_parallel(send, chunks, SEND_WORKERS):
+        batches += 1
+        failed += lost
+        queued += size - lost
     summary = {"run_id": run_id, "queued": queued, "failed": failed, "batches": batches}
     log.info("run queued", extra=summary)
     if failed and not queued:
