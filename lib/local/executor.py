@@ -1248,7 +1248,7 @@ class LocalLambda:
         expects nothing else to be sending, so a batch goes as soon as the queue has nothing
         visible, without waiting out the batching window (see poll_once).
         """
-        return self._drain(timeout, idle_rounds)[1]
+        return self._drain(timeout, idle_rounds)
 
     def fire_and_drain(
         self, rule_name: str | None = None, *, timeout: float = 300, idle_rounds: int = 2
@@ -1261,25 +1261,22 @@ class LocalLambda:
         once the tick has returned, so a queue still empty at the start does not end the drain.
         The tick's result comes back even when it failed: whatever it queued is drained anyway.
         """
-        tick, report = self._drain(timeout, idle_rounds, lambda: self.fire_schedule(rule_name))
-        if tick is None:  # _drain runs the tick before anything that could return early
-            raise RuntimeError("the schedule tick did not run")
-        return tick, report
+        ticks: list[InvokeResult] = []
+        report = self._drain(timeout, idle_rounds, first=lambda: ticks.append(self.fire_schedule(rule_name)))
+        report.ticks = len(ticks)
+        return ticks[0], report
 
-    def _drain(
-        self, timeout: float, idle_rounds: int, first: Callable[[], InvokeResult] | None = None
-    ) -> tuple[InvokeResult | None, DrainReport]:
+    def _drain(self, timeout: float, idle_rounds: int, first: Callable[[], object] | None = None) -> DrainReport:
+        """drain(), running `first` once the pollers are up and before the first idle check."""
         started = time.monotonic()
         report = DrainReport()
         dead_before = self._dead_letter_depth()
         stop = threading.Event()
         pool = self._start_pollers(stop, report, flush_when_empty=True)
         idle = 0
-        tick: InvokeResult | None = None
         try:
             if first is not None:
-                tick = first()
-                report.ticks += 1
+                first()
             while True:
                 checked = time.monotonic()
                 counts = {m.queue_url: self._queue_counts(m.queue_url) for m in self.mappings}
@@ -1304,7 +1301,7 @@ class LocalLambda:
         report.dead_lettered = self._dead_letter_depth() - dead_before
         report.seconds = time.monotonic() - started
         log.info("drained", extra={"batches": report.batches, "records": report.records, "timed_out": report.timed_out})
-        return tick, report
+        return report
 
     def run(
         self,
