@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -176,21 +177,27 @@ def operation_key(environ: dict[str, Any]) -> str:
     return f"http:{environ.get('REQUEST_METHOD', '?')}"
 
 
+def _replace_once(module: Any, name: str, cached: Any) -> None:
+    """Put `cached(module.name)` in place of `module.name`, unless that was done already."""
+    current = getattr(module, name)
+    if getattr(current, "cached", False):
+        return
+    replacement = cached(current)
+    replacement.cached = True
+    setattr(module, name, replacement)
+
+
 def cache_module_list() -> None:
     """moto looks up the backend of every request by listing its own package folder on disk
     (moto.backends.list_of_moto_modules: a listdir and an isdir per entry, about 13% of the moto
     process's time in a local run); the folder does not change while it serves, so list it once."""
     from moto import backends
 
-    if getattr(backends.list_of_moto_modules, "cached", False):
-        return
-    modules = tuple(backends.list_of_moto_modules())
+    def listed_once(list_modules: Any) -> Any:
+        modules = tuple(list_modules())
+        return lambda: modules
 
-    def list_of_moto_modules() -> tuple[str, ...]:
-        return modules
-
-    list_of_moto_modules.cached = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules
+    _replace_once(backends, "list_of_moto_modules", listed_once)
 
 
 def cache_method_names() -> None:
@@ -199,19 +206,7 @@ def cache_method_names() -> None:
     lib/local/motoddb.py is applied); the classes do not change while it serves, so list each once."""
     from moto.core import responses
 
-    if getattr(responses.method_names_from_class, "cached", False):
-        return
-    listed: dict[type, list[str]] = {}
-    list_names = responses.method_names_from_class
-
-    def method_names_from_class(clazz: type) -> list[str]:
-        names = listed.get(clazz)
-        if names is None:
-            names = listed[clazz] = list_names(clazz)
-        return names
-
-    method_names_from_class.cached = True  # type: ignore[attr-defined]
-    responses.method_names_from_class = method_names_from_class
+    _replace_once(responses, "method_names_from_class", functools.cache)
 
 
 def main(argv: list[str] | None = None) -> int:
