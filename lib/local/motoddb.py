@@ -164,10 +164,11 @@ def _execute(direct: _Plan, attrs: Any) -> None:
 
 
 class _ParsedCondition:
-    """Stands in for moto's ConditionExpressionParser once it has parsed an expression."""
+    """Stands in for moto's ConditionExpressionParser once it has parsed an expression; one is
+    shared by every request with the same expression and names (its lists are handed out as copies)."""
 
     def __init__(self, op: Any, names_found: list[str], values_found: list[str]) -> None:
-        self._op, self._names, self._values = op, names_found, values_found
+        self._op, self._names, self._values = op, tuple(names_found), tuple(values_found)
 
     def parse(self) -> Any:
         return self._op
@@ -188,13 +189,12 @@ def _condition_parsers(shipped: Any) -> Any:
     def parsed(expression: str | None, names: tuple[tuple[str, str], ...]) -> _ParsedCondition:
         parser = shipped(expression, dict(names), {})
         op = parser.parse()
-        return _ParsedCondition(op, list(parser.expr_attr_names_found), list(parser.expr_attr_values_found))
+        return _ParsedCondition(op, parser.expr_attr_names_found, parser.expr_attr_values_found)
 
     def create_condition_expression_parser(expression: str | None, names: Any, values: Any) -> Any:
         if (expression and ":" in expression) or not all(isinstance(v, str) for v in (names or {}).values()):
             return shipped(expression, names, values)
-        cached = parsed(expression, tuple(sorted((names or {}).items())))
-        return _ParsedCondition(cached._op, cached._names, cached._values)
+        return parsed(expression, tuple(sorted((names or {}).items())))
 
     return create_condition_expression_parser
 
