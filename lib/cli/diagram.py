@@ -8,8 +8,7 @@ import click
 
 from lib.cli.app import cli
 from lib.cli.context import CliError, note
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from lib.cli.infra import ROOT, TEMPLATE
 
 
 @cli.command()
@@ -17,7 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
     "--template",
     "template_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    default=PROJECT_ROOT / "template.yml",
+    default=TEMPLATE,
     show_default="template.yml",
     help="The template to draw.",
 )
@@ -25,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=PROJECT_ROOT / "docs",
+    default=ROOT / "docs",
     show_default="docs/",
     help="Folder for architecture.<format>.",
 )

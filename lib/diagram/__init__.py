@@ -24,7 +24,6 @@ from typing import Any
 
 from lib.deploy.template import load_template
 
-FORMATS = ("svg", "png", "mermaid", "dot")
 SUFFIXES = {"svg": "svg", "png": "png", "mermaid": "mmd", "dot": "dot"}
 _SUB_NAME = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.([A-Za-z0-9.]+))?\}")
 # How a resource type is shown: the service and the kind, without the AWS:: prefix.
