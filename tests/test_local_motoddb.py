@@ -19,9 +19,10 @@ from moto import mock_aws
 
 from lib import state
 from lib.local import motoddb
-from lib.results import ResultRow
+from tests.conftest import result_row
 
 TABLE = "watchlist"
+AT = "2026-11-28T12:00:00Z"
 
 
 @pytest.fixture
@@ -29,22 +30,6 @@ def restore_shipped() -> Iterator[None]:
     motoddb.revert()
     yield
     motoddb.revert()
-
-
-def _row(name: str, sentiment: str = "POSITIVE") -> ResultRow:
-    return ResultRow(
-        name=name,
-        sentiment=sentiment,
-        positive=0.7,
-        negative=0.1,
-        neutral=0.15,
-        mixed=0.05,
-        text="A text.",
-        text_sha256="ab" * 32,
-        source_url="http://127.0.0.1/wiki/x",
-        analyzed_at="2026-11-28T12:00:00Z",
-        run_id="run-1",
-    )
 
 
 def _update(ddb: Any, expression: str, names: dict, values: dict | None = None, key: str = "Acme", **extra) -> dict:
@@ -69,11 +54,17 @@ def _set_note_if(condition: str, names: dict, value: str) -> Callable[[Any], Any
 
 BIG = "x" * 250_000
 STEPS: list[tuple[str, Callable[[Any], Any]]] = [
-    ("consumer analysis", lambda ddb: state.save_analysis(TABLE, _row("Acme"), "etag-1", "k/1", ddb=ddb)),
-    ("consumer analysis, no etag", lambda ddb: state.save_analysis(TABLE, _row("Acme", "MIXED"), None, "k/2", ddb=ddb)),
+    ("consumer analysis", lambda ddb: state.save_analysis(TABLE, result_row("Acme", AT), "etag-1", "k/1", ddb=ddb)),
+    (
+        "consumer analysis, no etag",
+        lambda ddb: state.save_analysis(TABLE, result_row("Acme", AT, positive=0.2), None, "k/2", ddb=ddb),
+    ),
     ("consumer unchanged", lambda ddb: state.save_unchanged(TABLE, "Acme", "etag-2", "2026-11-28T12:05:00Z", ddb=ddb)),
     ("consumer error", lambda ddb: state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:06:00Z", ddb=ddb)),
-    ("consumer on a removed company", lambda ddb: state.save_analysis(TABLE, _row("Gone"), None, "k/3", ddb=ddb)),
+    (
+        "consumer on a removed company",
+        lambda ddb: state.save_analysis(TABLE, result_row("Gone", AT), None, "k/3", ddb=ddb),
+    ),
     (
         "no condition creates the item",
         lambda ddb: _update(ddb, "SET #a = :a", {"#a": "note"}, {":a": {"S": "hi"}}, key="New"),
@@ -247,8 +238,8 @@ def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch
         )
         ddb.put_item(TableName=TABLE, Item={"name": {"S": "Acme"}})
         ddb.put_item(TableName=TABLE, Item={"name": {"S": "Globex"}})
-        assert state.save_analysis(TABLE, _row("Globex"), "etag-9", "k/0", ddb=ddb)
-        assert state.save_analysis(TABLE, _row("Acme"), "etag-1", "k/1", ddb=ddb)
+        assert state.save_analysis(TABLE, result_row("Globex", AT), "etag-9", "k/0", ddb=ddb)
+        assert state.save_analysis(TABLE, result_row("Acme", AT), "etag-1", "k/1", ddb=ddb)
         assert state.save_unchanged(TABLE, "Acme", None, "2026-11-28T12:05:00Z", ddb=ddb)
         assert validated == []  # moto's own validator never ran
         # The condition was parsed once per set of names (two here), not twice per write (six).
