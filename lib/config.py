@@ -22,6 +22,13 @@ def _require(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _present(env: Mapping[str, str], name: str) -> str | None:
+    """A variable the template always sets but may leave empty to switch a feature off (None then)."""
+    if name not in env:
+        raise ConfigError(f"environment variable {name} is not set")
+    return env[name].strip() or None
+
+
 @dataclass(frozen=True)
 class ProducerConfig:
     table_name: str
@@ -41,6 +48,8 @@ class ConsumerConfig:
     language_code: str
     text_source_url: str
     user_agent_contact: str
+    # The topic label changes are published to; None when the stack's NotifyOnLabelChange is off.
+    label_change_topic_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
@@ -54,4 +63,5 @@ class ConsumerConfig:
             text_source_url=_require(env, "TEXT_SOURCE_URL").rstrip("/"),
             # Wikimedia's User-Agent policy asks clients for a contact (URL or e-mail address).
             user_agent_contact=_require(env, "USER_AGENT_CONTACT"),
+            label_change_topic_arn=_present(env, "LABEL_CHANGE_TOPIC_ARN"),
         )

@@ -18,8 +18,10 @@ from typing import Any
 from lib.clock import iso, utc_now
 from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
+from lib.limits import NOTIFY_MAX_LISTED
 from lib.log import correlation, get_logger
 from lib.names import InvalidName, validate_name
+from lib.notify import LabelChange, publish_label_changes
 from lib.results import ResultRow, batch_key, put_results, text_sha256
 from lib.sentiment import Sentiment, detect_sentiments
 from lib.state import CompanyState, load_states, save_analysis, save_error, save_unchanged
@@ -110,6 +112,7 @@ def process_batch(
     ddb: Any = None,
     s3: Any = None,
     comprehend: Any = None,
+    sns: Any = None,
     now: Callable[[], datetime] = utc_now,
     deadline: float | None = None,
 ) -> BatchOutcome:
@@ -132,7 +135,8 @@ def process_batch(
             outcome.failures.append(str(record.get("messageId", "")))
             outcome.count("bad_message")
         if jobs_by_name:
-            _process_jobs(jobs_by_name, config, text_source, outcome, ddb, s3, comprehend, now, deadline)
+            clients = {"ddb": ddb, "s3": s3, "comprehend": comprehend, "sns": sns}
+            _process_jobs(jobs_by_name, config, text_source, outcome, clients, now, deadline)
         return _finish(outcome, len(records))
 
 
@@ -141,12 +145,11 @@ def _process_jobs(
     config: ConsumerConfig,
     text_source: TextSource,
     outcome: BatchOutcome,
-    ddb: Any,
-    s3: Any,
-    comprehend: Any,
+    clients: dict[str, Any],
     now: Callable[[], datetime],
     deadline: float | None,
 ) -> None:
+    ddb = clients["ddb"]
     states = load_states(config.table_name, jobs_by_name, ddb=ddb)
     work: dict[str, CompanyState] = {}
     for name, jobs in jobs_by_name.items():
@@ -194,7 +197,9 @@ def _process_jobs(
                 changed.append((name, answer))
 
     if changed:
-        _analyse_and_store(changed, jobs_by_name, config, outcome, ddb=ddb, s3=s3, comprehend=comprehend, now=now)
+        # The label each company had before this batch: a change of it is what a notification reports.
+        previous = {name: work[name].sentiment for name, _ in changed}
+        _analyse_and_store(changed, previous, jobs_by_name, config, outcome, clients, now=now)
 
 
 def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool], *args: Any) -> bool:
@@ -212,16 +217,16 @@ def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool
 
 def _analyse_and_store(
     changed: list[tuple[str, Summary]],
+    previous: dict[str, str | None],
     jobs_by_name: dict[str, list[Job]],
     config: ConsumerConfig,
     outcome: BatchOutcome,
+    clients: dict[str, Any],
     *,
-    ddb: Any,
-    s3: Any,
-    comprehend: Any,
     now: Callable[[], datetime],
 ) -> None:
-    answers = detect_sentiments([summary.text for _, summary in changed], config.language_code, comprehend)
+    ddb = clients["ddb"]
+    answers = detect_sentiments([summary.text for _, summary in changed], config.language_code, clients["comprehend"])
     analyzed_at = iso(now())
     rows: list[tuple[ResultRow, Summary]] = []
     for (name, summary), answer in zip(changed, answers, strict=True):
@@ -255,13 +260,20 @@ def _analyse_and_store(
         _partition_date([j for row, _ in rows for j in jobs_by_name[row.name]]),
     )
     try:
-        put_results(config.results_bucket, key, [row for row, _ in rows], s3=s3)
+        put_results(config.results_bucket, key, [row for row, _ in rows], s3=clients["s3"])
     except Exception as exc:
         log.error("results write failed", extra={"key": key, "rows": len(rows), "error": repr(exc)})
         outcome.fail([j for row, _ in rows for j in jobs_by_name[row.name]], "results_error", len(rows))
         return
     log.info("results written", extra={"key": key, "rows": len(rows)})
     outcome.count("analysed", len(rows))
+
+    # After the dataset holds the rows and before the table learns the new labels: a failed Publish
+    # leaves the changed companies' old labels in the table and hands their messages back, so the
+    # retry finds the same change again and notifies then. Nothing is forgotten; at worst (the table
+    # write fails after a Publish) a change is notified twice.
+    unnotified = _notify_label_changes(rows, previous, jobs_by_name, config, outcome, key, clients["sns"])
+    rows = [(row, summary) for row, summary in rows if row.name not in unnotified]
 
     # The table is updated only after the dataset holds the row, so a crash in between
     # re-analyses the company on redelivery rather than losing its row.
@@ -273,6 +285,44 @@ def _analyse_and_store(
                 log.info("company analysed", extra={"company": row.name, "sentiment": row.sentiment, "key": key})
 
     list(in_parallel(store, rows, WRITE_WORKERS))
+
+
+def _notify_label_changes(
+    rows: list[tuple[ResultRow, Summary]],
+    previous: dict[str, str | None],
+    jobs_by_name: dict[str, list[Job]],
+    config: ConsumerConfig,
+    outcome: BatchOutcome,
+    key: str,
+    sns: Any,
+) -> set[str]:
+    """Publish the batch's label changes as one message; the names whose change could not be published."""
+    if not config.label_change_topic_arn:
+        return set()
+    changes = [c for row, _ in rows if (c := LabelChange.between(previous.get(row.name), row)) is not None]
+    if not changes:
+        return set()
+    names = sorted(c.name for c in changes)
+    listed = names[:NOTIFY_MAX_LISTED]  # log lines stay short however large the batch
+    try:
+        message_id = publish_label_changes(
+            config.label_change_topic_arn,
+            changes,
+            analyzed_at=rows[0][0].analyzed_at,
+            run_ids=[j.run_id for c in changes for j in jobs_by_name[c.name]],
+            results_uri=f"s3://{config.results_bucket}/{key}",
+            sns=sns,
+        )
+    except Exception as exc:
+        log.error(
+            "label change notification failed; changed companies will retry",
+            extra={"changes": len(changes), "companies": listed, "error": repr(exc)},
+        )
+        outcome.fail([j for c in changes for j in jobs_by_name[c.name]], "notify_error", len(changes))
+        return set(names)
+    log.info("label changes notified", extra={"changes": len(changes), "companies": listed, "message_id": message_id})
+    outcome.count("label_changes_notified", len(changes))
+    return set()
 
 
 def _finish(outcome: BatchOutcome, total: int) -> BatchOutcome:

@@ -48,3 +48,11 @@ S3_DELETE_BATCH = 1000
 
 # Lambda's longest function timeout (15 minutes): a synchronous Invoke may take this long to answer.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
+
+# SNS Publish: a Subject of at most 100 ASCII printable characters, a message of at most 256 KiB
+# (SNS API reference, Publish). A label-change message lists this many companies at most and stays far
+# below the size limit either way; the rest is summed up as "and N more".
+SNS_SUBJECT_MAX_CHARS = 100
+SNS_MESSAGE_MAX_BYTES = 262_144
+NOTIFY_MAX_LISTED = 50
+NOTIFY_MAX_MESSAGE_BYTES = 32_768

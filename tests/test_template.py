@@ -396,6 +396,7 @@ def test_consumer_environment_names_the_deployed_resources(deployed: Deployed) -
         "LANGUAGE_CODE": "en",
         "TEXT_SOURCE_URL": LOCAL_TEXT_SOURCE,
         "USER_AGENT_CONTACT": "contact-not-configured",
+        "LABEL_CHANGE_TOPIC_ARN": "",
         "LOG_LEVEL": "INFO",
     }
 
@@ -469,12 +470,33 @@ def test_user_agent_contact_falls_back_to_the_notification_email(moto_account: D
 # ---------------------------------------------------------------------------------------------- IAM
 
 
-def _statements(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+_NO_VALUE = object()
+
+
+def _resolve_ifs(node: Any, conditions: dict[str, bool]) -> Any:
+    """The node with each Fn::If replaced by its chosen branch, and AWS::NoValue left out, as CloudFormation does."""
+    if isinstance(node, dict):
+        if node == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return _resolve_ifs(when_true if conditions[name] else when_false, conditions)
+        return {k: v for k, v in ((k, _resolve_ifs(v, conditions)) for k, v in node.items()) if v is not _NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (_resolve_ifs(item, conditions) for item in node) if v is not _NO_VALUE]
+    return node
+
+
+def _statements(
+    transformed: dict[str, Any], parameters: dict[str, str] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every role's policy statements as deployed with `parameters` (the defaults when None)."""
+    conditions = condition_values(transformed, parameters or {})
     found = []
     for lid, resource in transformed["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
             for policy in resource["Properties"].get("Policies", []):
-                statements = policy["PolicyDocument"]["Statement"]
+                statements = _resolve_ifs(policy["PolicyDocument"]["Statement"], conditions)
                 found.extend((lid, s) for s in (statements if isinstance(statements, list) else [statements]))
     return found
 
@@ -584,7 +606,67 @@ def test_email_subscription_exists_only_with_a_notification_email(
     assert list(subscriptions) == ["EmailSubscription"]
     subscription = subscriptions["EmailSubscription"]
     assert (subscription["Condition"], subscription["Properties"]["Protocol"]) == ("HasNotificationEmail", "email")
+    assert subscription["Properties"]["TopicArn"] == {"Ref": "NotificationTopic"}
     assert condition_values(cloudformation, {"NotificationEmail": email})["HasNotificationEmail"] is subscribed
+
+
+@pytest.mark.parametrize("alarm_id", ["DeadLetterQueueAlarm", "ConsumerErrorsAlarm"])
+def test_both_alarms_notify_the_topic_on_alarm_and_on_recovery(transformed: dict[str, Any], alarm_id: str) -> None:
+    # GIVEN the transformed template  THEN each alarm sends its ALARM and its OK to the notification topic
+    properties = transformed["Resources"][alarm_id]["Properties"]
+    assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "NotificationTopic"}]
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_alarms_watch_the_dead_letter_queue_depth_and_the_consumer_errors(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    dead_letters, errors = (
+        resources["DeadLetterQueueAlarm"]["Properties"],
+        resources["ConsumerErrorsAlarm"]["Properties"],
+    )
+    assert (dead_letters["Namespace"], dead_letters["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dead_letters["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}
+    ]
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ProducerAI"}}]
+
+
+@pytest.mark.parametrize(("setting", "topic"), [("false", ""), ("true", {"Ref": "NotificationTopic"})])
+def test_notify_on_label_change_gives_the_consumer_the_topic_and_publish_on_it_alone(
+    template: dict[str, Any], setting: str, topic: Any
+) -> None:
+    # GIVEN NotifyOnLabelChange off or on  WHEN transformed
+    parameters = {"NotifyOnLabelChange": setting}
+    cloudformation = transform(template, parameters, REGION, _code_uris())
+    conditions = condition_values(cloudformation, parameters)
+    variables = cloudformation["Resources"]["ProducerAI"]["Properties"]["Environment"]["Variables"]
+    # THEN the consumer's LABEL_CHANGE_TOPIC_ARN is the topic, or empty
+    assert _resolve_ifs(variables["LABEL_CHANGE_TOPIC_ARN"], conditions) == topic
+    # AND sns:Publish is granted to the consumer's role only when on, and only on that topic
+    publish = [(lid, s) for lid, s in _statements(cloudformation, parameters) if "sns:" in json.dumps(s["Action"])]
+    if setting == "true":
+        assert publish == [
+            (
+                "ProducerAIRole",
+                {"Sid": "NotifyLabelChanges", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic},
+            )
+        ]
+    else:
+        assert publish == []
+
+
+def test_a_stack_with_notify_on_label_change_hands_the_consumer_the_topic_arn(moto_account: Deploy) -> None:
+    # GIVEN a stack created with NotifyOnLabelChange=true  THEN the consumer's variable holds the deployed topic's ARN
+    stack = moto_account("watchlist-notify", {"NotifyOnLabelChange": "true"})
+    variables = _function_config(stack, "ConsumerFunctionName")["Environment"]["Variables"]
+    assert variables["LABEL_CHANGE_TOPIC_ARN"] == stack.outputs["NotificationTopicArn"]
+    assert stack.outputs["NotificationTopicArn"].startswith("arn:aws:sns:us-east-1:")
+
+
+def test_notify_on_label_change_refuses_a_value_outside_its_allowed_values(template: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError, match="NotifyOnLabelChange"):
+        resolve_language_extensions(template, {"NotifyOnLabelChange": "yes"})
 
 
 @pytest.mark.parametrize(("parameters", "policy"), [({}, "Delete"), ({"RetainData": "true"}, "Retain")])
