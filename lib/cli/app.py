@@ -8,38 +8,10 @@ import traceback
 from collections.abc import Iterator
 
 import click
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
 
 from lib import __version__
-from lib.cli.context import DEFAULT_STACK_NAME, AppContext, CliError
+from lib.cli.context import DEFAULT_STACK_NAME, AppContext, CliError, aws_error_message
 from lib.log import send_logs_to_stderr
-
-
-def _translate(exc: Exception) -> CliError | None:
-    """The one-line message for an error a user can fix; None for a real bug."""
-    if isinstance(exc, NoRegionError):
-        return CliError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return CliError("no AWS credentials: pass --profile, run 'aws configure', or set AWS_ACCESS_KEY_ID")
-    if isinstance(exc, ProfileNotFound):
-        return CliError(str(exc))
-    if isinstance(exc, EndpointConnectionError):
-        return CliError(f"cannot reach AWS: {exc}")
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "call")
-        return CliError(f"AWS {operation} failed: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip())
-    if isinstance(exc, BotoCoreError):
-        return CliError(f"AWS SDK error: {exc}")
-    return None
 
 
 class OneLineUsageError(click.UsageError):
@@ -88,13 +60,13 @@ class PipelineGroup(click.Group):
             raise
         except Exception as exc:
             verbose = bool(ctx.obj and ctx.obj.verbose)
-            translated = _translate(exc)
-            if verbose or translated is None:
+            message = aws_error_message(exc)
+            if verbose or message is None:
                 # A bug (or --verbose): show where, then still end with one clear line.
                 click.echo(traceback.format_exc().rstrip(), err=True)
-            if translated is None:
-                translated = CliError(f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for details)")
-            raise translated from exc
+            if message is None:
+                message = f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for details)"
+            raise CliError(message) from exc
 
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})

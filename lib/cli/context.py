@@ -17,7 +17,15 @@ from typing import Any
 import boto3
 import click
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 
 DEFAULT_STACK_NAME = "watchlist-sentiment"
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
@@ -143,6 +151,25 @@ class AppContext:
     def table_name(self) -> str:
         # An explicit table (CFCLI_TABLE_NAME) wins, for tables managed outside this stack.
         return os.environ.get("CFCLI_TABLE_NAME") or self.output("TableName")
+
+
+def aws_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an AWS or SDK error a user can act on; None for anything else (a bug)."""
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return "no AWS credentials: pass --profile, run 'aws configure', or set AWS_ACCESS_KEY_ID"
+    if isinstance(exc, ProfileNotFound):
+        return str(exc)
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach AWS: {exc}"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "call")
+        return f"AWS {operation} failed: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip()
+    if isinstance(exc, BotoCoreError):
+        return f"AWS SDK error: {exc}"
+    return None
 
 
 def emit_json(data: Any) -> None:
