@@ -17,6 +17,7 @@ import lib.cli.diagram
 import lib.cli.infra
 import lib.cli.local
 import lib.cli.observe
+import lib.cli.serve
 import lib.cli.watchlist  # noqa: F401
 from lib.cli.app import cli
 
