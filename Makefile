@@ -27,7 +27,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # service, which is neither here nor wanted. Nothing in lint or test talks to a real account.
 export AWS_EC2_METADATA_DISABLED ?= true
 
-.PHONY: help install lint test build bench demo deploy teardown clean constraints
+.PHONY: help install lint test build bench demo screenshot deploy teardown clean constraints
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ bench: build ## run every bench/*.py (import time, API calls, SQS depth, UpdateI
 
 demo: $(STAMP) ## the whole pipeline on this machine, offline: one schedule tick, drained, results shown
 	$(BIN)/python cfcli.py local run --once
+
+screenshot: $(STAMP) ## the README's dashboard screenshots (docs/dashboard*.png), taken by the browser test
+	TEST_ARTIFACTS_DIR=docs $(BIN)/pytest tests/test_dashboard_browser.py -q
 
 # deploy and teardown talk to the caller's real account. The two defaults above exist for the offline
 # tools; unless the caller set them, they are dropped here so the profile's region and an instance
