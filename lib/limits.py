@@ -8,6 +8,10 @@ cannot drift apart.
 SQS_SEND_BATCH = 10
 # A failed SendMessageBatch entry is retried this many times before it is counted as lost.
 SQS_SEND_ATTEMPTS = 3
+# ReceiveMessage returns at most 10 messages and DeleteMessageBatch takes at most 10 entries (SQS API
+# reference): Lambda's event source mapping gathers a batch and deletes it within these limits.
+SQS_RECEIVE_MAX = 10
+SQS_DELETE_BATCH = 10
 
 # Comprehend BatchDetectSentiment: at most 25 documents, each at most 5,000 UTF-8 bytes
 # (Comprehend developer guide, "Guidelines and quotas"). Comprehend scores only the
