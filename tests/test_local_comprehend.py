@@ -311,10 +311,13 @@ def test_counters_count_calls_documents_and_errors(comprehend, endpoint):
     assert endpoint.stats() == {
         "calls": {"BatchDetectSentiment": 2, "DetectSentiment": 1},
         "documents_scored": 3,
+        # Only scored documents count; each of the three is under 300 characters, so bills the 3-unit minimum.
+        "characters": len(POSITIVE) + len(NEGATIVE) + len(NEUTRAL),
+        "billed_units": 9,
         "errors": {"TEXT_SIZE_LIMIT_EXCEEDED": 1, "UnsupportedLanguageException": 1},
     }
     endpoint.reset_counters()
-    assert endpoint.stats() == {"calls": {}, "documents_scored": 0, "errors": {}}
+    assert endpoint.stats() == {"calls": {}, "documents_scored": 0, "characters": 0, "billed_units": 0, "errors": {}}
 
 
 def test_call_hook_sees_every_answered_call(aws_credentials):

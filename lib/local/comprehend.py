@@ -6,7 +6,7 @@ calls reach it (DESIGN, "Local mode": moto's Comprehend has no BatchDetectSentim
     with ComprehendServer() as server:
         os.environ["AWS_ENDPOINT_URL_COMPREHEND"] = server.url
         ...
-        print(server.stats())  # {"calls": {...}, "documents_scored": n, "errors": {...}}
+        print(server.stats())  # {"calls": {...}, "documents_scored": n, "characters": c, "billed_units": u, ...}
 
     python -m lib.local.comprehend --port 4599   # serves until Ctrl-C, URL on stderr
 
@@ -97,6 +97,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from lib.cost.units import comprehend_units
 from lib.limits import COMPREHEND_BATCH, COMPREHEND_MAX_DOC_BYTES
 from lib.log import get_logger
 
@@ -161,6 +162,9 @@ class _Outcome:
     scored: int = 0
     error_code: str | None = None
     document_errors: tuple[str, ...] = ()
+    # Characters of the scored documents and the units Comprehend would bill for them (3-unit minimum each).
+    characters: int = 0
+    billed_units: int = 0
 
 
 # --- scoring ---------------------------------------------------------------------------------------
@@ -242,7 +246,14 @@ def _detect_sentiment(request: Mapping[str, Any], scorer: Scorer | None) -> _Out
             f"Input text size exceeds limit. Max length of request text allowed is {COMPREHEND_MAX_DOC_BYTES} "
             f"bytes while in this request the text size is {size} bytes",
         )
-    return _Outcome(200, score_text(text, scorer), documents=1, scored=1)
+    return _Outcome(
+        200,
+        score_text(text, scorer),
+        documents=1,
+        scored=1,
+        characters=len(text),
+        billed_units=comprehend_units(len(text)),
+    )
 
 
 def _batch_detect_sentiment(request: Mapping[str, Any], scorer: Scorer | None) -> _Outcome:
@@ -261,7 +272,7 @@ def _batch_detect_sentiment(request: Mapping[str, Any], scorer: Scorer | None) -
         )
     language = _language(request)
     _check_language(language)
-    results, errors = [], []
+    results, errors, scored_lengths = [], [], []
     for index, text in enumerate(texts):
         size = len(text.encode("utf-8"))
         if size > COMPREHEND_MAX_DOC_BYTES:
@@ -274,12 +285,15 @@ def _batch_detect_sentiment(request: Mapping[str, Any], scorer: Scorer | None) -
             )
         else:
             results.append({"Index": index, **score_text(text, scorer)})
+            scored_lengths.append(len(text))
     return _Outcome(
         200,
         {"ResultList": results, "ErrorList": errors},
         documents=len(texts),
         scored=len(results),
         document_errors=tuple(e["ErrorCode"] for e in errors),
+        characters=sum(scored_lengths),
+        billed_units=sum(comprehend_units(n) for n in scored_lengths),
     )
 
 
@@ -361,6 +375,7 @@ class ComprehendServer:
         self._calls: Counter[str] = Counter()
         self._errors: Counter[str] = Counter()
         self._documents_scored = 0
+        self._characters = self._billed_units = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -429,6 +444,8 @@ class ComprehendServer:
             return {
                 "calls": dict(self._calls),
                 "documents_scored": self._documents_scored,
+                "characters": self._characters,
+                "billed_units": self._billed_units,
                 "errors": dict(self._errors),
             }
 
@@ -437,6 +454,7 @@ class ComprehendServer:
             self._calls.clear()
             self._errors.clear()
             self._documents_scored = 0
+            self._characters = self._billed_units = 0
 
     # Called by the handler.
 
@@ -448,6 +466,8 @@ class ComprehendServer:
         with self._lock:
             self._calls[operation] += 1
             self._documents_scored += outcome.scored
+            self._characters += outcome.characters
+            self._billed_units += outcome.billed_units
             if outcome.error_code:
                 self._errors[outcome.error_code] += 1
             self._errors.update(outcome.document_errors)
