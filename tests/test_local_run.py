@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
 from lib.cli.app import cli
+from lib.cost.localrun import read_run
 from lib.local.stack import LocalStack, local_client
 from lib.local.textserver import load_pages
 from tests.stack_fixture import ROOT
@@ -48,6 +50,10 @@ def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_ru
     summary = json.loads(first.stdout)
     assert summary["queued"] == len(names) and summary["dead_lettered"] == 0 and summary["drained"]
     assert summary["comprehend_calls"] >= 1
+    # AND what the tick counted is saved for `cost --from-local-run`
+    counted = read_run(Path(summary["counts_file"]))
+    assert counted.companies_queued == len(names) and counted.comprehend["documents"] == len(names)
+    assert counted.aws_calls["dynamodb:UpdateItem"] == len(names)
     rows = mirrored_rows(results_dir)
     assert sorted(r["name"] for r in rows) == sorted(names)
     # AND each label agrees with the tone the text was written in, where the tone is clear-cut
@@ -65,6 +71,7 @@ def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_ru
     assert second.exit_code == 0, second.stderr
     again = json.loads(second.stdout)
     assert again["queued"] == len(names) and again["comprehend_calls"] == 0
+    assert read_run(Path(again["counts_file"])).comprehend["billed_units"] == 0
     assert len(mirrored_rows(results_dir)) == len(rows)
     assert "restored" in second.stderr
 

@@ -33,15 +33,18 @@ def local_group() -> None:
     """Run the pipeline on this machine: embedded AWS, local Comprehend, local text source."""
 
 
-def _start(app: AppContext, port: int, online: bool, results_dir: Path):
-    """The local stack, its Lambda service (the executor) and its Lambda API, started and recorded."""
+def _start(app: AppContext, port: int, online: bool, results_dir: Path, parameters: dict[str, str]):
+    """The local stack, its Lambda service (the executor) and its Lambda API, started and recorded;
+    what the stack's topic sends is printed here and appended to its notifications log."""
     from lib.local.executor import LocalLambda
     from lib.local.invoke_api import InvokeServer
     from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client, local_session
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
-    stack = LocalStack(stack_name=app.stack_name, port=port, online=online, results_dir=results_dir).start()
+    stack = LocalStack(
+        stack_name=app.stack_name, port=port, online=online, results_dir=results_dir, parameters=parameters
+    ).start()
     executor = api = None
     try:
         endpoints = stack.endpoints
@@ -62,6 +65,7 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path):
             log_dir=stack.state_dir / "logs",
         )
         executor.discover()
+        stack.watch_notifications(executor.errors, echo=note)
         # Workers start in the background (on the other core) while the stack is inspected and ticked.
         executor.prewarm()
         # Lambda's API with an Invoke that runs the function here; other commands reach it with --local.
@@ -87,6 +91,7 @@ def _endpoint_lines(stack) -> list[str]:
         f"text source       {e.text_source}",
         f"stack             {stack.stack_name} (created in {stack.startup_seconds:.1f} s)",
         f"function logs     {stack.state_dir / 'logs'}",
+        f"notifications     {stack.notifications_log} (also printed here)",
     ]
 
 
@@ -104,31 +109,62 @@ def _source_and_results_options(command):
     )(command)
 
 
+def _parameter_option(command):
+    """--parameter KEY=VALUE, as make-infra takes it: the local stack is created with these template parameters."""
+    from lib.cli.infra import _parse_parameters
+
+    return click.option(
+        "--parameter",
+        "-p",
+        "parameters",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_parse_parameters,
+        help="A template parameter for the local stack, e.g. NotifyOnLabelChange=true (repeatable).",
+    )(command)
+
+
 @local_group.command("run")
 @click.option("--once", is_flag=True, required=True, help="One schedule tick, drained until the queue is empty.")
 @click.option("--port", type=int, default=0, show_default=True, help="Port of the embedded AWS endpoint (0: any).")
 @_source_and_results_options
+@_parameter_option
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the queue to drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON instead of the results table.")
 @click.pass_context
 def run_once(
-    ctx: click.Context, once: bool, port: int, online: bool, results_dir: Path, timeout: float, as_json: bool
+    ctx: click.Context,
+    once: bool,
+    port: int,
+    online: bool,
+    results_dir: Path,
+    parameters: dict[str, str],
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Create the local stack, fire the schedule once, drain the queue, show the results."""
+    from lib.cost.localrun import RECORD_NAME, RunRecorder
     from lib.local.stack import REGION, local_client, local_session
 
     app: AppContext = ctx.obj
     started = time.perf_counter()
-    stack, executor, api = _start(app, port, online, results_dir)
+    stack, executor, api = _start(app, port, online, results_dir, parameters)
     try:
         for line in _endpoint_lines(stack):
             note(line)
         comprehend_before = stack._comprehend.stats()
+        recorder = RunRecorder.begin(stack, executor)
         tick, drained = executor.fire_and_drain(timeout=timeout)
+        # What the tick counted, for `cost --from-local-run` to price.
+        record = stack.state_dir / RECORD_NAME
+        queued = (tick.payload or {}).get("queued") if tick.ok else 0
+        recorder.end(queued=queued, batches=drained.batches, records=drained.records).write(record)
         if not tick.ok:
             raise CliError(f"the producer failed: {tick.error_type}: {tick.error_message}")
         comprehend = stack._comprehend.stats()
         calls = sum(comprehend["calls"].values()) - sum(comprehend_before["calls"].values())
+        # The alarms' verdict on this run, and whatever the topic sent during it.
+        stack.notifications.flush()
         saved = stack.save()
         sqs = local_client("sqs", stack.endpoints.aws)
         dead = queue_depth(sqs, stack.outputs["DeadLetterQueueUrl"])["waiting"]
@@ -143,6 +179,7 @@ def run_once(
             "results_dir": str(results_dir),
             "seconds": round(time.perf_counter() - started, 2),
             "drained": not drained.timed_out,
+            "counts_file": str(record),
         }
         note(
             f"run {summary['run_id']}: queued {summary['queued']}, {drained.batches} batches, "
@@ -174,14 +211,17 @@ def run_once(
 )
 @click.option("--rate", type=float, default=None, help="Fire the schedule every RATE seconds instead of its own rate.")
 @_source_and_results_options
+@_parameter_option
 @click.pass_obj
-def up(app: AppContext, port: int, rate: float | None, online: bool, results_dir: Path) -> None:
+def up(
+    app: AppContext, port: int, rate: float | None, online: bool, results_dir: Path, parameters: dict[str, str]
+) -> None:
     """Start the local stack and keep it running until Ctrl-C; state is kept for the next start.
 
     The schedule fires once at the start and then at its rate; make-infra, teardown, run and the
     watchlist commands reach this stack with --local.
     """
-    stack, executor, api = _start(app, port, online, results_dir)
+    stack, executor, api = _start(app, port, online, results_dir, parameters)
     stop = threading.Event()
     # SIGTERM stops as cleanly as Ctrl-C: state is saved either way.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -199,6 +239,7 @@ def up(app: AppContext, port: int, rate: float | None, online: bool, results_dir
         for line in _endpoint_lines(stack):
             note(line)
         note("other commands reach it with --local, e.g. './cfcli.py --local list'; Ctrl-C stops and keeps state")
+        stack.notifications.start()  # alarms evaluated and the topic read every few seconds
         worker.start()
         while not stop.wait(SAVE_EVERY_SECONDS):
             _save(stack)
