@@ -214,6 +214,7 @@ def _echo_footer(estimate: model.Estimate, a: model.Assumptions, change_rate: fl
         _echo_fields([(k, f"{v:g}") for k, v in estimate.figures.items()])
     for line in estimate.notes:
         click.echo(f"Note: {line}")
+    click.echo(f"Not modelled: {'; '.join(model.NOT_MODELLED)}.")
 
 
 def _echo_compare(ours: model.Estimate, ours_bill: Bill, theirs: model.Estimate, theirs_bill: Bill) -> None:
@@ -412,6 +413,7 @@ def cost(
         out: dict[str, Any] = {
             "prices": {"region": REGION, "confirmed": PRICES_CONFIRMED},
             "hours_per_month": model.HOURS_PER_MONTH,
+            "not_modelled": list(model.NOT_MODELLED),
             "assumptions": dict(vars(assumptions)),
             "designs": designs,
         }
@@ -467,6 +469,7 @@ def _cost_of_local_run(
         out: dict[str, Any] = {
             "prices": {"region": REGION, "confirmed": PRICES_CONFIRMED},
             "hours_per_month": model.HOURS_PER_MONTH,
+            "not_modelled": list(model.NOT_MODELLED),
             "run": {"path": str(path), **vars(run)},
             "assumptions": dict(vars(assumptions)),
             "designs": {"local_run": {**_design_json(estimate, bill), "per_tick_list_cost": one_tick}},

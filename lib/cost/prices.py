@@ -56,10 +56,13 @@ class Price:
         return total
 
     def display(self) -> str:
-        first = self.tiers[0].price * self.per
-        scale = f"{self.per:,} " if self.per > 1 else ""
-        label = f"${first:.10g} per {scale}{self.unit}{'s' if self.per > 1 else ''}"
-        return label + (" (tiered)" if len(self.tiers) > 1 else "")
+        """The first tier's price as the pricing pages put it: "$0.20 per 1M requests"."""
+        amount = f"{self.tiers[0].price * self.per:.10f}".rstrip("0")
+        whole, _, decimals = amount.partition(".")
+        amount = f"{whole}.{decimals:0<2}"
+        scale = {1: "", 1000: "1,000 ", 100_000: "100K ", 1_000_000: "1M "}.get(self.per, f"{self.per:,} ")
+        label = f"${amount} per {scale}{self.unit}{'s' if self.per > 1 else ''}"
+        return label + (" (first tier)" if len(self.tiers) > 1 else "")
 
 
 @dataclass(frozen=True)
