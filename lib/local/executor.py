@@ -58,6 +58,7 @@ tick re-reads the whole watchlist anyway).
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import hashlib
 import io
@@ -120,6 +121,8 @@ DRAIN_BUSY_ROUNDS = 4
 STACK_WATCH_SECONDS = 0.5
 TEMPLATE_RECHECK_SECONDS = 3.0
 
+# Failed invocations remembered per function for errors() (a long `local up` must not grow without bound).
+ERRORS_KEPT = 10_000
 TIMEOUT_ERROR = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
 
@@ -577,6 +580,7 @@ class LocalLambda:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
+        self._errors: dict[str, collections.deque[float]] = {}  # function name -> when its invocations failed
         self.peak_concurrency: dict[str, int] = {}
         self._closed = False
         # The deployment discover() last read (deployed_version), and one refresh at a time.
@@ -996,6 +1000,21 @@ class LocalLambda:
         if self._closed:
             raise RuntimeError("this LocalLambda is closed")
         spec = self._spec(function)
+        result = self._invoke(spec, event)
+        if not result.ok:
+            # What Lambda counts in the function's Errors metric: a raised error, a timeout, a crash.
+            with self._lock:
+                self._errors.setdefault(spec.name, collections.deque(maxlen=ERRORS_KEPT)).append(time.monotonic())
+        return result
+
+    def errors(self, function: str, within_seconds: float) -> int:
+        """Failed invocations of `function` (its name) in the last `within_seconds`: the Errors metric's
+        Sum over that period, which local mode's alarms (lib/local/alarms.py) read."""
+        since = time.monotonic() - within_seconds
+        with self._lock:
+            return sum(1 for at in self._errors.get(function, ()) if at >= since)
+
+    def _invoke(self, spec: FunctionSpec, event: Any) -> InvokeResult:
         with self._lock:
             pool = self._pools[spec.name]
         request_id = str(uuid.uuid4())

@@ -38,6 +38,8 @@ def default_state_dir() -> Path:
 
 
 RESULTS_DIR = ROOT / "local-results"
+# In the state folder: what the stack's notification topic sent (lib/local/notifications.py).
+NOTIFICATIONS_LOG = "notifications.log"
 
 
 class LocalStackError(RuntimeError):
@@ -183,13 +185,17 @@ class LocalStack:
         online: bool = False,
         data_dir: Path = ROOT / "data" / "companies",
         text_request_log: int | None = TEXT_REQUEST_LOG,
+        parameters: dict[str, str] | None = None,
     ):
         self.stack_name, self.state_dir, self.results_dir = stack_name, state_dir or default_state_dir(), results_dir
         self.port, self.online, self.data_dir = port, online, data_dir
         self.text_request_log = text_request_log
+        # Template parameters the stack is created with, over the ones local mode sets (stack_parameters).
+        self.parameters = dict(parameters or {})
         self.outputs: dict[str, str] = {}
         self._moto = self._comprehend = self._text = None
         self.endpoints: Endpoints | None = None
+        self.notifications = None  # a NotificationWatcher once watch_notifications() ran
 
     def start(self) -> LocalStack:
         from lib.local.comprehend import ComprehendServer
@@ -214,7 +220,7 @@ class LocalStack:
         endpoints = Endpoints(aws, self._comprehend.url, text_url, REGION, self.stack_name, os.getpid())
         self.outputs = deploy_offline(
             self.stack_name,
-            endpoints.stack_parameters(),
+            {**endpoints.stack_parameters(), **self.parameters},
             region=REGION,
             artifact_bucket=ARTIFACT_BUCKET,
             cloudformation=local_client("cloudformation", aws),
@@ -225,6 +231,30 @@ class LocalStack:
         self.endpoints.write(self.state_dir)
         self.startup_seconds = time.perf_counter() - started
         return self
+
+    @property
+    def notifications_log(self) -> Path:
+        """Where watch_notifications() appends what the stack's topic sends, one JSON line each."""
+        return self.state_dir / NOTIFICATIONS_LOG
+
+    def watch_notifications(self, lambda_errors, echo=None):
+        """Subscribe to the stack's topic, so that what it sends is printed through `echo` and appended to
+        notifications_log, and play CloudWatch's alarms (lib/local/notifications.py): on each flush(), or
+        in the background once started. `lambda_errors(function, seconds)` counts failed invocations for
+        the alarms on Lambda's Errors metric (LocalLambda.errors)."""
+        from lib.local.notifications import NotificationWatcher
+
+        aws = self._require_started().aws
+        self.notifications = NotificationWatcher(
+            lambda service: local_client(service, aws),
+            self.stack_name,
+            self.notifications_log,
+            region=REGION,
+            lambda_errors=lambda_errors,
+            echo=echo,
+        )
+        self.notifications.subscribe()
+        return self.notifications
 
     def aws_calls(self):
         """The AWS requests the emulated account has served so far, by service:operation (a Counter)."""
@@ -272,6 +302,8 @@ class LocalStack:
 
     def stop(self, *, save: bool = True) -> None:
         try:
+            if self.notifications is not None:
+                self.notifications.stop()  # its last round needs the emulator still up
             if save and self.endpoints is not None:
                 self.save()
         finally:
