@@ -94,6 +94,15 @@ def test_a_run_that_dead_letters_a_message_prints_and_logs_the_alarm(cli_runner,
     assert {state for _, state in map(alarm_of, logged)} == {"ALARM"}
 
 
+@pytest.mark.parametrize("command", [["run", "--once"], ["up"]])
+def test_local_commands_refuse_a_parameter_the_template_does_not_have(cli_runner, local_dirs, command):
+    # GIVEN a misspelt parameter  WHEN a local stack would be created with it  THEN usage error, nothing started
+    result = cli_runner.invoke(cli, ["local", *command, "--parameter", "NotifyOnLabelChanges=true"])
+    assert result.exit_code == 2
+    assert "NotifyOnLabelChanges is not a parameter of template.yml" in result.stderr
+    assert not (local_dirs / "state").exists()
+
+
 # --- the local stack in this process --------------------------------------------------------------
 
 
