@@ -74,6 +74,7 @@ NOT_MODELLED = (
     "KMS requests for the table's AWS managed key",
     "CloudWatch metrics (the services' own are free)",
     "redelivered or dead-lettered messages",
+    "the consumer's SNS publishes with NotifyOnLabelChange=true (off by default)",
     "taxes",
 )
 
