@@ -13,6 +13,7 @@ exec python3 "$0" "$@"
 import sys
 
 # Importing a command module adds its commands to the group.
+import lib.cli.cost
 import lib.cli.diagram
 import lib.cli.infra
 import lib.cli.local
