@@ -18,7 +18,7 @@ from typing import Any
 from lib.clock import iso, utc_now
 from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
-from lib.limits import NOTIFY_MAX_LISTED
+from lib.limits import LOG_MAX_LISTED, NOTIFY_MAX_LISTED
 from lib.log import correlation, get_logger
 from lib.names import InvalidName, validate_name
 from lib.notify import LabelChange, publish_label_changes
@@ -57,6 +57,9 @@ class Job:
 class BatchOutcome:
     failures: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # Why each handed-back message failed, as (company, reason): what an operator needs to tell why
+    # a message in the dead-letter queue got there, from its message id or its company.
+    reasons: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, key: str, n: int = 1) -> None:
@@ -67,6 +70,8 @@ class BatchOutcome:
         """Hand the jobs' messages back to the queue, counting the reason under `key`."""
         with self._lock:
             self.failures.extend(j.message_id for j in jobs)
+            for job in jobs:
+                self.reasons.setdefault(job.message_id, (job.name, key or "failed"))
             if key:
                 self.counts[key] = self.counts.get(key, 0) + n
 
@@ -133,6 +138,7 @@ def process_batch(
         for record, reason in bad:
             log.error("bad message", extra={"message_id": record.get("messageId"), "reason": reason})
             outcome.failures.append(str(record.get("messageId", "")))
+            outcome.reasons.setdefault(str(record.get("messageId", "")), (None, f"bad_message: {reason}"))
             outcome.count("bad_message")
         if jobs_by_name:
             clients = {"ddb": ddb, "s3": s3, "comprehend": comprehend, "sns": sns}
@@ -327,6 +333,21 @@ def _notify_label_changes(
 
 def _finish(outcome: BatchOutcome, total: int) -> BatchOutcome:
     outcome.failures = list(dict.fromkeys(outcome.failures))
+    if outcome.failures:
+        # One line for the batch names every handed-back message, its company and why, so a message
+        # that ends in the dead-letter queue can be traced from its id (capped: log lines stay short).
+        handed_back = [
+            {
+                "message_id": mid,
+                "company": outcome.reasons.get(mid, (None, ""))[0],
+                "reason": outcome.reasons.get(mid, (None, "failed"))[1],
+            }
+            for mid in outcome.failures[:LOG_MAX_LISTED]
+        ]
+        log.warning(
+            "records handed back to the queue",
+            extra={"failed": handed_back, "not_listed": max(0, len(outcome.failures) - LOG_MAX_LISTED)},
+        )
     log.info(
         "batch done",
         extra={"records": total, "failed": len(outcome.failures), "counts": outcome.counts},

@@ -60,3 +60,6 @@ SNS_SUBJECT_MAX_CHARS = 100
 SNS_MESSAGE_MAX_BYTES = 262_144
 NOTIFY_MAX_LISTED = 50
 NOTIFY_MAX_MESSAGE_BYTES = 32_768
+
+# Handed-back records named in the consumer's one warning line per batch (the rest are counted).
+LOG_MAX_LISTED = 100
