@@ -22,9 +22,9 @@ from lib.limits import LOG_MAX_LISTED, NOTIFY_MAX_LISTED
 from lib.log import correlation, get_logger
 from lib.names import InvalidName, validate_name
 from lib.notify import LabelChange, publish_label_changes
-from lib.results import ResultRow, batch_key, put_results, text_sha256
+from lib.results import ResultRow, batch_key, put_results, results_exist, text_sha256
 from lib.sentiment import Sentiment, detect_sentiments
-from lib.state import CompanyState, load_states, save_analysis, save_error, save_unchanged
+from lib.state import CompanyState, forget_text, load_states, save_analysis, save_error, save_unchanged
 from lib.textsource import NotModified, PermanentTextError, Summary, TextSource, TransientTextError
 
 log = get_logger("consumer")
@@ -169,11 +169,12 @@ def _process_jobs(
 
     def fetch(name: str) -> Summary | NotModified | Exception:
         state = work[name]
+        # A redelivery of the run that recorded this company's analysis asks for the full text (no
+        # If-None-Match): should that run's results object be missing, the text is analysed again.
+        etag = state.etag if state.text_sha256 and not recorded_by_this_run(state, jobs_by_name[name]) else None
         with correlation(jobs_by_name[name][0].correlation_id):
             try:
-                return text_source.fetch_summary(
-                    name, etag=state.etag if state.text_sha256 else None, deadline=deadline
-                )
+                return text_source.fetch_summary(name, etag=etag, deadline=deadline)
             except (PermanentTextError, TransientTextError) as exc:
                 return exc
 
@@ -194,6 +195,17 @@ def _process_jobs(
                     _store(outcome, jobs, save_error, config.table_name, name, answer.reason, checked_at, ddb)
                 outcome.count("permanent_error")
             elif isinstance(answer, NotModified) or text_sha256(answer.text) == state.text_sha256:
+                if not isinstance(answer, NotModified) and recorded_by_this_run(state, jobs):
+                    present = _results_present(outcome, jobs, config, state, clients["s3"])
+                    if present is None:
+                        continue  # could not tell: handed back to the queue
+                    if not present:
+                        log.warning(
+                            "this run recorded the analysis but its results object is missing; analysing again",
+                            extra={"company": name, "key": state.result_key},
+                        )
+                        changed.append((name, answer))
+                        continue
                 etag = answer.etag
                 if (etag and etag != state.etag) or state.last_error:
                     _store(outcome, jobs, save_unchanged, config.table_name, name, etag, checked_at, ddb)
@@ -208,17 +220,36 @@ def _process_jobs(
         _analyse_and_store(changed, previous, jobs_by_name, config, outcome, clients, now=now)
 
 
-def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool], *args: Any) -> bool:
-    """Run one table write for a company; a failure hands its messages back to the queue."""
+def recorded_by_this_run(state: CompanyState, jobs: Sequence[Job]) -> bool:
+    """Whether the table's latest analysis of the company came from the run these messages belong to."""
+    return state.last_run_id is not None and any(job.run_id == state.last_run_id for job in jobs)
+
+
+def _results_present(
+    outcome: BatchOutcome, jobs: Sequence[Job], config: ConsumerConfig, state: CompanyState, s3: Any
+) -> bool | None:
+    """Whether the results object the state names exists; None (records handed back) when S3 cannot say."""
+    if not state.result_key:
+        return False
+    try:
+        return results_exist(config.results_bucket, state.result_key, s3=s3)
+    except Exception as exc:
+        log.error("results check failed", extra={"company": jobs[0].name, "error": repr(exc)})
+        outcome.fail(jobs, "results_check_error")
+        return None
+
+
+def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool], *args: Any) -> str:
+    """Run one table write for a company: "written", "gone" (left the watchlist) or "failed" (handed back)."""
     try:
         if not write(*args):
             log.info("company left the watchlist while in flight; state not written", extra={"company": jobs[0].name})
-            return False
+            return "gone"
     except Exception as exc:
         log.error("table update failed", extra={"company": jobs[0].name, "error": repr(exc)})
         outcome.fail(jobs, "table_error")
-        return False
-    return True
+        return "failed"
+    return "written"
 
 
 def _analyse_and_store(
@@ -265,32 +296,54 @@ def _analyse_and_store(
         [row for row, _ in rows],
         _partition_date([j for row, _ in rows for j in jobs_by_name[row.name]]),
     )
-    try:
-        put_results(config.results_bucket, key, [row for row, _ in rows], s3=clients["s3"])
-    except Exception as exc:
-        log.error("results write failed", extra={"key": key, "rows": len(rows), "error": repr(exc)})
-        outcome.fail([j for row, _ in rows for j in jobs_by_name[row.name]], "results_error", len(rows))
-        return
-    log.info("results written", extra={"key": key, "rows": len(rows)})
-    outcome.count("analysed", len(rows))
 
-    # After the dataset holds the rows and before the table learns the new labels: a failed Publish
-    # leaves the changed companies' old labels in the table and hands their messages back, so the
-    # retry finds the same change again and notifies then. Nothing is forgotten; at worst (the table
-    # write fails after a Publish) a change is notified twice.
+    # Before the table learns the new labels: a failed Publish leaves the changed companies' old labels
+    # in the table and hands their messages back, so the retry finds the same change and notifies then.
+    # At worst (the table write fails after a Publish) a change is notified twice.
     unnotified = _notify_label_changes(rows, previous, jobs_by_name, config, outcome, key, clients["sns"])
     rows = [(row, summary) for row, summary in rows if row.name not in unnotified]
 
-    # The table is updated only after the dataset holds the row, so a crash in between
-    # re-analyses the company on redelivery rather than losing its row.
-    def store(pair: tuple[ResultRow, Summary]) -> None:
+    # The table first, naming the results object; the object second, holding only the rows whose state
+    # was written (or whose company left the watchlist). Whatever fails in between, a redelivered
+    # message finds its own run in the table and looks for that object (see recorded_by_this_run):
+    # there, nothing is written twice; missing, the text is analysed again. The other order would
+    # write a second copy of a row whenever a record was handed back after the object was written.
+    def store(pair: tuple[ResultRow, Summary]) -> str:
         row, summary = pair
-        jobs = jobs_by_name[row.name]
-        with correlation(jobs[0].correlation_id):
-            if _store(outcome, jobs, save_analysis, config.table_name, row, summary.etag, key, ddb):
-                log.info("company analysed", extra={"company": row.name, "sentiment": row.sentiment, "key": key})
+        with correlation(jobs_by_name[row.name][0].correlation_id):
+            return _store(
+                outcome, jobs_by_name[row.name], save_analysis, config.table_name, row, summary.etag, key, ddb
+            )
 
-    list(in_parallel(store, rows, WRITE_WORKERS))
+    outcomes = list(in_parallel(store, rows, WRITE_WORKERS))
+    kept = [row for (row, _), result in zip(rows, outcomes, strict=True) if result != "failed"]
+    if not kept:
+        return
+    try:
+        put_results(config.results_bucket, key, kept, s3=clients["s3"])
+    except Exception as exc:
+        log.error("results write failed", extra={"key": key, "rows": len(kept), "error": repr(exc)})
+        outcome.fail([j for row in kept for j in jobs_by_name[row.name]], "results_error", len(kept))
+        _forget_texts(config.table_name, [row.name for row in kept], ddb)
+        return
+    log.info("results written", extra={"key": key, "rows": len(kept)})
+    outcome.count("analysed", len(kept))
+    for row in kept:
+        with correlation(jobs_by_name[row.name][0].correlation_id):
+            log.info("company analysed", extra={"company": row.name, "sentiment": row.sentiment, "key": key})
+
+
+def _forget_texts(table: str, names: Sequence[str], ddb: Any) -> None:
+    """After a failed results write, take back the states that named the missing object.
+
+    Best effort: should this fail too (or the process die first), the redelivered messages still find
+    their run in the table, see the object missing, and analyse again.
+    """
+    for name in names:
+        try:
+            forget_text(table, name, ddb)
+        except Exception as exc:  # the messages are already handed back; the redelivery repairs the state
+            log.error("could not take back the state of an unwritten row", extra={"company": name, "error": repr(exc)})
 
 
 def _notify_label_changes(

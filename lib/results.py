@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lib.clients import client
 
 # The dataset's columns, in order (documented in the README).
@@ -79,3 +81,15 @@ def to_csv(rows: Sequence[ResultRow]) -> bytes:
 def put_results(bucket: str, key: str, rows: Sequence[ResultRow], s3: Any = None) -> None:
     s3 = s3 or client("s3")
     s3.put_object(Bucket=bucket, Key=key, Body=to_csv(rows), ContentType="text/csv; charset=utf-8")
+
+
+def results_exist(bucket: str, key: str, s3: Any = None) -> bool:
+    """Whether the results object `key` is there (HeadObject; a 404 means no, any other error is raised)."""
+    s3 = s3 or client("s3")
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True

@@ -28,6 +28,9 @@ class CompanyState:
     source_url: str | None = None
     sentiment: str | None = None
     last_error: str | None = None
+    # The run that recorded the latest analysis, and the results object it named for its row.
+    last_run_id: str | None = None
+    result_key: str | None = None
 
 
 def _s(item: dict[str, Any], key: str) -> str | None:
@@ -52,6 +55,8 @@ def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sl
                     source_url=_s(item, "source_url"),
                     sentiment=_s(item, "sentiment"),
                     last_error=_s(item, "last_error"),
+                    last_run_id=_s(item, "last_run_id"),
+                    result_key=_s(item, "result_key"),
                 )
                 states[state.name] = state
             request = response.get("UnprocessedKeys") or {}
@@ -133,3 +138,15 @@ def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> 
     """A permanent failure (no such page, a disambiguation page, ...) recorded on the company."""
     sets = {"last_error": {"S": reason}, "last_error_at": {"S": at}, "checked_at": {"S": at}}
     return _update(ddb or client("dynamodb"), table, name, sets)
+
+
+def forget_text(table: str, name: str, ddb: Any = None) -> None:
+    """Drop the company's text hash and ETag: its results row could not be written, so the state must not
+    claim that text as analysed. The next delivery or tick then analyses the text again."""
+    (ddb or client("dynamodb")).update_item(
+        TableName=table,
+        Key={"name": {"S": name}},
+        UpdateExpression="REMOVE #t, #e",
+        ConditionExpression="attribute_exists(#n)",
+        ExpressionAttributeNames={"#n": "name", "#t": "text_sha256", "#e": "etag"},
+    )

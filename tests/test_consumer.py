@@ -239,24 +239,33 @@ def test_table_writes_run_in_parallel_and_a_failed_one_fails_its_record_alone(pi
     records = [sqs_record(name) for name in pages]
     # WHEN the batch is processed
     outcome = pipeline.run(records, ddb=ddb)
-    # THEN the two records come back as failures and the eight others have their state
+    # THEN the two records come back as failures and the eight others have their state and their row
     assert sorted(outcome.failures) == sorted([records[2]["messageId"], records[7]["messageId"]])
-    assert outcome.counts["table_error"] == 2 and outcome.counts["analysed"] == 10
+    assert outcome.counts["table_error"] == 2 and outcome.counts["analysed"] == 8
     for name in pages:
         assert ("sentiment" in pipeline.item(name)) == (name not in ("Company 2", "Company 7"))
+    # AND the two refused ones have no row yet: their retry writes it, once
+    assert sorted(r["name"] for r in pipeline.rows()) == sorted(set(pages) - {"Company 2", "Company 7"})
     # AND the ten writes were spread over more than one thread
     assert len(writers) == 10 and len(set(writers)) > 1
 
 
-def test_results_write_failure_returns_the_analysed_records(pipeline, monkeypatch):
+def test_results_write_failure_returns_the_analysed_records_and_their_retry_analyses_again(pipeline):
     # GIVEN the results bucket does not exist
     watch(pipeline, {"A Co": "A Co grew.", "B Co": "B Co fell."})
     broken = ConsumerConfig(**{**pipeline.config.__dict__, "results_bucket": "no-such-bucket-here"})
     records = [sqs_record("A Co"), sqs_record("B Co")]
-    # WHEN the batch is processed THEN every record fails (raised as a whole) and the table is untouched
+    # WHEN the batch is processed THEN every record fails (raised as a whole)
     with pytest.raises(BatchFailed):
         process_batch(records, broken, pipeline.source)
-    assert "sentiment" not in pipeline.item("A Co") and "sentiment" not in pipeline.item("B Co")
+    # (the table already names the object the rows were meant for)
+    assert pipeline.item("A Co")["last_run_id"]["S"] == "run-1"
+    # WHEN Lambda retries the messages and the bucket is back
+    outcome = pipeline.run(records)
+    # THEN the run's object is found missing, the texts are analysed again and written, once
+    assert outcome.failures == [] and outcome.counts["analysed"] == 2
+    assert sorted(r["name"] for r in pipeline.rows()) == ["A Co", "B Co"]
+    assert pipeline.comprehend.operations().count("BatchDetectSentiment") == 2
 
 
 def test_sentiment_document_error_fails_that_record(pipeline):
@@ -275,16 +284,48 @@ def test_same_company_twice_in_a_batch_is_analysed_once(pipeline):
     assert len(pipeline.wiki.requests_for("Tesla")) == 1
 
 
-def test_redelivered_batch_after_a_crash_writes_the_same_object(pipeline):
-    # GIVEN a batch whose results were written but whose table update never happened (a crash in between)
+def test_a_message_redelivered_after_its_results_were_written_writes_nothing_again(pipeline):
+    # GIVEN a batch fully stored (state and object), whose messages Lambda never got to delete
     watch(pipeline, {"Uber": "Uber grew.", "Lyft": "Lyft grew."})
     records = [sqs_record("Uber"), sqs_record("Lyft")]
     pipeline.run(records)
-    put_companies(pipeline.res.table, ["Uber", "Lyft"])  # back to the state before the update
-    # WHEN the same messages are delivered again
+    # WHEN one of them comes back in a batch of its own, beside a new company
+    watch(pipeline, {"Bolt": "Bolt grew."})
+    outcome = pipeline.run([records[0], sqs_record("Bolt")])
+    # THEN Uber's run finds its object and writes no second row; only Bolt is analysed
+    assert outcome.failures == [] and outcome.counts["analysed"] == 1
+    names = [r["name"] for r in pipeline.rows()]
+    assert sorted(names) == ["Bolt", "Lyft", "Uber"]
+    # AND the check asked for Uber's full text, not a 304, so it could have analysed it again
+    assert pipeline.wiki.requests_for("Uber")[-1].header("If-None-Match") is None
+
+
+def test_a_crash_between_the_table_and_the_object_is_repaired_by_the_redelivery(pipeline):
+    # GIVEN a batch whose table update happened but whose object was never written (a crash in between)
+    watch(pipeline, {"Uber": "Uber grew.", "Lyft": "Lyft grew."})
+    records = [sqs_record("Uber"), sqs_record("Lyft")]
     pipeline.run(records)
-    # THEN the dataset still holds one row per company and run
-    assert len(pipeline.objects()) == 1 and sorted(r["name"] for r in pipeline.rows()) == ["Lyft", "Uber"]
+    s3 = boto3.client("s3")
+    (key,) = pipeline.objects()
+    s3.delete_object(Bucket=pipeline.res.bucket, Key=key)
+    # WHEN only Uber's message is delivered again
+    outcome = pipeline.run([records[0]])
+    # THEN Uber is analysed again and its row written; nothing else is
+    assert outcome.failures == [] and outcome.counts["analysed"] == 1
+    assert [r["name"] for r in pipeline.rows()] == ["Uber"]
+    assert pipeline.item("Uber")["result_key"]["S"] == pipeline.objects()[0]
+
+
+def test_a_later_run_does_not_look_for_an_earlier_runs_object(pipeline):
+    # GIVEN Uber analysed by run-1
+    watch(pipeline, {"Uber": "Uber grew."})
+    pipeline.run([sqs_record("Uber")])
+    s3 = boto3.client("s3")
+    heads: list = []
+    s3.meta.events.register("before-parameter-build.s3.HeadObject", lambda **kw: heads.append(kw["params"]["Key"]))
+    # WHEN run-2 finds the text unchanged THEN it neither checks S3 nor writes anything
+    outcome = pipeline.run([sqs_record("Uber", run_id="run-2")], s3=s3)
+    assert outcome.failures == [] and heads == [] and len(pipeline.rows()) == 1
 
 
 def test_batch_of_thirty_uses_two_comprehend_calls_and_one_put(pipeline):

@@ -579,6 +579,7 @@ def test_roles_grant_exactly_the_actions_the_code_needs(transformed: dict[str, A
         ("dynamodb:GetItem", arn("WatchlistTable")),
         ("dynamodb:UpdateItem", arn("WatchlistTable")),
         ("s3:PutObject", results),
+        ("s3:GetObject", results),
         ("comprehend:BatchDetectSentiment", '"*"'),
         ("comprehend:DetectSentiment", '"*"'),
         ("logs:CreateLogStream", arn("ProducerAILogGroup")),
@@ -589,7 +590,7 @@ def test_roles_grant_exactly_the_actions_the_code_needs(transformed: dict[str, A
 def test_results_write_permission_matches_the_results_prefix(transformed: dict[str, Any]) -> None:
     # GIVEN the consumer's RESULTS_PREFIX and its s3:PutObject grant  THEN both name the same prefix
     prefix = transformed["Resources"]["ProducerAI"]["Properties"]["Environment"]["Variables"]["RESULTS_PREFIX"]
-    (put,) = [s for _, s in _statements(transformed) if s["Action"] == "s3:PutObject"]
+    (put,) = [s for _, s in _statements(transformed) if "s3:PutObject" in _as_list(s["Action"])]
     assert put["Resource"] == {"Fn::Sub": f"${{ResultsBucket.Arn}}/{prefix}/*"}
 
 
