@@ -56,6 +56,11 @@ class PipelineGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            # Raised by a command's own checks (options that contradict each other): one line too.
+            raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:

@@ -228,7 +228,7 @@ def results(
 ) -> None:
     """Show the latest sentiment of each company, read from the S3 results dataset."""
     if as_json and output_format not in (None, "json"):
-        raise click.UsageError(f"--json contradicts --format {output_format}")
+        raise click.UsageError(f"--json contradicts --format {output_format}", click.get_current_context())
     output_format = "json" if as_json else (output_format or "table")
     bucket = app.output("ResultsBucketName")
 
