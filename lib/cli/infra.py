@@ -36,7 +36,7 @@ def _template_parameters() -> dict[str, Any]:
         raise CliError(f"cannot read {TEMPLATE}: {exc}") from exc
 
 
-def _parse_parameters(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def parse_parameters(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     """KEY=VALUE pairs, each KEY a parameter of template.yml, so a typo fails here rather than in CloudFormation."""
     if not values:
         return {}
@@ -122,7 +122,7 @@ def artifact_bucket(app: AppContext, as_json: bool) -> None:
     "parameters",
     multiple=True,
     metavar="KEY=VALUE",
-    callback=_parse_parameters,
+    callback=parse_parameters,
     help="A template parameter, e.g. NotificationEmail=you@example.com (repeatable). "
     "Parameters not given keep the stack's current values.",
 )

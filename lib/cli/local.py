@@ -111,7 +111,7 @@ def _source_and_results_options(command):
 
 def _parameter_option(command):
     """--parameter KEY=VALUE, as make-infra takes it: the local stack is created with these template parameters."""
-    from lib.cli.infra import _parse_parameters
+    from lib.cli.infra import parse_parameters
 
     return click.option(
         "--parameter",
@@ -119,7 +119,7 @@ def _parameter_option(command):
         "parameters",
         multiple=True,
         metavar="KEY=VALUE",
-        callback=_parse_parameters,
+        callback=parse_parameters,
         help="A template parameter for the local stack, e.g. NotifyOnLabelChange=true (repeatable).",
     )(command)
 
