@@ -379,17 +379,43 @@ def test_throughput_exceeded_on_one_table_write_fails_that_record_alone(world):
 
 
 # ---------------------------------------------------------------- the consumer itself
-def test_consumer_killed_after_the_results_write_before_the_table_update(world):
-    kills = [ProcessKilled("killed after PutObject")]
+# The consumer writes each company's table state first and the batch's results object second, so
+# the windows a dying process can leave are: before any write, between the two, and after both.
+def kill_once(where: str):
+    kills = [ProcessKilled(f"killed {where}")]
 
-    def die_once(params):
+    def die(*_, **__):
         if kills:
             raise kills.pop()
 
-    hook(world, "dynamodb", "UpdateItem", die_once)
+    return die
+
+
+def test_consumer_killed_before_any_write_is_redelivered(world):
+    hook(world, "dynamodb", "UpdateItem", kill_once("before the table update"))
+    assert run(world) == Outcome(analysed=10, errors_recorded=0, dead_lettered=0)
+    (delivery,) = world.deliveries
+    assert delivery.handler_errors == ["ProcessKilled: killed before the table update"]
+
+
+def test_consumer_killed_between_the_table_update_and_the_results_write(world):
+    # GIVEN a consumer that dies when it is about to write the results object (the table already updated)
+    hook(world, "s3", "PutObject", kill_once("before PutObject"))
+    # THEN the redelivered messages find their run's object missing and analyse again: one row each
+    assert run(world) == Outcome(analysed=10, errors_recorded=0, dead_lettered=0)
+    (delivery,) = world.deliveries
+    assert delivery.handler_errors == ["ProcessKilled: killed before PutObject"]
+    assert world.comprehend.operations().count("BatchDetectSentiment") == 2
+
+
+def test_consumer_killed_after_the_results_write_before_returning(world):
+    # GIVEN a consumer that dies right after the results object was written (nothing deleted)
+    world.pipeline_client("s3").meta.events.register("after-call.s3.PutObject", kill_once("after PutObject"))
+    # THEN the redelivered messages find their run's object and write nothing again
     assert run(world) == Outcome(analysed=10, errors_recorded=0, dead_lettered=0)
     (delivery,) = world.deliveries
     assert delivery.handler_errors == ["ProcessKilled: killed after PutObject"]
+    assert world.comprehend.operations().count("BatchDetectSentiment") == 1 and len(world.keys()) == 1
 
 
 def test_the_same_message_delivered_twice_writes_one_row(world):
