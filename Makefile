@@ -27,7 +27,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # service, which is neither here nor wanted. Nothing in lint or test talks to a real account.
 export AWS_EC2_METADATA_DISABLED ?= true
 
-.PHONY: help install lint test build bench demo screenshot deploy teardown clean constraints
+.PHONY: help install lint test build bench soak demo screenshot deploy teardown clean constraints
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench: build ## run every bench/*.py (import time, API calls, SQS depth, UpdateI
 	(( $${#benches[@]} )) || { echo "bench: no bench/*.py" >&2; exit 1; }; \
 	for bench in "$${benches[@]}"; do printf '\n== %s\n' "$$bench"; $(BIN)/python "$$bench" || failed+=("$$bench"); done; \
 	if (( $${#failed[@]} )); then echo "bench failed: $${failed[*]}" >&2; exit 1; fi
+
+soak: $(STAMP) ## 10,000 companies through local mode, 5% given transient text-source faults; fails if one is lost or duplicated (about 6 minutes)
+	$(BIN)/python bench/load_faults.py
 
 demo: $(STAMP) ## the whole pipeline on this machine, offline: one schedule tick, drained, results shown
 	$(BIN)/python cfcli.py local run --once
