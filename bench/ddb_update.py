@@ -11,12 +11,13 @@ workers do in local mode.
 
 Target: local mode's server spends at most half the CPU per call that shipped moto spends.
 
-    .venv/bin/python bench/ddb_update.py [--items 1000] [--threads 4] [--seconds 8]
+    .venv/bin/python bench/ddb_update.py [--items 1000] [--threads 4] [--seconds 8] [--json-out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -135,6 +136,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--json-out", type=Path, help="also write the figures and the verdict as JSON to this file")
     args = parser.parse_args()
 
     figures = {}
@@ -163,6 +165,19 @@ def main() -> int:
     print(
         f"{'PASS' if ok else 'FAIL'}  local mode's server CPU per call at most 1/{TARGET_RATIO:.0f} of shipped moto's"
     )
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        result = {
+            "items": args.items,
+            "threads": args.threads,
+            "seconds": args.seconds,
+            "figures": figures,
+            "cpu_ratio": ratio,
+            "speed_ratio": speed,
+            "target_cpu_ratio": TARGET_RATIO,
+            "passed": ok,
+        }
+        args.json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return 0 if ok else 1
 
 

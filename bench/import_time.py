@@ -1,6 +1,6 @@
 """Cold-start import cost of each handler module, against `import boto3`.
 
-    python bench/import_time.py [--build-dir build] [--repeat 7] [--budget-ms 100] [--json]
+    python bench/import_time.py [--build-dir build] [--repeat 7] [--budget-ms 100] [--json] [--json-out PATH]
 
 Each sample is a fresh interpreter that imports one thing the way Lambda would: for a handler,
 the working directory is the function's folder in build/functions/, and sys.path starts with that
@@ -140,12 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="samples per case (default: %(default)s)")
     parser.add_argument("--budget-ms", type=float, default=100.0, help="consumer's allowance over boto3")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--json-out", type=Path, help="also write the summary as JSON to this file")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
     summary = summarise(measure(cases(args.build_dir.resolve()), args.repeat), args.budget_ms)
     print(json.dumps(summary, indent=2) if args.json else format_table(summary))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(summary, indent=2) + "\n")
     if not summary["within_budget"]:
         print(
             f"import_time: the consumer costs {summary['consumer_over_boto3_ms']:.1f} ms over import boto3; "

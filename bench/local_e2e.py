@@ -5,7 +5,7 @@ stack created from template.yml in an embedded moto server, the executor playing
 worker processes running the real handlers), the Comprehend-compatible endpoint and the local
 text source. The bench writes its own synthetic company pages (the shipped data/ has 33).
 
-    .venv/bin/python bench/local_e2e.py [--companies 10000] [--small 1000] [--json]
+    .venv/bin/python bench/local_e2e.py [--companies 10000] [--small 1000] [--json] [--json-out PATH]
 
 Phases, each timed from the schedule tick to a drained queue:
   1. `--small` companies through the pipeline (the 1,000-company figure);
@@ -347,6 +347,7 @@ def main() -> int:
     parser.add_argument("--companies", type=int, default=10_000, help="the large run (default 10,000)")
     parser.add_argument("--small", type=int, default=1_000, help="the small run and the prototype's (default 1,000)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON as well")
+    parser.add_argument("--json-out", type=Path, help="write the figures, checks and verdict as JSON to this file")
     args = parser.parse_args()
 
     pages = company_pages(args.small + args.companies)
@@ -421,18 +422,29 @@ def main() -> int:
     }
     for name, passed in checks.items():
         print(f"{'PASS' if passed else 'FAIL'}  {name}")
+    figures = {
+        "small": {**first, "calls": dict(first["calls"])},
+        "large": {**second, "calls": dict(second["calls"])},
+        "prototype": {**proto, "calls": dict(proto["calls"])},
+        "peak_rss_bytes": rss.peak,
+    }
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "small": {**first, "calls": dict(first["calls"])},
-                    "large": {**second, "calls": dict(second["calls"])},
-                    "prototype": {**proto, "calls": dict(proto["calls"])},
-                    "peak_rss_bytes": rss.peak,
-                },
-                sort_keys=True,
-            )
-        )
+        print(json.dumps(figures, sort_keys=True))
+    if args.json_out:
+        # bench/report.py reads this: the per-company figures as printed above (so its totals match
+        # this table's), and the targets beside the verdicts.
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        result = {
+            **figures,
+            "cpus": os.cpu_count(),
+            "consumer_concurrency": concurrency,
+            "per_company": {"pipeline": ours, "prototype": theirs},
+            "aws_calls_per_company": {"pipeline": total_ours, "prototype": total_theirs},
+            "targets": {"rate_at_large": TARGET_RATE, "peak_rss_bytes": TARGET_RSS},
+            "checks": checks,
+            "passed": all(checks.values()),
+        }
+        args.json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return 0 if all(checks.values()) else 1
 
 

@@ -17,7 +17,7 @@ Target: local mode pushes 100 companies a second through one queue, 10 a batch: 
 SendMessageBatch + ReceiveMessage + DeleteMessageBatch a second, so each patched call must take
 well under 33 ms at 10,000 deep; the bench fails above 20 ms.
 
-    .venv/bin/python bench/sqs_depth.py [--depths 1000 10000] [--calls 30] [--shipped-calls 3]
+    .venv/bin/python bench/sqs_depth.py [--depths 1000 10000] [--calls 30] [--shipped-calls 3] [--json-out PATH]
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument(
         "--shipped-calls", type=int, default=3, help="rounds with moto as shipped (slow: seconds a call when deep)"
     )
+    parser.add_argument("--json-out", type=Path, help="also write the medians and the verdict as JSON")
     parser.add_argument("--child", choices=["shipped", "patched"], help=argparse.SUPPRESS)
     parser.add_argument("--depth", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,6 +142,16 @@ def main() -> int:
     passed = worst <= TARGET_MS
     print(f"{'PASS' if passed else 'FAIL'}  slowest patched call {worst:.1f} ms (target <= {TARGET_MS:.0f} ms)")
     print(json.dumps(results, sort_keys=True))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        result = {
+            "depths": {str(depth): figures for depth, figures in results.items()},
+            "rounds": {"shipped": args.shipped_calls, "patched": args.calls},
+            "slowest_patched_ms": worst,
+            "target_ms": TARGET_MS,
+            "passed": passed,
+        }
+        args.json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return 0 if passed else 1
 
 
