@@ -54,7 +54,7 @@ from bench.local_e2e import (  # noqa: E402
 )
 from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT  # noqa: E402
 from lib.local.executor import LocalLambda, MappingSpec, PollReport  # noqa: E402
-from lib.local.stack import LocalStack, local_client, local_session  # noqa: E402
+from lib.local.stack import LocalStack, local_client  # noqa: E402
 from lib.local.textserver import Scripted, TextServer  # noqa: E402
 
 # Past the text client's read timeout, so the attempt times out instead of being merely slow.
@@ -274,14 +274,7 @@ def main() -> int:
                 text.script(name, *[kind.answer] * count)
             ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
 
-            executor = WatchedLambda(
-                local_session(stack.endpoints.region),
-                stack.endpoints.aws,
-                stack.stack_name,
-                extra_env=stack.function_env(),
-                work_dir=base / "state" / "functions",
-                log_dir=base / "state" / "logs",
-            )
+            executor = WatchedLambda.for_stack(stack)
             with executor:
                 executor.discover()
                 for thread in executor.prewarm():

@@ -368,14 +368,7 @@ def main() -> int:
             try:
                 startup = time.perf_counter() - started
                 calls = ServerCalls(stack)
-                executor = LocalLambda(
-                    local_session(stack.endpoints.region),
-                    stack.endpoints.aws,
-                    stack.stack_name,
-                    extra_env=stack.function_env(),
-                    work_dir=base / "state" / "functions",
-                    log_dir=base / "state" / "logs",
-                )
+                executor = LocalLambda.for_stack(stack)
                 with executor:
                     executor.discover()
                     for thread in executor.prewarm():

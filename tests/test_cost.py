@@ -25,7 +25,7 @@ from lib.limits import (
     SQS_SEND_BATCH,
 )
 from lib.local.executor import LocalLambda
-from lib.local.stack import LocalStack, local_client, local_session
+from lib.local.stack import LocalStack, local_client
 from lib.local.textserver import DEFAULT_DATA, load_pages, title_file_name
 from tests.stack_fixture import ROOT
 
@@ -290,14 +290,7 @@ def local_pipeline(tmp_path, shipped_texts, aws_credentials):
     stack = LocalStack(
         stack_name="cost-test", state_dir=tmp_path / "state", results_dir=tmp_path / "results", data_dir=folder
     ).start()
-    executor = LocalLambda(
-        local_session(stack.endpoints.region),
-        stack.endpoints.aws,
-        stack.stack_name,
-        extra_env=stack.function_env(),
-        work_dir=tmp_path / "state" / "functions",
-        log_dir=tmp_path / "state" / "logs",
-    )
+    executor = LocalLambda.for_stack(stack)
     try:
         executor.discover()
         ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))

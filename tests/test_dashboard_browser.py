@@ -22,7 +22,7 @@ import pytest
 import ddb_ops
 from lib.cli.watchlist import read_names
 from lib.local.executor import LocalLambda
-from lib.local.stack import REGION, LocalStack, local_client, local_session
+from lib.local.stack import LocalStack, local_client
 from tests.stack_fixture import ROOT
 from tests.webdriver import Browser
 
@@ -58,14 +58,7 @@ def analysed(tmp_path_factory) -> Iterator[tuple[LocalStack, list[str], Path]]:
         names = read_names((), str(ROOT / "data" / "watchlist.txt"), "add").names
         assert set(REWRITES) <= set(names)
         ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
-        executor = LocalLambda(
-            local_session(REGION),
-            stack.endpoints.aws,
-            stack.stack_name,
-            extra_env=stack.function_env(),
-            work_dir=state_dir / "functions",
-            log_dir=state_dir / "logs",
-        )
+        executor = LocalLambda.for_stack(stack)
         executor.discover()
         for round_ in range(3):
             if round_:

@@ -18,7 +18,7 @@ import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
 from lib.cli.app import cli
 from lib.local.executor import LocalLambda
-from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client, local_session
+from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client
 
 REGION_NAME = "US East (N. Virginia)"
 # Opposite tones for the local model (VADER): a company's new text flips its label.
@@ -131,14 +131,7 @@ def local(tmp_path, aws_credentials) -> Iterator[Local]:
     ).start()
     executor = None
     try:
-        executor = LocalLambda(
-            local_session(stack.endpoints.region),
-            stack.endpoints.aws,
-            stack.stack_name,
-            extra_env=stack.function_env(),
-            work_dir=tmp_path / "state" / "functions",
-            log_dir=tmp_path / "state" / "logs",
-        )
+        executor = LocalLambda.for_stack(stack)
         executor.discover()
         printed: list[str] = []
         stack.watch_notifications(executor.errors, echo=printed.append)

@@ -38,7 +38,7 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path, paramete
     what the stack's topic sends is printed here and appended to its notifications log."""
     from lib.local.executor import LocalLambda
     from lib.local.invoke_api import InvokeServer
-    from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client, local_session
+    from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
@@ -56,14 +56,7 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path, paramete
             note(f"seeded the watchlist with {len(report.added)} companies from {SAMPLE_WATCHLIST.relative_to(ROOT)}")
         else:
             note(f"restored {stack.restored['items']} companies and {stack.restored['results']} results objects")
-        executor = LocalLambda(
-            local_session(endpoints.region),
-            endpoints.aws,
-            stack.stack_name,
-            extra_env=stack.function_env(),
-            work_dir=stack.state_dir / "functions",
-            log_dir=stack.state_dir / "logs",
-        )
+        executor = LocalLambda.for_stack(stack)
         executor.discover()
         stack.watch_notifications(executor.errors, echo=note)
         # Workers start in the background (on the other core) while the stack is inspected and ticked.

@@ -589,6 +589,21 @@ class LocalLambda:
         # deployed_version's last template read: (stack description digest, when, version).
         self._template_seen: tuple[str, float, str] | None = None
 
+    @classmethod
+    def for_stack(cls, stack: Any) -> LocalLambda:
+        """The Lambda service of a started lib.local.stack.LocalStack: its account, its functions' extra
+        environment, and the functions' code and logs under its state folder."""
+        from lib.local.stack import local_session  # the stack module is the one that knows about us, not the reverse
+
+        return cls(
+            local_session(stack.endpoints.region),
+            stack.endpoints.aws,
+            stack.stack_name,
+            extra_env=stack.function_env(),
+            work_dir=stack.state_dir / "functions",
+            log_dir=stack.state_dir / "logs",
+        )
+
     # -- discovery -------------------------------------------------------------------------------
 
     def discover(self) -> None:
