@@ -22,7 +22,7 @@ from lib.limits import LOG_MAX_LISTED, NOTIFY_MAX_LISTED
 from lib.log import correlation, get_logger
 from lib.names import InvalidName, validate_name
 from lib.notify import LabelChange, publish_label_changes
-from lib.results import ResultRow, batch_key, put_results, results_exist, text_sha256
+from lib.results import ResultRow, batch_key, object_exists, put_results, text_sha256
 from lib.sentiment import Sentiment, detect_sentiments
 from lib.state import CompanyState, forget_text, load_states, save_analysis, save_error, save_unchanged
 from lib.textsource import NotModified, PermanentTextError, Summary, TextSource, TransientTextError
@@ -232,7 +232,7 @@ def _results_present(
     if not state.result_key:
         return False
     try:
-        return results_exist(config.results_bucket, state.result_key, s3=s3)
+        return object_exists(config.results_bucket, state.result_key, s3=s3)
     except Exception as exc:
         log.error("results check failed", extra={"company": jobs[0].name, "error": repr(exc)})
         outcome.fail(jobs, "results_check_error")

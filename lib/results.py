@@ -83,8 +83,8 @@ def put_results(bucket: str, key: str, rows: Sequence[ResultRow], s3: Any = None
     s3.put_object(Bucket=bucket, Key=key, Body=to_csv(rows), ContentType="text/csv; charset=utf-8")
 
 
-def results_exist(bucket: str, key: str, s3: Any = None) -> bool:
-    """Whether the results object `key` is there (HeadObject; a 404 means no, any other error is raised)."""
+def object_exists(bucket: str, key: str, s3: Any = None) -> bool:
+    """Whether the S3 object `key` is there (HeadObject; a 404 means no, any other error is raised)."""
     s3 = s3 or client("s3")
     try:
         s3.head_object(Bucket=bucket, Key=key)

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from lib.deploy.build import shared_layer_modules
 from lib.deploy.template import load_template, transform
+from lib.results import object_exists
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where `make build` puts the shared layer; local mode packs it from lib/ itself instead.
@@ -102,20 +103,10 @@ def upload_code(
     uris = {}
     for logical_id, body in code_bundles(template, root).items():
         key = f"{stack_name}/{logical_id}-{hashlib.sha256(body).hexdigest()[:16]}.zip"
-        if not _object_exists(s3, artifact_bucket, key):
+        if not object_exists(artifact_bucket, key, s3=s3):
             s3.put_object(Bucket=artifact_bucket, Key=key, Body=body)
         uris[logical_id] = f"s3://{artifact_bucket}/{key}"
     return uris
-
-
-def _object_exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 def _parameter_list(values: dict[str, str]) -> list[dict[str, str]]:
