@@ -18,7 +18,7 @@ from typing import Any
 from lib.clock import iso, utc_now
 from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
-from lib.limits import LOG_MAX_LISTED, NOTIFY_MAX_LISTED
+from lib.limits import FETCH_WORKERS, LOG_MAX_LISTED, NOTIFY_MAX_LISTED, WRITE_WORKERS
 from lib.log import correlation, get_logger
 from lib.names import InvalidName, validate_name
 from lib.notify import LabelChange, publish_label_changes
@@ -28,12 +28,6 @@ from lib.state import CompanyState, forget_text, load_states, save_analysis, sav
 from lib.textsource import NotModified, PermanentTextError, Summary, TextSource, TransientTextError
 
 log = get_logger("consumer")
-
-# Fetches wait on the network, not the CPU; a few in parallel keep a batch of 25 well under the timeout.
-FETCH_WORKERS = 8
-# Table writes too: one UpdateItem per analysed company, a round trip each; in parallel a batch's
-# writes take about as long as its slowest instead of the sum (shorter, cheaper invocations).
-WRITE_WORKERS = 4
 
 
 class BadMessage(ValueError):

@@ -63,3 +63,16 @@ NOTIFY_MAX_MESSAGE_BYTES = 32_768
 
 # Handed-back records named in the consumer's one warning line per batch (the rest are counted).
 LOG_MAX_LISTED = 100
+
+# Calls in flight at once, here so that the cost model reads them without importing the handlers' code.
+# SendMessageBatch (producer): one after another, each waits a round trip (10-20 ms on AWS), and
+# 10,000 companies are 1,000 calls, most of the function's 60 s when SQS is slow; a few in parallel
+# keep a large watchlist well inside it. The scan is read only as far as the sends have got
+# (lib.concurrency.in_parallel), so memory stays flat however long the watchlist.
+SEND_WORKERS = 4
+# Text fetches (consumer) wait on the network, not the CPU; a few in parallel keep a batch of 25
+# well under the timeout.
+FETCH_WORKERS = 8
+# Table writes (consumer): one UpdateItem per analysed company, a round trip each; in parallel a
+# batch's writes take about as long as its slowest instead of the sum (shorter, cheaper invocations).
+WRITE_WORKERS = 4

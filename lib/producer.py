@@ -13,16 +13,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lib.clients import client
 from lib.concurrency import in_parallel
 from lib.config import ProducerConfig
-from lib.limits import SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
+from lib.limits import SEND_WORKERS, SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
 from lib.log import get_logger
 
 log = get_logger("producer")
-
-# SendMessageBatch calls in flight at once. One after another, each waits a round trip (10-20 ms
-# on AWS): 10,000 companies are 1,000 calls, most of the function's 60 s when SQS is slow; a few
-# in parallel keep a large watchlist well inside it. The scan is read only as far as the sends
-# have got (lib.concurrency.in_parallel), so memory stays flat however long the watchlist.
-SEND_WORKERS = 4
 
 
 class NothingQueued(RuntimeError):

@@ -72,7 +72,7 @@ def test_a_long_watchlist_is_sent_in_parallel_each_company_once(resources):
     import threading
     import time
 
-    import lib.producer
+    import lib.limits
 
     names = [f"Company {i:03d}" for i in range(251)]
     put_companies(resources.table, names)
@@ -97,7 +97,7 @@ def test_a_long_watchlist_is_sent_in_parallel_each_company_once(resources):
     )
     # THEN every company is queued exactly once, by calls that overlapped but never more than the cap
     assert summary == {"run_id": "r", "queued": 251, "failed": 0, "batches": 26}
-    assert 1 < peak[0] <= lib.producer.SEND_WORKERS
+    assert 1 < peak[0] <= lib.limits.SEND_WORKERS
     bodies = [json.loads(m["Body"]) for m in drain(resources.queue_url)]
     assert sorted(b["name"] for b in bodies) == names
 

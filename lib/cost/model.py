@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lib.consumer import FETCH_WORKERS, WRITE_WORKERS
 from lib.cost.localrun import LocalRun
 from lib.cost.prices import GIB
 from lib.cost.units import (
@@ -40,11 +39,13 @@ from lib.limits import (
     COMPREHEND_BATCH,
     COMPREHEND_MAX_DOC_BYTES,
     DDB_BATCH_GET,
+    FETCH_WORKERS,
+    SEND_WORKERS,
     SQS_DELETE_BATCH,
     SQS_RECEIVE_MAX,
     SQS_SEND_BATCH,
+    WRITE_WORKERS,
 )
-from lib.producer import SEND_WORKERS
 from lib.results import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
