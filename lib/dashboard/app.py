@@ -50,7 +50,6 @@ def pretty_json(data: Any, status: int = 200) -> Response:
 def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | None]) -> Flask:
     """The dashboard over `data`; `explain(exc)` turns an AWS error into one line (None: not an AWS error)."""
     app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     def snapshot():
         try:
@@ -109,12 +108,17 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
             skipped=current.skipped,
         )
 
-    @app.get("/companies/<path:name>")
-    def company(name: str):
+    def history_of(name: str):
+        """The current snapshot and the company's rows; 404 when it has none."""
         current = snapshot()
         history = current.history(name)
         if history.empty:
             abort(404, description=f"no results for {name!r} in {data.location}")
+        return current, history
+
+    @app.get("/companies/<path:name>")
+    def company(name: str):
+        current, history = history_of(name)
         shown = history.iloc[-1]["name"]
         chart = history_svg(history, title=f"{shown}: sentiment scores over time")
         rows = history.iloc[::-1].to_dict("records")  # newest first in the table
@@ -136,10 +140,7 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
 
     @app.get("/api/companies/<path:name>")
     def api_company(name: str):
-        current = snapshot()
-        history = current.history(name)
-        if history.empty:
-            abort(404, description=f"no results for {name!r} in {data.location}")
+        _, history = history_of(name)
         rows = records(history, with_text=True)
         return pretty_json({"name": rows[-1]["name"], "latest": rows[-1], "history": rows})
 

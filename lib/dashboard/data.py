@@ -30,10 +30,6 @@ class Snapshot:
     read_at: datetime
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return self.rows.empty
-
     def latest(self) -> pd.DataFrame:
         """Each company's newest row, sorted by name."""
         return dataset.latest_per_company(self.rows)
