@@ -60,6 +60,19 @@ def parse_parameters(ctx: click.Context, param: click.Parameter, values: tuple[s
     return parsed
 
 
+def parameter_option(help_text: str):
+    """--parameter/-p KEY=VALUE (repeatable), checked against template.yml's parameters."""
+    return click.option(
+        "--parameter",
+        "-p",
+        "parameters",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=parse_parameters,
+        help=help_text,
+    )
+
+
 def _region(app: AppContext) -> str:
     # session() has already failed with one line when there is no region.
     return str(app.session().region_name)
@@ -116,15 +129,9 @@ def artifact_bucket(app: AppContext, as_json: bool) -> None:
 
 
 @cli.command("make-infra")
-@click.option(
-    "--parameter",
-    "-p",
-    "parameters",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_parameters,
-    help="A template parameter, e.g. NotificationEmail=you@example.com (repeatable). "
-    "Parameters not given keep the stack's current values.",
+@parameter_option(
+    "A template parameter, e.g. NotificationEmail=you@example.com (repeatable). "
+    "Parameters not given keep the stack's current values."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the stack outputs as JSON.")
 @click.pass_obj

@@ -19,6 +19,7 @@ import click
 import ddb_ops
 from lib.cli.app import cli
 from lib.cli.context import AppContext, CliError, emit_json, note
+from lib.cli.infra import parameter_option
 from lib.cli.observe import queue_depth
 from lib.cli.watchlist import read_names
 from lib.deploy.infra import ROOT
@@ -102,19 +103,10 @@ def _source_and_results_options(command):
     )(command)
 
 
-def _parameter_option(command):
-    """--parameter KEY=VALUE, as make-infra takes it: the local stack is created with these template parameters."""
-    from lib.cli.infra import parse_parameters
-
-    return click.option(
-        "--parameter",
-        "-p",
-        "parameters",
-        multiple=True,
-        metavar="KEY=VALUE",
-        callback=parse_parameters,
-        help="A template parameter for the local stack, e.g. NotifyOnLabelChange=true (repeatable).",
-    )(command)
+# --parameter KEY=VALUE, as make-infra takes it: the local stack is created with these template parameters.
+_parameter_option = parameter_option(
+    "A template parameter for the local stack, e.g. NotifyOnLabelChange=true (repeatable)."
+)
 
 
 @local_group.command("run")
