@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from lib import clients, log
-from lib.results import ResultRow, text_sha256
+from lib.results import ResultRow, batch_key, text_sha256, to_csv
 
 pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture", "tests.stack_fixture"]
 
@@ -154,3 +154,18 @@ def result_row(
         analyzed_at=analyzed_at,
         run_id=run_id,
     )
+
+
+@pytest.fixture
+def bucket(aws) -> str:
+    """An empty, uniquely named bucket in moto, for tests that write results objects themselves."""
+    name = f"results-objects-{next(_unique)}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def put_batch(bucket: str, rows: list[ResultRow], partition: str, prefix: str = "results") -> str:
+    """Write `rows` as one results object, where and how the consumer would; returns its key."""
+    key = batch_key(prefix, rows, partition)
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=to_csv(rows))
+    return key

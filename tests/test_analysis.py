@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 
 import boto3
@@ -16,23 +15,8 @@ from lib.analysis.results import (
     load_results,
     parse_since,
 )
-from lib.results import COLUMNS, ResultRow, batch_key, to_csv
-from tests.conftest import result_row
-
-_bucket_numbers = itertools.count(1)
-
-
-@pytest.fixture
-def bucket(aws) -> str:
-    name = f"analysis-results-{next(_bucket_numbers)}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-def put_batch(bucket: str, rows: list[ResultRow], partition: str, prefix: str = "results") -> str:
-    key = batch_key(prefix, rows, partition)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=to_csv(rows))
-    return key
+from lib.results import COLUMNS, to_csv
+from tests.conftest import put_batch, result_row
 
 
 def test_rows_of_every_object_are_read_with_typed_columns(bucket):

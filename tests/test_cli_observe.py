@@ -19,18 +19,12 @@ from botocore.stub import Stubber
 import cfcli  # noqa: F401  (registers every command on the group)
 from lib.cli import observe
 from lib.cli.app import cli
-from lib.results import COLUMNS, ResultRow, batch_key, text_sha256, to_csv
-from tests.conftest import result_row
+from lib.results import COLUMNS, text_sha256
+from tests.conftest import put_batch, result_row
 
 
 def invoke(runner, *args: str):
     return runner.invoke(cli, list(args), catch_exceptions=False)
-
-
-def put_batch(bucket: str, rows: list[ResultRow], partition: str) -> str:
-    key = batch_key("results", rows, partition)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=to_csv(rows))
-    return key
 
 
 @pytest.fixture

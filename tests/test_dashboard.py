@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 
 import boto3
-import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
 from lib.cli.app import cli
 from lib.cli.context import aws_error_message
 from lib.dashboard.app import create_app, safe_link
 from lib.dashboard.data import ResultsData
-from lib.results import ResultRow, batch_key, to_csv
-from tests.conftest import result_row
-
-_numbers = itertools.count(1)
-
-
-@pytest.fixture
-def bucket(aws) -> str:
-    name = f"dashboard-results-{next(_numbers)}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-def put_batch(bucket: str, rows: list[ResultRow], partition: str) -> str:
-    key = batch_key("results", rows, partition)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=to_csv(rows))
-    return key
+from lib.results import ResultRow
+from tests.conftest import put_batch, result_row
 
 
 def client_for(bucket: str, **kwargs):
