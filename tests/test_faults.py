@@ -22,7 +22,7 @@ import io
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -56,7 +56,6 @@ class Outcome:
     analysed: int
     errors_recorded: int
     dead_lettered: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class World:
@@ -157,10 +156,10 @@ class World:
         backed = any(r["name"] == name and r["text_sha256"] == item["text_sha256"]["S"] for r in self.rows())
         assert backed, f"{name}: message deleted while the table's state has no row in the results"
 
-    def outcome(self, **extra: Any) -> Outcome:
+    def outcome(self) -> Outcome:
         rows = self.rows()
         errors = sum(1 for name in NAMES if (item := self.item(name)) and "last_error" in item)
-        return Outcome(len({r["name"] for r in rows}), errors, len(self.dead_letters()), extra)
+        return Outcome(len({r["name"] for r in rows}), errors, len(self.dead_letters()))
 
     def assert_invariants(self) -> None:
         self._collect_logs()

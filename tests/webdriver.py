@@ -79,9 +79,6 @@ class Element:
         found = self.browser._session_call("POST", self._path("elements"), _css(selector))
         return [Element(self.browser, item[ELEMENT_KEY]) for item in found]
 
-    def screenshot(self, path: Path) -> Path:
-        return _write_png(path, self.browser._session_call("GET", self._path("screenshot")))
-
 
 class Browser:
     """One headless chromium session; use as a context manager so the driver always stops."""
@@ -122,10 +119,6 @@ class Browser:
 
     def get(self, url: str) -> None:
         self._session_call("POST", "/url", {"url": url})
-
-    @property
-    def title(self) -> str:
-        return self._session_call("GET", "/title")
 
     @property
     def current_url(self) -> str:
