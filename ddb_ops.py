@@ -49,6 +49,7 @@ ANALYSIS_ATTRIBUTES = frozenset(
         "checked_at",
         "last_run_id",
         "result_key",
+        "analysis_key",
         "last_error",
         "last_error_at",
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lib.clock import iso, utc_now
+from lib.clock import iso, parse_iso, utc_now
 from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
 from lib.limits import FETCH_WORKERS, LOG_MAX_LISTED, NOTIFY_MAX_LISTED, WRITE_WORKERS
@@ -24,7 +24,16 @@ from lib.names import InvalidName, validate_name
 from lib.notify import LabelChange, publish_label_changes
 from lib.results import ResultRow, batch_key, object_exists, put_results, text_sha256
 from lib.sentiment import Sentiment, detect_sentiments
-from lib.state import CompanyState, forget_text, load_states, save_analysis, save_error, save_unchanged
+from lib.state import (
+    GONE,
+    SUPERSEDED,
+    CompanyState,
+    forget_text,
+    load_states,
+    save_analysis,
+    save_error,
+    save_unchanged,
+)
 from lib.textsource import NotModified, PermanentTextError, Summary, TextSource, TransientTextError
 
 log = get_logger("consumer")
@@ -90,7 +99,7 @@ def parse_record(record: dict[str, Any]) -> Job:
     if not isinstance(run_id, str) or not run_id or not isinstance(requested_at, str):
         raise BadMessage("body lacks run_id or requested_at")
     try:
-        datetime.fromisoformat(requested_at.replace("Z", "+00:00"))
+        parse_iso(requested_at)
     except ValueError as exc:
         raise BadMessage("requested_at is not an ISO-8601 time") from exc
     attribute = (record.get("messageAttributes") or {}).get("correlation_id") or {}
@@ -233,17 +242,21 @@ def _results_present(
         return None
 
 
-def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., bool], *args: Any) -> str:
-    """Run one table write for a company: "written", "gone" (left the watchlist) or "failed" (handed back)."""
+def _store(outcome: BatchOutcome, jobs: Sequence[Job], write: Callable[..., str], *args: Any) -> str:
+    """Run one table write for a company: what lib.state reports (written, gone, superseded), or "failed"
+    when the write raised and the company's messages were handed back."""
     try:
-        if not write(*args):
-            log.info("company left the watchlist while in flight; state not written", extra={"company": jobs[0].name})
-            return "gone"
+        result = write(*args)
     except Exception as exc:
         log.error("table update failed", extra={"company": jobs[0].name, "error": repr(exc)})
         outcome.fail(jobs, "table_error")
         return "failed"
-    return "written"
+    if result == GONE:
+        log.info("company left the watchlist while in flight; state not written", extra={"company": jobs[0].name})
+    elif result == SUPERSEDED:
+        # The row still joins the dataset (it is a real analysis); readers rank it below the stored one.
+        log.info("table holds a later analysis; state not written", extra={"company": jobs[0].name})
+    return result
 
 
 def _analyse_and_store(

@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lib.clients import client
+from lib.clock import normalize_iso
 
 # The dataset's columns, in order (documented in the README).
 COLUMNS = (
@@ -40,7 +41,7 @@ class ResultRow:
     text: str
     text_sha256: str
     source_url: str
-    analyzed_at: str  # ISO-8601 UTC, e.g. 2026-11-27T23:59:01Z
+    analyzed_at: str  # ISO-8601 UTC, e.g. 2026-11-27T23:59:01.123456Z (older rows: whole seconds)
     run_id: str
 
     @property
@@ -48,9 +49,25 @@ class ResultRow:
         """What makes a row unique in the dataset: the company, the text and the run."""
         return (self.name, self.text_sha256, self.run_id)
 
+    @property
+    def order_key(self) -> str:
+        return order_key(self.analyzed_at, self.run_id, self.text_sha256)
+
 
 if tuple(f.name for f in fields(ResultRow)) != COLUMNS:  # one truth for the column order
     raise ImportError("ResultRow fields and COLUMNS disagree")
+
+
+def order_key(analyzed_at: str, run_id: str, text_sha256: str) -> str:
+    """Where an analysis stands among a company's analyses: the greatest key is the company's latest.
+
+    The analysis time in the fixed-width spelling, then the run, then the text: two different rows of
+    one company (see ResultRow.identity) never share a key, so "latest" cannot tie, even between rows
+    written in the same second by the old whole-second clock, whatever order they are read in. The
+    dataset's readers and the table's conditional write compare this same string (docs/design.md,
+    "Which analysis is latest").
+    """
+    return f"{normalize_iso(analyzed_at)} {run_id} {text_sha256}"
 
 
 def text_sha256(text: str) -> str:

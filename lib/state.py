@@ -68,8 +68,19 @@ def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sl
     return states
 
 
-def _update(ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = ()) -> bool:
-    """Apply one UpdateItem; False when the company is no longer on the watchlist."""
+# What a conditional table write did: stored, found the company gone from the watchlist, or found a newer
+# analysis already stored (see save_analysis).
+WRITTEN, GONE, SUPERSEDED = "written", "gone", "superseded"
+
+
+def _update(
+    ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = (), newer_than: str | None = None
+) -> str:
+    """Apply one UpdateItem while the company is on the watchlist: WRITTEN, GONE or SUPERSEDED.
+
+    With `newer_than`, the write also needs the stored analysis_key to be absent (an item written before
+    keys existed, or never analysed) or smaller than it.
+    """
     names = {"#n": "name"}
     values: dict[str, Any] = {}
     clauses = []
@@ -83,28 +94,35 @@ def _update(ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iter
         for j, attr in enumerate(removed):
             names[f"#r{j}"] = attr
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
+    condition = "attribute_exists(#n)"
+    if newer_than is not None:
+        names["#k"] = "analysis_key"
+        values[":k"] = {"S": newer_than}
+        condition += " AND (attribute_not_exists(#k) OR #k < :k)"
     try:
         ddb.update_item(
             TableName=table,
             Key={"name": {"S": name}},
             UpdateExpression=expression,
-            ConditionExpression="attribute_exists(#n)",
+            ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            # The failed condition returns the stored item: none means the company left the watchlist.
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
+            return SUPERSEDED if exc.response.get("Item") else GONE
         raise
-    return True
+    return WRITTEN
 
 
-def _optional(value: str | None) -> dict[str, Any] | None:
-    return {"S": value} if value else None
+def save_analysis(table: str, row: ResultRow, etag: str | None, result_key: str, ddb: Any = None) -> str:
+    """Record a fresh analysis as the company's latest state, unless the table holds a later one.
 
-
-def save_analysis(table: str, row: ResultRow, etag: str | None, result_key: str, ddb: Any = None) -> bool:
-    """Record a fresh analysis as the company's latest state."""
+    "Later" is the row's order key (lib.results.order_key), the same key the dataset's readers use, so
+    the table and the dataset agree on each company's latest analysis whatever order writes land in.
+    """
     sets = {
         "sentiment": {"S": row.sentiment},
         "score_positive": {"N": repr(row.positive)},
@@ -117,16 +135,17 @@ def save_analysis(table: str, row: ResultRow, etag: str | None, result_key: str,
         "checked_at": {"S": row.analyzed_at},
         "last_run_id": {"S": row.run_id},
         "result_key": {"S": result_key},
+        "analysis_key": {"S": row.order_key},
     }
     removes = ["last_error", "last_error_at"]
     if etag:
         sets["etag"] = {"S": etag}
     else:
         removes.append("etag")
-    return _update(ddb or client("dynamodb"), table, row.name, sets, removes)
+    return _update(ddb or client("dynamodb"), table, row.name, sets, removes, newer_than=row.order_key)
 
 
-def save_unchanged(table: str, name: str, etag: str | None, checked_at: str, ddb: Any = None) -> bool:
+def save_unchanged(table: str, name: str, etag: str | None, checked_at: str, ddb: Any = None) -> str:
     """The text is the one already analysed: keep the analysis, note the check and any new ETag."""
     sets = {"checked_at": {"S": checked_at}}
     if etag:
@@ -134,7 +153,7 @@ def save_unchanged(table: str, name: str, etag: str | None, checked_at: str, ddb
     return _update(ddb or client("dynamodb"), table, name, sets, ["last_error", "last_error_at"])
 
 
-def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> bool:
+def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> str:
     """A permanent failure (no such page, a disambiguation page, ...) recorded on the company."""
     sets = {"last_error": {"S": reason}, "last_error_at": {"S": at}, "checked_at": {"S": at}}
     return _update(ddb or client("dynamodb"), table, name, sets)

@@ -176,8 +176,8 @@ def test_results_show_each_companys_latest_row(two_days, cli_runner):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
         "name     sentiment  positive  negative  neutral  mixed  analyzed_at",
-        "Meta     POSITIVE   0.900     0.033     0.033    0.033  2026-11-26T10:00:00Z",
-        "Netflix  POSITIVE   0.800     0.067     0.067    0.067  2026-11-27T10:00:00Z",
+        "Meta     POSITIVE   0.900     0.033     0.033    0.033  2026-11-26T10:00:00.000000Z",
+        "Netflix  POSITIVE   0.800     0.067     0.067    0.067  2026-11-27T10:00:00.000000Z",
     ]
     assert result.stderr == ""
 
@@ -189,9 +189,9 @@ def test_results_all_shows_the_history_without_the_duplicate_row(two_days, cli_r
     # THEN Netflix has two rows (not three), oldest first
     rows = json.loads(result.stdout)
     assert [(r["name"], r["analyzed_at"]) for r in rows] == [
-        ("Meta", "2026-11-26T10:00:00Z"),
-        ("Netflix", "2026-11-26T10:00:00Z"),
-        ("Netflix", "2026-11-27T10:00:00Z"),
+        ("Meta", "2026-11-26T10:00:00.000000Z"),
+        ("Netflix", "2026-11-26T10:00:00.000000Z"),
+        ("Netflix", "2026-11-27T10:00:00.000000Z"),
     ]
 
 
@@ -218,7 +218,7 @@ def test_results_since_keeps_rows_analysed_from_that_date(two_days, cli_runner):
     # WHEN results since the 27th are asked, with history
     result = invoke(cli_runner, "results", "--since", "2026-11-27", "--all", "--json")
     # THEN only Netflix's row of the 27th remains
-    assert [(r["name"], r["analyzed_at"]) for r in json.loads(result.stdout)] == [("Netflix", "2026-11-27T10:00:00Z")]
+    assert [(r["name"], r["analyzed_at"]) for r in json.loads(result.stdout)] == [("Netflix", "2026-11-27T10:00:00.000000Z")]
 
 
 def test_results_since_accepts_an_iso_time(two_days, cli_runner):
@@ -226,7 +226,7 @@ def test_results_since_accepts_an_iso_time(two_days, cli_runner):
     # WHEN results since 09:00 (UTC+2 = 07:00Z) on the 27th are asked
     result = invoke(cli_runner, "results", "--since", "2026-11-27T09:00:00+02:00", "--json")
     # THEN only the row of the 27th is shown
-    assert [r["analyzed_at"] for r in json.loads(result.stdout)] == ["2026-11-27T10:00:00Z"]
+    assert [r["analyzed_at"] for r in json.loads(result.stdout)] == ["2026-11-27T10:00:00.000000Z"]
 
 
 def test_results_since_nothing_new_says_so(two_days, cli_runner):
@@ -234,7 +234,7 @@ def test_results_since_nothing_new_says_so(two_days, cli_runner):
     # WHEN results since the 28th are asked
     result = invoke(cli_runner, "results", "--since", "2026-11-28")
     # THEN nothing on stdout, a note on stderr, exit 0
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no results since 2026-11-28T00:00:00Z\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no results since 2026-11-28T00:00:00.000000Z\n")
 
 
 def test_results_since_refuses_text_that_is_not_a_date(aws, cli_runner):
@@ -258,7 +258,7 @@ def test_results_csv_has_every_column_and_parses_back(two_days, cli_runner):
         ("Meta", 0.9, "Meta is a company."),
         ("Netflix", 0.8, "Netflix streams."),
     ]
-    assert rows[1]["run_id"] == "run-2" and rows[1]["analyzed_at"] == "2026-11-27T10:00:00Z"
+    assert rows[1]["run_id"] == "run-2" and rows[1]["analyzed_at"] == "2026-11-27T10:00:00.000000Z"
 
 
 def test_results_format_json_has_every_column_and_json_is_its_alias(two_days, cli_runner):

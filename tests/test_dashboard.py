@@ -44,7 +44,7 @@ def test_index_shows_each_companys_latest_row_with_label_scores_time_and_source(
     rows = row_cells(html, "result")
     assert len(rows) == 2
     assert ">Meta</a>" in rows[0] and ">Netflix</a>" in rows[1]
-    assert "POSITIVE" in rows[1] and "0.800" in rows[1] and "2026-11-27T10:00:00Z" in rows[1]
+    assert "POSITIVE" in rows[1] and "0.800" in rows[1] and "2026-11-27T10:00:00.000000Z" in rows[1]
     assert 'href="/companies/Netflix"' in rows[1]
     assert 'href="https://en.wikipedia.org/wiki/Netflix"' in rows[1]
     assert "2 companies, 3 analyses" in " ".join(html.split())
@@ -79,7 +79,7 @@ def test_company_page_draws_every_analysis_of_every_score(bucket):
     assert ys[0] > ys[1] > ys[2]  # SVG y grows downwards: a rising score climbs the chart
     # AND the history table lists the analyses newest first
     times = re.findall(r'<td class="time">([^<]+)</td>', html)
-    assert times == ["2026-11-27T08:00:00Z", "2026-11-26T08:00:00Z", "2026-11-25T08:00:00Z"]
+    assert times == ["2026-11-27T08:00:00.000000Z", "2026-11-26T08:00:00.000000Z", "2026-11-25T08:00:00.000000Z"]
 
 
 def test_a_single_analysis_is_a_dot_not_a_line(bucket):
@@ -99,7 +99,7 @@ def test_api_results_is_pretty_printed_json_of_the_latest_rows(bucket):
     assert data["location"] == f"s3://{bucket}/results/" and data["companies"] == 1
     (only,) = data["results"]
     assert only["name"] == "Netflix" and only["sentiment"] == "POSITIVE"
-    assert only["scores"]["positive"] == 0.75 and only["analyzed_at"] == "2026-11-27T10:00:00Z"
+    assert only["scores"]["positive"] == 0.75 and only["analyzed_at"] == "2026-11-27T10:00:00.000000Z"
     assert "text" not in only
 
 

@@ -2,7 +2,9 @@
 
 The consumer writes one CSV object per batch under `<prefix>/dt=YYYY-MM-DD/part-<32 hex>.csv` (lib.results). A batch
 delivered again can land in a second object when its composition changed, so the same row can appear twice; readers
-treat (name, text_sha256, run_id) as the row's key.
+treat (name, text_sha256, run_id) as the row's key. Rows are ordered by lib.results.order_key (analysis time to the
+microsecond, then run, then text), the key the table's latest state is written by, so "latest" never depends on the
+order objects are read in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from lib.clock import iso, parse_iso
 from lib.limits import RESULTS_PARTITION_LOOKBACK_DAYS
 from lib.names import normalize_name
 from lib.results import COLUMNS
@@ -48,19 +51,14 @@ def parse_since(text: str) -> datetime:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_iso(text)
     except ValueError as exc:
         raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor an ISO-8601 time") from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def format_time(moment: pd.Timestamp | datetime) -> str:
-    """The dataset's own spelling, 2026-11-27T23:59:01Z (microseconds only when there are some)."""
-    moment = pd.Timestamp(moment).tz_convert(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
+    """The pipeline's own spelling (lib.clock.iso), 2026-11-27T23:59:01.123456Z."""
+    return iso(pd.Timestamp(moment).to_pydatetime())
 
 
 # ---------------------------------------------------------------- listing
@@ -180,23 +178,39 @@ def load_results(
     return data
 
 
+def order_keys(frame: pd.DataFrame) -> pd.Series:
+    """lib.results.order_key of every row, computed column-wise (tests check the two agree)."""
+    fine = frame["analyzed_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return fine + " " + frame["run_id"] + " " + frame["text_sha256"]
+
+
+def in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows oldest first by their order key; rows with the same key (copies of one row) keep read order."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    return frame.iloc[order_keys(frame).argsort(kind="stable")].reset_index(drop=True)
+
+
 def dedupe(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (name, text_sha256, run_id): the earliest analysis wins; rows come out oldest first."""
-    ordered = frame.sort_values("analyzed_at", kind="stable")
-    return ordered.drop_duplicates(subset=list(IDENTITY), keep="first").reset_index(drop=True)
+    return in_order(frame).drop_duplicates(subset=list(IDENTITY), keep="first").reset_index(drop=True)
 
 
 def latest_per_company(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each company's most recent row (by analyzed_at), sorted by name."""
-    ordered = frame.sort_values("analyzed_at", kind="stable")
-    latest = ordered.drop_duplicates(subset=["name"], keep="last")
+    """Each company's row with the greatest order key, sorted by name."""
+    latest = in_order(frame).drop_duplicates(subset=["name"], keep="last")
     return sort_by_name(latest)
 
 
 def sort_by_name(frame: pd.DataFrame) -> pd.DataFrame:
     """By name (case-insensitively), then oldest first."""
-    ordered = frame.sort_values("analyzed_at", kind="stable")
+    ordered = in_order(frame)
     return ordered.sort_values("name", key=lambda names: names.str.casefold(), kind="stable").reset_index(drop=True)
+
+
+def history(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One company's rows, oldest first (the name matched as `results --name` matches it)."""
+    return in_order(filter_names(frame, [name]))
 
 
 def name_key(name: str) -> str:

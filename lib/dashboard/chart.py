@@ -11,7 +11,7 @@ from html import escape
 
 import pandas as pd
 
-from lib.analysis.results import SCORE_COLUMNS, format_time
+from lib.analysis.results import SCORE_COLUMNS, format_time, in_order
 
 WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 48, 120, 16, 40
@@ -31,7 +31,7 @@ def _time_label(moment: pd.Timestamp, span: pd.Timedelta) -> str:
 
 def history_svg(history: pd.DataFrame, *, title: str) -> str:
     """The SVG for `history` (dataset rows of one company, any order); `title` names it for screen readers."""
-    rows = history.sort_values("analyzed_at", kind="stable").reset_index(drop=True)
+    rows = in_order(history)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     times = rows["analyzed_at"]
     first, last = (times.iloc[0], times.iloc[-1]) if len(rows) else (None, None)

@@ -36,8 +36,7 @@ class Snapshot:
 
     def history(self, name: str) -> pd.DataFrame:
         """One company's rows, oldest first (the name matched as `results --name` matches it)."""
-        rows = dataset.filter_names(self.rows, [name])
-        return rows.sort_values("analyzed_at", kind="stable").reset_index(drop=True)
+        return dataset.history(self.rows, name)
 
 
 class ResultsData:
