@@ -113,7 +113,7 @@ def test_the_page_lists_every_company_with_its_latest_sentiment(analysed, dashbo
     # WHEN the dashboard opens
     browser.get(dashboard_url)
     # THEN it shows one row per company on the watchlist, each with a label and four scores
-    rows = browser.find_all("#latest tbody tr.result")
+    rows = browser.find_all("#latest tbody tr.result", at_least=len(names))
     shown = [row.find_all("td.name a")[0].text for row in rows]
     assert sorted(shown) == sorted(names)
     for row in rows:
@@ -135,17 +135,17 @@ def test_a_company_page_charts_its_history(analysed, dashboard_url, browser):
     assert len(netflix) == 1
     netflix[0].click()
     # THEN its page charts three analyses for each of the four scores
-    assert browser.current_url.endswith("/companies/Netflix")
+    browser.wait_for_url("/companies/Netflix")
     chart = browser.find("svg#history-chart")
     assert chart.attribute("data-analyses") == "3"
-    series = chart.find_all("g.series")
+    series = chart.find_all("g.series", at_least=4)
     assert sorted(group.attribute("data-score") for group in series) == ["mixed", "negative", "neutral", "positive"]
     for group in series:
-        assert len(group.find_all("circle")) == 3 and len(group.find_all("polyline")) == 1
+        assert len(group.find_all("circle", at_least=3)) == 3 and len(group.find_all("polyline")) == 1
     # AND the chart was laid out by the browser (it has a size), and the table lists the three texts
     size = browser.script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", chart)
     assert size[0] > 300 and size[1] > 100
-    texts = [cell.text for cell in browser.find_all("#history td.text")]
+    texts = [cell.text for cell in browser.find_all("#history td.text", at_least=3)]
     assert texts[0].startswith("Netflix recovered strongly") and texts[1].startswith("Netflix faced")
     path = browser.screenshot(ARTIFACTS / "dashboard-company.png")
     assert path.stat().st_size > 10_000
@@ -156,7 +156,7 @@ def test_the_json_view_is_pretty_printed(analysed, dashboard_url, browser):
     browser.get(dashboard_url + "companies/Netflix")
     browser.find("#json-link").click()
     # THEN the browser shows indented JSON holding the company's three analyses
-    assert browser.current_url.endswith("/api/companies/Netflix")
+    browser.wait_for_url("/api/companies/Netflix")
     raw = browser.find("pre").text
     assert raw.startswith('{\n  "name": "Netflix"')
     data = json.loads(raw)

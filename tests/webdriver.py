@@ -1,8 +1,16 @@
 """A small W3C WebDriver client for the browser tests: Debian's chromium driven by its chromedriver.
 
 Only what the tests use: open a session, navigate, find elements by CSS selector, read text and
-attributes, click, take screenshots. The protocol is JSON over HTTP on loopback, so the standard
-library is enough and no driver download can happen behind the test's back.
+attributes, click, take screenshots, and wait. The protocol is JSON over HTTP on loopback, so the
+standard library is enough and no driver download can happen behind the test's back (selenium would
+do as well, but brings a dozen packages and a driver manager that reaches for the network when a path
+is missing; this is the part of it the tests need).
+
+Waiting follows selenium's WebDriverWait: a condition is polled until it holds or a bounded timeout
+runs out, and "no such element" or "stale element reference" while polling only means "not yet". A
+timeout raises WaitTimeout naming what was awaited and the last thing seen. `find` and `find_all`
+wait for their elements; after a click that navigates, `wait_for_url` waits for the new page and for
+its document to finish loading. No test sleeps.
 
 Chromium is told not to reach anything but loopback: every host name but 127.0.0.1 and localhost
 resolves to nothing, and its background services (updates, sync, metrics) are off.
@@ -19,13 +27,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # Debian's packages by default; CHROMIUM and CHROMEDRIVER point elsewhere (e.g. a CI image's Chrome).
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"  # the W3C spec's name for an element reference
+T = TypeVar("T")
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -48,8 +58,21 @@ CHROMIUM_ARGS = [
 ]
 
 
+# How long a wait may take by default, and how often it looks again.
+WAIT_SECONDS = 15.0
+POLL_SECONDS = 0.1
+# W3C error codes that mean "not there yet" while a page is still loading or changing.
+NOT_YET = frozenset({"no such element", "stale element reference"})
+
+
 class WebDriverError(RuntimeError):
-    pass
+    def __init__(self, message: str, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error  # the W3C error code, e.g. "no such element"
+
+
+class WaitTimeout(WebDriverError):
+    """A condition did not hold within its timeout."""
 
 
 def _free_port() -> int:
@@ -75,9 +98,14 @@ class Element:
     def click(self) -> None:
         self.browser._session_call("POST", self._path("click"), {})
 
-    def find_all(self, selector: str) -> list[Element]:
-        found = self.browser._session_call("POST", self._path("elements"), _css(selector))
-        return [Element(self.browser, item[ELEMENT_KEY]) for item in found]
+    def find_all(self, selector: str, *, at_least: int = 1) -> list[Element]:
+        """The descendants matching `selector`, once there are at least `at_least` of them."""
+
+        def found() -> list[Element] | None:
+            items = self.browser._session_call("POST", self._path("elements"), _css(selector))
+            return [Element(self.browser, item[ELEMENT_KEY]) for item in items] if len(items) >= at_least else None
+
+        return self.browser.wait_until(found, f"at least {at_least} of {selector!r} inside an element")
 
 
 class Browser:
@@ -125,11 +153,46 @@ class Browser:
         return self._session_call("GET", "/url")
 
     def find(self, selector: str) -> Element:
-        found = self._session_call("POST", "/element", _css(selector))
+        """The first element matching `selector`, once there is one."""
+        found = self.wait_until(lambda: self._session_call("POST", "/element", _css(selector)), repr(selector))
         return Element(self, found[ELEMENT_KEY])
 
-    def find_all(self, selector: str) -> list[Element]:
-        return [Element(self, item[ELEMENT_KEY]) for item in self._session_call("POST", "/elements", _css(selector))]
+    def find_all(self, selector: str, *, at_least: int = 1) -> list[Element]:
+        """Every element matching `selector`, once there are at least `at_least` of them."""
+
+        def found() -> list[Element] | None:
+            items = self._session_call("POST", "/elements", _css(selector))
+            return [Element(self, item[ELEMENT_KEY]) for item in items] if len(items) >= at_least else None
+
+        return self.wait_until(found, f"at least {at_least} of {selector!r}")
+
+    def wait_until(self, condition: Callable[[], T], what: str, *, timeout: float = WAIT_SECONDS) -> T:
+        """Poll `condition` until it returns something truthy, and return that; WaitTimeout after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while True:
+            try:
+                value = condition()
+            except WebDriverError as exc:
+                if exc.error not in NOT_YET:
+                    raise
+                value, last = None, exc
+            else:
+                last = value
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"waited {timeout:.0f} s for {what}; last seen: {str(last)[:200]}")
+            time.sleep(POLL_SECONDS)
+
+    def wait_for_url(self, suffix: str, *, timeout: float = WAIT_SECONDS) -> str:
+        """After a click that navigates: wait until the page's URL ends with `suffix` and its document has loaded."""
+
+        def arrived() -> str | None:
+            url = self.current_url
+            return url if url.endswith(suffix) and self.script("return document.readyState") == "complete" else None
+
+        return self.wait_until(arrived, f"a loaded page whose URL ends with {suffix!r}", timeout=timeout)
 
     def script(self, source: str, *args: Any) -> Any:
         """Run a script in the page (WebDriver's own channel; the page itself carries no script)."""
@@ -173,7 +236,8 @@ class Browser:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             detail = json.loads(exc.read() or b"{}").get("value", {})
-            raise WebDriverError(f"{method} {path}: {detail.get('error')}: {detail.get('message', '')[:300]}") from exc
+            error = detail.get("error")
+            raise WebDriverError(f"{method} {path}: {error}: {detail.get('message', '')[:300]}", error) from exc
         return answer.get("value")
 
     def _stop_driver(self) -> None:
