@@ -58,7 +58,7 @@ lint: $(STAMP) ## ruff check + format --check, cfn-lint, sam validate (plain and
 
 # pytest exits 5 when it collects no test; make passes any non-zero status on, so that fails too.
 test: lint ## lint, then every test in tests/ (installs first if needed)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 build: $(STAMP) ## layers, function folders and build/template.yml for sam deploy; prints sizes vs Lambda's limit
 	scripts/2-build-layers.sh

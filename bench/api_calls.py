@@ -33,11 +33,11 @@ from moto import mock_aws  # noqa: E402
 from lib import clients  # noqa: E402
 from lib.config import ConsumerConfig, ProducerConfig  # noqa: E402
 from lib.consumer import process_batch  # noqa: E402
-from lib.deploy.template import load_template  # noqa: E402
 from lib.producer import queue_companies  # noqa: E402
 from lib.textsource import TextSource  # noqa: E402
 from tests.comprehend_fixture import FakeComprehend, _handler_for  # noqa: E402
 from tests.wiki_fixture import WikiServer  # noqa: E402
+from watchlist_workstation.deploy.template import load_template  # noqa: E402
 
 TARGETS = {"sqs:SendMessageBatch": 0.1, "comprehend:*": 0.1}
 

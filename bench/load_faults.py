@@ -53,9 +53,9 @@ from bench.local_e2e import (  # noqa: E402
     write_data_folder,
 )
 from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT  # noqa: E402
-from lib.local.executor import LocalLambda, MappingSpec, PollReport  # noqa: E402
-from lib.local.stack import LocalStack, local_client  # noqa: E402
-from lib.local.textserver import Scripted, TextServer  # noqa: E402
+from watchlist_workstation.local.executor import LocalLambda, MappingSpec, PollReport  # noqa: E402
+from watchlist_workstation.local.stack import LocalStack, local_client  # noqa: E402
+from watchlist_workstation.local.textserver import Scripted, TextServer  # noqa: E402
 
 # Past the text client's read timeout, so the attempt times out instead of being merely slow.
 SLOW_SECONDS = TEXT_READ_TIMEOUT + 0.5

@@ -46,9 +46,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import urllib3  # noqa: E402
 
 import ddb_ops  # noqa: E402
-from lib.local.executor import LocalLambda  # noqa: E402
-from lib.local.stack import LocalStack, local_client, local_session  # noqa: E402
 from lib.textsource import summary_url  # noqa: E402
+from watchlist_workstation.local.executor import LocalLambda  # noqa: E402
+from watchlist_workstation.local.stack import LocalStack, local_client, local_session  # noqa: E402
 
 TARGET_RATE = 100.0
 TARGET_RSS = 1024**3

@@ -6,7 +6,7 @@ Measures nothing itself: it reads what `make bench` writes into --dir,
 
     api_calls.json  import_time.json  local_e2e.json  sqs_depth.json  ddb_update.json
                     each bench's own figures, targets and verdict (its --json-out)
-    build.json      the build's size report (scripts/2-build-layers.sh --json, lib/deploy/build.py)
+    build.json      the build's size report (scripts/2-build-layers.sh --json, watchlist_workstation/deploy/build.py)
     cost.json       ./cfcli.py cost --companies 1000 --compare-prototype --json
 
 and prints one markdown table: what, this pipeline, the prototype's pattern (or the baseline the
@@ -42,7 +42,7 @@ BENCHES = ("api_calls", "import_time", "local_e2e", "sqs_depth", "ddb_update")
 # is quoted, not measured.
 PROTOTYPE_LAYER_BYTES = 156_000_000
 
-# How moto's request counter names services (lib/local/motoserver.py: operation_key): JSON-protocol
+# How moto's request counter names services (watchlist_workstation/local/motoserver.py: operation_key): JSON-protocol
 # services by their X-Amz-Target, everything else by HTTP method, which in the pipeline is S3 alone.
 SERVICES = {"sqs": "SQS", "comprehend": "Comprehend", "dynamodb": "DynamoDB", "http": "S3"}
 NOT_AWS = "text:"  # the text source's GETs: Wikipedia, not an AWS call
@@ -307,7 +307,7 @@ def table_rows(inputs: dict[str, Any]) -> list[Row]:
         ("local_e2e", "Local mode end to end and API calls (bench/local_e2e.py)", lambda: rows_local_e2e(e2e, api)),
         ("api_calls", "Comprehend calls with unchanged texts (bench/api_calls.py)", lambda: rows_api_calls(api, e2e)),
         ("import_time", "Consumer cold import (bench/import_time.py)", lambda: rows_import_time(data("import_time"))),
-        ("build", "Code + layer sizes (lib/deploy/build.py)", lambda: rows_build(data("build"))),
+        ("build", "Code + layer sizes (watchlist_workstation/deploy/build.py)", lambda: rows_build(data("build"))),
         ("cost", "Monthly cost (./cfcli.py cost)", lambda: rows_cost(data("cost"))),
         ("sqs_depth", "SQS calls on a deep queue (bench/sqs_depth.py)", lambda: rows_sqs_depth(data("sqs_depth"))),
         ("ddb_update", "UpdateItem server CPU (bench/ddb_update.py)", lambda: rows_ddb_update(data("ddb_update"))),

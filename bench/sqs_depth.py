@@ -1,4 +1,4 @@
-"""SQS calls on a deep queue through moto's server: moto 5.2.5 as shipped vs lib/local/motosqs.py.
+"""SQS calls on a deep queue through moto's server: moto 5.2.5 as shipped vs watchlist_workstation/local/motosqs.py.
 
 For each queue depth (default 1,000 and 10,000) and each variant, a fresh process starts a
 ThreadedMotoServer on 127.0.0.1 (the shipped variant never imports the patch), fills one standard
@@ -51,7 +51,7 @@ def measure(variant: str, depth: int, rounds: int) -> dict[str, list[float]]:
     from moto.server import ThreadedMotoServer
 
     if variant == "patched":
-        from lib.local import motosqs
+        from watchlist_workstation.local import motosqs
 
         motosqs.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -9,4 +9,4 @@ if [[ ! -x .venv/bin/python ]]; then
     echo "2-build-layers: .venv is missing; run 'make install' first" >&2
     exit 1
 fi
-exec .venv/bin/python -m lib.deploy.build "$@"
+exec .venv/bin/python -m watchlist_workstation.deploy.build "$@"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from lib.deploy.offline import deploy_offline
+from watchlist_workstation.deploy.offline import deploy_offline
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""lib.analysis.results: the results dataset read back from (moto) S3 into pandas."""
+"""watchlist_workstation.analysis.dataset: the results dataset read back from (moto) S3 into pandas."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import boto3
 import pandas as pd
 import pytest
 
-from lib.analysis.results import (
+from lib.results import COLUMNS, to_csv
+from tests.conftest import put_batch, result_row
+from watchlist_workstation.analysis.dataset import (
     dedupe,
     filter_names,
     latest_per_company,
     load_results,
     parse_since,
 )
-from lib.results import COLUMNS, to_csv
-from tests.conftest import put_batch, result_row
 
 
 def test_rows_of_every_object_are_read_with_typed_columns(bucket):

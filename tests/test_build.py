@@ -1,7 +1,7 @@
-"""The Docker-free build (lib/deploy/build.py) and the import-time bench, on a stand-in project.
+"""The Docker-free build (watchlist_workstation/deploy/build.py) and the import-time bench, on a stand-in project.
 
 The stand-in has the real project's shape (template with Globals layers, two function folders,
-lib with a workstation subpackage) but code of its own, so these tests pin the build's behaviour
+lib beside a workstation package) but code of its own, so these tests pin the build's behaviour
 whatever the handlers look like today. One test builds the real project too.
 
 The deps layer is installed from PyPI once per session; later builds reuse it through the
@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 import lib
-from lib.deploy.build import BuildError, BundleTooLargeError, build, check_sizes, main
 from lib.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
+from watchlist_workstation.deploy.build import BuildError, BundleTooLargeError, build, check_sizes, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,10 +90,11 @@ def make_standin(root: Path) -> Path:
     write(root / "lib" / "__init__.py", '"""Stand-in lib."""\n')
     write(root / "lib" / "log.py", "from pythonjsonlogger.json import JsonFormatter\n\n\ndef get_logger():\n    pass\n")
     write(root / "lib" / "limits.py", "LIMIT = 1\n")
-    # Workstation-only subpackages: must stay out of the layer.
-    write(root / "lib" / "deploy" / "__init__.py", "import yaml\n")
-    write(root / "lib" / "local" / "__init__.py", "import flask\n")
-    write(root / "lib" / "local" / "server.py", "import moto\n")
+    write(root / "lib" / "textsource" / "__init__.py", '"""A shipped subpackage."""\n')
+    # The workstation package beside lib: must stay out of the layer.
+    write(root / "watchlist_workstation" / "__init__.py", "import yaml\n")
+    write(root / "watchlist_workstation" / "local" / "__init__.py", "import flask\n")
+    write(root / "watchlist_workstation" / "local" / "server.py", "import moto\n")
     for name in ("ServerlessProducer", "ProducerAI"):
         write(root / name / "lambda_function.py", HANDLER)
         # Not code: must stay out of the function folder.
@@ -127,13 +128,11 @@ def seeded_out(built, tmp_path) -> Path:
 # ---------------------------------------------------------------------------------------------- layout
 
 
-def test_shared_layer_ships_lib_modules_but_no_subpackage(built):
+def test_shared_layer_ships_all_of_lib_and_nothing_of_the_workstation(built):
     out, _ = built
-    package = out / "layers" / "shared" / "python" / "lib"
-    assert (package / "__init__.py").is_file()
-    assert sorted(p.name for p in package.iterdir()) == ["__init__.py", "limits.py", "log.py"]
-    assert not (package / "deploy").exists()
-    assert not (package / "local").exists()
+    layer = out / "layers" / "shared" / "python"
+    shipped = sorted(p.relative_to(layer).as_posix() for p in layer.rglob("*") if p.is_file())
+    assert shipped == ["lib/__init__.py", "lib/limits.py", "lib/log.py", "lib/textsource/__init__.py"]
 
 
 def test_deps_layer_ships_python_json_logger_without_bytecode_or_the_sdk(built):
@@ -236,8 +235,9 @@ def test_unchanged_requirements_reuse_the_deps_layer(standin, built, seeded_out)
     ("line", "named"),
     [
         ("import pandas", "pandas"),
-        ("from lib.local import server", "lib.local"),
+        ("from watchlist_workstation.local import server", "watchlist_workstation.local"),
         ("from lib import local", "lib.local"),
+        ("import lib.local.server", "lib.local.server"),
         ("import cgi", "cgi"),  # still in 3.11's standard library, gone from Lambda's 3.13
     ],
 )
@@ -276,11 +276,13 @@ def test_cli_json_report(standin, seeded_out, capsys):
 
 
 def test_real_project_builds_within_the_limit(seeded_out):
-    if not (REPO / "template.yml").is_file():
-        pytest.skip("template.yml is not written yet")
     report = build(REPO, seeded_out)
     assert set(report["functions"]) >= {"ServerlessProducer", "ProducerAI"}
-    assert not (seeded_out / "layers" / "shared" / "python" / "lib" / "deploy").exists()
+    layer = seeded_out / "layers" / "shared" / "python" / "lib"
+    assert sorted(p.relative_to(layer) for p in layer.rglob("*.py")) == sorted(
+        p.relative_to(REPO / "lib") for p in (REPO / "lib").rglob("*.py") if "__pycache__" not in p.parts
+    )
+    assert not list(seeded_out.rglob("watchlist_workstation"))
     for fn in report["functions"].values():
         assert fn["unzipped_bytes"] < LAMBDA_UNZIPPED_LIMIT_BYTES
 

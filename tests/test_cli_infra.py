@@ -1,8 +1,8 @@
-"""make-infra, teardown and artifact-bucket: the CLI over lib.deploy.infra, against moto.
+"""make-infra, teardown and artifact-bucket: the CLI over watchlist_workstation.deploy.infra, against moto.
 
 The AWS boundary that is not an API call, the `sam deploy` subprocess, is faked at
-lib.deploy.infra.run_sam: the fake records each argv and plays sam's part by creating the
-stack in moto from template.yml (lib.deploy.offline.deploy_offline), answering "No changes to
+watchlist_workstation.deploy.infra.run_sam: the fake records each argv and plays sam's part by creating the
+stack in moto from template.yml (watchlist_workstation.deploy.offline.deploy_offline), answering "No changes to
 deploy" or failing, as each test scripts it. The build is faked too, except in one test.
 """
 
@@ -25,11 +25,11 @@ from moto.s3.models import FakeBucket
 from samcli.cli.types import CfnParameterOverridesType
 
 import cfcli  # noqa: F401 - registers every command on the group
-from lib.cli import infra as infra_cli
-from lib.cli.app import cli
-from lib.deploy import build as builder
-from lib.deploy import infra
-from lib.deploy.offline import deploy_offline
+from watchlist_workstation.cli import deploy as infra_cli
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.deploy import build as builder
+from watchlist_workstation.deploy import infra
+from watchlist_workstation.deploy.offline import deploy_offline
 
 # moto warns about each resource type it skips (bucket and queue policies, alarms), on create and on delete.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*:UserWarning")

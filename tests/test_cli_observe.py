@@ -17,10 +17,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 import cfcli  # noqa: F401  (registers every command on the group)
-from lib.cli import observe
-from lib.cli.app import cli
 from lib.results import COLUMNS, text_sha256
 from tests.conftest import put_batch, result_row
+from watchlist_workstation.cli import observe
+from watchlist_workstation.cli.app import cli
 
 
 def invoke(runner, *args: str):
@@ -218,7 +218,9 @@ def test_results_since_keeps_rows_analysed_from_that_date(two_days, cli_runner):
     # WHEN results since the 27th are asked, with history
     result = invoke(cli_runner, "results", "--since", "2026-11-27", "--all", "--json")
     # THEN only Netflix's row of the 27th remains
-    assert [(r["name"], r["analyzed_at"]) for r in json.loads(result.stdout)] == [("Netflix", "2026-11-27T10:00:00.000000Z")]
+    assert [(r["name"], r["analyzed_at"]) for r in json.loads(result.stdout)] == [
+        ("Netflix", "2026-11-27T10:00:00.000000Z")
+    ]
 
 
 def test_results_since_accepts_an_iso_time(two_days, cli_runner):

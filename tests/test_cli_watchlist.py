@@ -11,9 +11,9 @@ import boto3
 import pytest
 
 import cfcli  # noqa: F401  (registers every command on the group)
-from lib.cli.app import cli
-from lib.cli.context import AppContext
 from lib.limits import DDB_BATCH_WRITE
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.cli.context import AppContext
 
 REGION = "us-east-1"
 
@@ -300,7 +300,7 @@ def test_remove_without_yes_off_a_terminal_refuses(seeded, stack, cli_runner):
 
 
 def test_remove_asks_on_a_terminal_and_a_yes_removes(seeded, stack, cli_runner, monkeypatch):
-    monkeypatch.setattr("lib.cli.watchlist.is_interactive", lambda: True)
+    monkeypatch.setattr("watchlist_workstation.cli.watchlist.is_interactive", lambda: True)
     result = cli_runner.invoke(cli, ["remove", "-i", "Apple"], input="y\n")
     assert result.exit_code == 0, result.stderr
     assert "Remove 1 company from the watchlist" in result.stderr
@@ -308,7 +308,7 @@ def test_remove_asks_on_a_terminal_and_a_yes_removes(seeded, stack, cli_runner, 
 
 
 def test_remove_asks_on_a_terminal_and_a_no_keeps_everything(seeded, stack, cli_runner, monkeypatch):
-    monkeypatch.setattr("lib.cli.watchlist.is_interactive", lambda: True)
+    monkeypatch.setattr("watchlist_workstation.cli.watchlist.is_interactive", lambda: True)
     result = cli_runner.invoke(cli, ["remove", "-i", "Apple"], input="n\n")
     assert result.exit_code == 1
     assert result.stderr.endswith("[y/N]:Error: cancelled; nothing removed\n")

@@ -8,14 +8,7 @@ import math
 import pytest
 
 import ddb_ops
-import lib.cli.cost  # registers `cost` on the group (and gives money())
-from lib.cli.app import cli
-from lib.cost import model
-from lib.cost.bill import price
-from lib.cost.localrun import RECORD_NAME, RunRecorder, read_run
-from lib.cost.prices import ALWAYS, FREE_TIERS, PRICES
-from lib.cost.units import comprehend_units, item_bytes, scan_read_units
-from lib.deploy.template import load_template
+import watchlist_workstation.cli.cost  # registers `cost` on the group (and gives money())
 from lib.limits import (
     COMPREHEND_BATCH,
     COMPREHEND_MIN_UNITS,
@@ -24,10 +17,17 @@ from lib.limits import (
     SQS_RECEIVE_MAX,
     SQS_SEND_BATCH,
 )
-from lib.local.executor import LocalLambda
-from lib.local.stack import LocalStack, local_client
-from lib.local.textserver import DEFAULT_DATA, load_pages, title_file_name
 from tests.stack_fixture import ROOT
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.cost import model
+from watchlist_workstation.cost.bill import price
+from watchlist_workstation.cost.localrun import RECORD_NAME, RunRecorder, read_run
+from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
+from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
+from watchlist_workstation.deploy.template import load_template
+from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.stack import LocalStack, local_client
+from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name
 
 DEPLOYMENT = model.deployment_from_template()
 DEFAULTS = model.Assumptions()
@@ -185,8 +185,8 @@ def test_done_when_1000_companies_compared_with_the_prototype(cli_runner):
     theirs = price(model.prototype(1000, DEPLOYMENT, DEFAULTS).monthly()).list_total
     summary = [line for line in result.stdout.splitlines() if line.startswith("Monthly total:")]
     assert len(summary) == 1
-    assert f"this design {lib.cli.cost.money(ours)}" in summary[0]
-    assert f"the prototype {lib.cli.cost.money(theirs)}" in summary[0]
+    assert f"this design {watchlist_workstation.cli.cost.money(ours)}" in summary[0]
+    assert f"the prototype {watchlist_workstation.cli.cost.money(theirs)}" in summary[0]
     assert f"costs {theirs / ours:,.1f}x as much" in summary[0]
     assert "confirmed 2026-11-28" in result.stdout
 

@@ -1,4 +1,5 @@
-"""The results dashboard (lib.dashboard, `./cfcli.py serve`): pages, chart, JSON API and errors, over moto S3."""
+"""The results dashboard (watchlist_workstation.dashboard, `./cfcli.py serve`): pages, chart, JSON API and errors,
+over moto S3."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import re
 import boto3
 
 import cfcli  # noqa: F401 - registers every command on the group
-from lib.cli.app import cli
-from lib.cli.context import aws_error_message
-from lib.dashboard.app import create_app, safe_link
-from lib.dashboard.data import ResultsData
 from lib.results import ResultRow
 from tests.conftest import put_batch, result_row
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.cli.context import aws_error_message
+from watchlist_workstation.dashboard.app import create_app, safe_link
+from watchlist_workstation.dashboard.data import ResultsData
 
 
 def client_for(bucket: str, **kwargs):

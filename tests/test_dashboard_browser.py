@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 import ddb_ops
-from lib.cli.watchlist import read_names
-from lib.local.executor import LocalLambda
-from lib.local.stack import LocalStack, local_client
 from tests.stack_fixture import ROOT
 from tests.webdriver import Browser
+from watchlist_workstation.cli.watchlist import read_names
+from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.stack import LocalStack, local_client
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
 LABELS = {"POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"}

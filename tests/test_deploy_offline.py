@@ -1,8 +1,8 @@
-"""lib.deploy.offline.sync_offline: `make-infra --local`'s offline deploy, against moto.
+"""watchlist_workstation.deploy.offline.sync_offline: `make-infra --local`'s offline deploy, against moto.
 
 Create when missing, "unchanged" when template, code and parameters are what is deployed, an
 update when any of them changed, parameters kept as with `sam deploy`. moto's CloudFormation gets
-the one fix local mode applies in its moto server (lib.local.moto_fixes), so a function update works.
+the one fix local mode applies in its moto server (watchlist_workstation.local.moto_fixes), so a function update works.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import boto3
 import pytest
 from moto.awslambda.models import LayerVersion
 
-from lib.deploy.offline import ROOT, deploy_offline, sync_offline, zip_folder
-from lib.local import moto_fixes
+from watchlist_workstation.deploy.offline import ROOT, deploy_offline, sync_offline, zip_folder
+from watchlist_workstation.local import moto_fixes
 
 REGION = "us-east-1"
 BUCKET = "local-artifacts"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-import lib.cli.diagram  # noqa: F401 - registers the command
-from lib.cli.app import cli
-from lib.deploy.template import load_template
-from lib.diagram import Edge, _references, build, draw, to_dot, to_mermaid
+import watchlist_workstation.cli.diagram  # noqa: F401 - registers the command
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.deploy.template import load_template
+from watchlist_workstation.diagram import Edge, _references, build, draw, to_dot, to_mermaid
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yml"

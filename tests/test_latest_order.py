@@ -15,13 +15,13 @@ import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
 from lib import state
-from lib.analysis.results import history, latest_per_company, load_results, order_keys
-from lib.cli.app import cli
 from lib.clock import iso, normalize_iso, parse_iso
-from lib.dashboard.app import create_app
-from lib.dashboard.data import ResultsData
 from lib.results import order_key, to_csv
 from tests.conftest import put_companies, result_row
+from watchlist_workstation.analysis.dataset import history, latest_per_company, load_results, order_keys
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.dashboard.app import create_app
+from watchlist_workstation.dashboard.data import ResultsData
 
 SECOND = "2026-11-27T10:00:00Z"
 # Two analyses of Netflix in the same second, by two runs, of two texts. run-b's key is the greater.

@@ -20,13 +20,13 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from lib import clients
 from lib.limits import COMPREHEND_BATCH, COMPREHEND_MAX_DOC_BYTES
-from lib.local.comprehend import (
+from lib.sentiment import Sentiment, detect_sentiments
+from watchlist_workstation.local.comprehend import (
     SCORED_CHARS,
     CallRecord,
     ComprehendServer,
     sentiment_from_vader,
 )
-from lib.sentiment import Sentiment, detect_sentiments
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -394,7 +394,7 @@ def test_url_needs_a_running_server():
 def test_command_line_serves_until_interrupted(aws_credentials):
     # GIVEN the CLI on a free port WHEN it is called and then sent Ctrl-C (SIGINT)
     process = subprocess.Popen(
-        [sys.executable, "-m", "lib.local.comprehend", "--port", "0"],
+        [sys.executable, "-m", "watchlist_workstation.local.comprehend", "--port", "0"],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
-from lib.cli.app import cli
-from lib.local.stack import Endpoints, local_client
 from tests.stack_fixture import ROOT
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.local.stack import Endpoints, local_client
 
 NO_STACK = "Error: no local stack is running: start one with './cfcli.py local up'"
 # A company with a page in data/companies that the sample watchlist does not hold (a redirect to

@@ -1,4 +1,4 @@
-"""Local mode's Lambda service (lib/local/executor.py), one rule of Lambda's behaviour per test.
+"""Local mode's Lambda service (watchlist_workstation/local/executor.py), one rule of Lambda's behaviour per test.
 
 Everything runs for real on loopback: a moto server holding a stack created from template.yml,
 the Comprehend-compatible endpoint, the text server with the shipped company pages, and the
@@ -34,17 +34,17 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from lib.deploy.offline import deploy_offline
-from lib.local import motosqs
-from lib.local.comprehend import ComprehendServer
-from lib.local.executor import (
+from watchlist_workstation.deploy.offline import deploy_offline
+from watchlist_workstation.local import motosqs
+from watchlist_workstation.local.comprehend import ComprehendServer
+from watchlist_workstation.local.executor import (
     PLAYED_TAG,
     LocalLambda,
     batch_item_failures,
     parse_schedule,
     schedule_event,
 )
-from lib.local.textserver import DEFAULT_DATA, Scripted, TextServer
+from watchlist_workstation.local.textserver import DEFAULT_DATA, Scripted, TextServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -114,7 +114,8 @@ def _account(server_class) -> Iterator[Account]:
     quiet = {name: logging.getLogger(name).level for name in ("werkzeug", "moto")}
     for name in quiet:
         logging.getLogger(name).setLevel(logging.ERROR)  # one access-log line per request otherwise
-    motosqs.apply()  # the SQS local mode ships: fast on deep queues and thread-safe (lib/local/motosqs.py)
+    # The SQS local mode ships: fast on deep queues and thread-safe (watchlist_workstation/local/motosqs.py).
+    motosqs.apply()
     moto = server_class(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
@@ -279,7 +280,11 @@ def worker_processes(function: str) -> int:
     """Live runtime processes serving `function`, counted by ps, independently of the executor."""
     ps = shutil.which("ps") or "/bin/ps"
     listing = subprocess.run([ps, "-eo", "args="], capture_output=True, text=True, check=True).stdout
-    return sum(1 for line in listing.splitlines() if "lib.local.runtime" in line and f"--function {function} " in line)
+    return sum(
+        1
+        for line in listing.splitlines()
+        if "watchlist_workstation.local.runtime" in line and f"--function {function} " in line
+    )
 
 
 # --- discovery ----------------------------------------------------------------------------------

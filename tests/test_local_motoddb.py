@@ -1,4 +1,4 @@
-"""The DynamoDB UpdateItem patch local mode applies to moto (lib/local/motoddb.py): the same items and
+"""The DynamoDB UpdateItem patch local mode applies to moto (watchlist_workstation/local/motoddb.py): the same items and
 the same errors as moto as shipped, for the consumer's writes and for every shape around them, and
 the direct path really taken for the consumer's writes.
 
@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lib import state
-from lib.local import motoddb
 from tests.conftest import result_row
+from watchlist_workstation.local import motoddb
 
 TABLE = "watchlist"
 AT = "2026-11-28T12:00:00Z"
@@ -286,7 +286,7 @@ def test_simple_shape(expression: str, shape: Any) -> None:
 
 
 def test_refuses_another_moto_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib.local import motosqs
+    from watchlist_workstation.local import motosqs
 
     monkeypatch.setattr(motosqs, "installed_moto_version", lambda: "5.3.0")
     with pytest.raises(motosqs.UnsupportedMotoVersion, match=r"moto 5\.2\.5.*moto 5\.3\.0 is installed"):

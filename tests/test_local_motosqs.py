@@ -1,4 +1,4 @@
-"""The SQS patch local mode applies to moto (lib/local/motosqs.py): fast on a deep queue, thread-safe,
+"""The SQS patch local mode applies to moto (watchlist_workstation/local/motosqs.py): fast on a deep queue, thread-safe,
 and SQS as moto served it. Every test talks boto3 to a real moto server on 127.0.0.1 with the patch on.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lib.local import motosqs
+from watchlist_workstation.local import motosqs
 
 REGION = "us-east-1"
 LONG = 600  # a visibility timeout no test outlives: a received message stays hidden for the whole test

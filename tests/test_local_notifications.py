@@ -1,5 +1,6 @@
 """Local mode's notifications: alarms evaluated the way CloudWatch would, and what the stack's topic sends
-printed and appended to `<state dir>/notifications.log` (lib/local/alarms.py, lib/local/notifications.py).
+printed and appended to `<state dir>/notifications.log` (watchlist_workstation/local/alarms.py,
+watchlist_workstation/local/notifications.py).
 
 Everything runs for real on loopback: the local stack (moto in its own process, with the template's
 alarms), the executor running the handlers, the local Comprehend endpoint and text server.
@@ -16,9 +17,9 @@ import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
-from lib.cli.app import cli
-from lib.local.executor import LocalLambda
-from lib.local.stack import Endpoints, LocalStack, default_state_dir, local_client
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir, local_client
 
 REGION_NAME = "US East (N. Virginia)"
 # Opposite tones for the local model (VADER): a company's new text flips its label.

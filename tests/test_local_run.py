@@ -10,11 +10,11 @@ import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
-from lib.cli.app import cli
-from lib.cost.localrun import read_run
-from lib.local.stack import LocalStack, local_client
-from lib.local.textserver import load_pages
 from tests.stack_fixture import ROOT
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.cost.localrun import read_run
+from watchlist_workstation.local.stack import LocalStack, local_client
+from watchlist_workstation.local.textserver import load_pages
 
 
 def watchlist_names() -> list[str]:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.local.textserver import (
+from lib.textsource import NotModified, PermanentTextError, Summary, TextSource
+from watchlist_workstation.local.textserver import (
     DEFAULT_DATA,
     TONES,
     DataFolderError,
@@ -30,7 +31,6 @@ from lib.local.textserver import (
     main,
     title_file_name,
 )
-from lib.textsource import NotModified, PermanentTextError, Summary, TextSource
 
 REPO = Path(__file__).resolve().parents[1]
 WATCHLIST = REPO / "data" / "watchlist.txt"
@@ -243,7 +243,7 @@ def test_a_folder_without_entries_fails(tmp_path):
 def test_cli_serves_the_shipped_texts_until_terminated():
     # GIVEN the server started as a program on any free port
     process = subprocess.Popen(
-        [sys.executable, "-m", "lib.local.textserver", "--port", "0"],
+        [sys.executable, "-m", "watchlist_workstation.local.textserver", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -297,5 +297,5 @@ def test_cli_rejects_an_impossible_port(capsys):
 
 
 def test_the_server_module_does_not_need_pytest():
-    probe = "import sys, lib.local.textserver; sys.exit('pytest' in sys.modules)"
+    probe = "import sys, watchlist_workstation.local.textserver; sys.exit('pytest' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=False).returncode == 0

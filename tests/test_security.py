@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
-from lib.cli.app import cli
-from lib.local.stack import FAKE_CREDENTIALS, REGION
 from tests import test_template
 from tests.test_local_run import watchlist_names
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.local.stack import FAKE_CREDENTIALS, REGION
 
 # The template fixtures of tests/test_template.py, shared rather than copied: the same load and transform.
 # Bound by assignment because pytest finds fixtures among a module's names, and an imported name that a test

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lib.deploy.template import (
+from watchlist_workstation.deploy.template import (
     TemplateError,
     condition_values,
     load_template,
@@ -699,20 +699,27 @@ def test_resolver_refuses_language_extensions_it_cannot_evaluate(template: dict[
 
 def test_offline_deploy_packs_the_shared_layer_from_lib_as_it_is_now(template: dict[str, Any], tmp_path: Path) -> None:
     # GIVEN a stale build of the shared layer that lacks a module lib/ has now
-    from lib.deploy.offline import code_bundles
+    from watchlist_workstation.deploy.offline import code_bundles
 
     root = tmp_path / "project"
     (root / "lib").mkdir(parents=True)
     for name in ("__init__.py", "consumer.py", "clock.py"):
         (root / "lib" / name).write_text(f"# {name}\n")
-    (root / "lib" / "local").mkdir()
-    (root / "lib" / "local" / "executor.py").write_text("# workstation only\n")
+    (root / "lib" / "parts").mkdir()
+    (root / "lib" / "parts" / "__init__.py").write_text("# a subpackage of lib ships too\n")
+    (root / "watchlist_workstation").mkdir()
+    (root / "watchlist_workstation" / "__init__.py").write_text("# workstation only\n")
     stale = root / "build" / "layers" / "shared" / "python" / "lib"
     stale.mkdir(parents=True)
     (stale / "consumer.py").write_text("# old\n")
     # WHEN the offline deploy packs the code
     bundles = code_bundles(template, root)
-    # THEN the shared layer holds lib's current top-level modules under python/lib/, and nothing else
+    # THEN the shared layer holds lib as it is now under python/lib/, and nothing else
     shared = zipfile.ZipFile(io.BytesIO(bundles["SharedLayer"]))
-    assert sorted(shared.namelist()) == ["python/lib/__init__.py", "python/lib/clock.py", "python/lib/consumer.py"]
+    assert sorted(shared.namelist()) == [
+        "python/lib/__init__.py",
+        "python/lib/clock.py",
+        "python/lib/consumer.py",
+        "python/lib/parts/__init__.py",
+    ]
     assert shared.read("python/lib/consumer.py") == b"# consumer.py\n"

@@ -1,6 +1,6 @@
 """The `wiki_server` pytest fixture over the loopback summary API server.
 
-The server lives in `lib.local.textserver`, shared with local mode; its names are
+The server lives in `watchlist_workstation.local.textserver`, shared with local mode; its names are
 re-exported here so tests and the benchmark keep importing them from this module.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lib.local.textserver import (
+from watchlist_workstation.local.textserver import (
     API_PREFIX,
     PROBLEM_CONTENT_TYPE,
     SUMMARY_CONTENT_TYPE,

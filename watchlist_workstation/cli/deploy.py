@@ -1,0 +1,283 @@
+"""Commands that create and destroy the stack: make-infra, teardown, artifact-bucket.
+
+Thin over watchlist_workstation.deploy.infra (the steps) and watchlist_workstation.deploy.build (the Docker-free
+build). Progress and
+sam's own output go to stderr; stdout carries only the data: the stack's outputs, a bucket name.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, is_interactive, note
+from watchlist_workstation.deploy import infra
+
+# watchlist_workstation.deploy.build and watchlist_workstation.deploy.template (samtranslator: about a second to
+# import) are imported by
+# the commands that use them, so every other command starts without paying for them.
+
+ROOT = infra.ROOT
+TEMPLATE = ROOT / "template.yml"
+# Where `make build` and make-infra put the bundles, and where the per-stack record lives (gitignored).
+BUILD_DIR = ROOT / "build"
+STATE_DIR = ROOT / ".cfcli"
+
+
+def _template_parameters() -> dict[str, Any]:
+    from watchlist_workstation.deploy.template import TemplateError, load_template
+
+    try:
+        return load_template(TEMPLATE).get("Parameters") or {}
+    except (OSError, TemplateError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot read {TEMPLATE}: {exc}") from exc
+
+
+def parse_parameters(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """KEY=VALUE pairs, each KEY a parameter of template.yml, so a typo fails here rather than in CloudFormation."""
+    if not values:
+        return {}
+    known = _template_parameters()
+    parsed: dict[str, str] = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx=ctx, param=param)
+        if key not in known:
+            raise click.BadParameter(
+                f"{key} is not a parameter of template.yml (it has: {', '.join(sorted(known))})", ctx=ctx, param=param
+            )
+        if key in parsed:
+            raise click.BadParameter(f"{key} is given twice", ctx=ctx, param=param)
+        try:
+            infra.sam_parameter(key, setting)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+        parsed[key] = setting
+    return parsed
+
+
+def parameter_option(help_text: str):
+    """--parameter/-p KEY=VALUE (repeatable), checked against template.yml's parameters."""
+    return click.option(
+        "--parameter",
+        "-p",
+        "parameters",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=parse_parameters,
+        help=help_text,
+    )
+
+
+def _region(app: AppContext) -> str:
+    # session() has already failed with one line when there is no region.
+    return str(app.session().region_name)
+
+
+def _show_outputs(outputs: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        emit_json(outputs)
+    else:
+        emit_table([{"output": k, "value": v} for k, v in sorted(outputs.items())], ["output", "value"])
+
+
+def _build() -> dict[str, Any]:
+    from watchlist_workstation.deploy import build as builder
+
+    note(f"building {BUILD_DIR} (layers, functions, template)")
+    try:
+        report = builder.build(ROOT, BUILD_DIR)
+    except builder.BundleTooLargeError as exc:
+        note(builder.format_table(exc.report))
+        raise CliError(f"build failed: {exc}") from exc
+    except (builder.BuildError, OSError, yaml.YAMLError) as exc:
+        raise CliError(f"build failed: {exc}") from exc
+    note(builder.format_table(report))
+    return report
+
+
+def _artifact_bucket(app: AppContext) -> str:
+    bucket, created = infra.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), STATE_DIR)
+    if created:
+        note(f"created artifact bucket {bucket} (tagged {infra.TAG_STACK}={app.stack_name})")
+    else:
+        note(f"using artifact bucket {bucket}")
+    return bucket
+
+
+@cli.command("artifact-bucket")
+@click.option("--json", "as_json", is_flag=True, help="Print {bucket, created} as JSON.")
+@click.pass_obj
+def artifact_bucket(app: AppContext, as_json: bool) -> None:
+    """Print the stack's artifact bucket (for sam's uploads), creating it on first use.
+
+    The bucket is named <stack>-artifacts-<8 hex>, blocks public access, encrypts, accepts TLS
+    only, expires old artifacts, and is tagged with the stack; its name is kept in .cfcli/.
+    """
+    app.session()
+    records, _ = _machine_paths(app)
+    bucket, created = infra.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), records)
+    note(f"{'created' if created else 'using'} artifact bucket {bucket} for stack {app.stack_name}")
+    if as_json:
+        emit_json({"bucket": bucket, "created": created})
+    else:
+        click.echo(bucket)
+
+
+@cli.command("make-infra")
+@parameter_option(
+    "A template parameter, e.g. NotificationEmail=you@example.com (repeatable). "
+    "Parameters not given keep the stack's current values."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stack outputs as JSON.")
+@click.pass_obj
+def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> None:
+    """Build, upload and deploy the stack with the SAM CLI, then print its outputs.
+
+    Steps: check the SAM CLI and the credentials, build build/ (sizes on stderr), ensure the
+    artifact bucket, run `sam deploy` (its output streams to stderr), print the outputs. A re-run
+    with nothing changed says the stack is up to date. `sam deploy` has no --endpoint-url; the
+    global --endpoint-url reaches it as AWS_ENDPOINT_URL. With --local, template.yml goes to the
+    running local stack without sam (see _deploy_local).
+    """
+    if app.local:
+        _deploy_local(app, parameters, as_json)
+        return
+    sam = infra.find_sam()
+    if sam is None:
+        raise CliError("the SAM CLI is not installed: run 'make install'")
+    region = _region(app)
+    account = app.client("sts").get_caller_identity()["Account"]
+    note(f"deploying stack {app.stack_name} to account {account} in {region}")
+    blocker = infra.deploy_blocker(app.describe_stack())
+    if blocker:
+        raise CliError(blocker)
+
+    report = _build()
+    bucket = _artifact_bucket(app)
+    argv = infra.sam_deploy_argv(
+        sam,
+        template=Path(report["out"]) / report["template"],
+        stack_name=app.stack_name,
+        bucket=bucket,
+        region=region,
+        profile=app.profile,
+        parameters=parameters,
+    )
+    note(f"running: {shlex.join(argv)}")
+    result = infra.run_sam(argv, env=infra.sam_environment(app.endpoint_url), cwd=ROOT, on_line=note)
+    if result.returncode != 0:
+        raise CliError(
+            f"sam deploy failed for stack {app.stack_name} (exit {result.returncode}): {result.failure_reason()}"
+        )
+    if result.up_to_date:
+        note(f"stack {app.stack_name} is up to date")
+    else:
+        note(f"stack {app.stack_name} deployed")
+    _show_outputs(app.outputs(), as_json)
+
+
+def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) -> None:
+    """make-infra --local: create or update the stack in the running local stack from template.yml.
+
+    sam cannot deploy to the emulator (moto cannot run its change sets), so this is the offline
+    deploy local mode creates its stack with (watchlist_workstation.deploy.offline): the SAM transform here, code
+    uploaded to the emulated S3 under content-derived keys, then CreateStack, UpdateStack when
+    the template, the code or a parameter changed, or nothing ("up to date"). Parameters not
+    given keep the stack's values, as with sam. No build/ and no artifact bucket of the stack's
+    own: the local account has one shared bucket for code.
+    """
+    from watchlist_workstation.deploy.offline import sync_offline
+    from watchlist_workstation.deploy.template import TemplateError
+    from watchlist_workstation.local.stack import ARTIFACT_BUCKET
+
+    endpoints = app.local_endpoints()  # one line and exit 1 when no local stack runs
+    region = _region(app)
+    note(f"deploying stack {app.stack_name} to the local stack at {endpoints.aws} (template.yml, without sam)")
+    blocker = infra.deploy_blocker(app.describe_stack())
+    if blocker:
+        raise CliError(blocker)
+    try:
+        deployment = sync_offline(
+            app.stack_name,
+            parameters,
+            defaults=endpoints.stack_parameters(),
+            region=region,
+            artifact_bucket=ARTIFACT_BUCKET,
+            cloudformation=app.client("cloudformation"),
+            s3=app.client("s3"),
+            template_path=TEMPLATE,
+        )
+    except (OSError, TemplateError, yaml.YAMLError) as exc:
+        raise CliError(f"cannot deploy {TEMPLATE}: {exc}") from exc
+    done = {"created": "created", "updated": "updated", "unchanged": "is up to date"}[deployment.action]
+    note(f"stack {app.stack_name} {done}")
+    _show_outputs(deployment.outputs, as_json)
+
+
+def _machine_paths(app: AppContext) -> tuple[Path, Path | None]:
+    """(folder of the artifact bucket records, build folder) of the account the command works on. The
+    checkout's .cfcli/ and build/ belong to the AWS deployment; the local account keeps its records
+    in its state folder and has no build (make-infra --local deploys without one)."""
+    if app.local:
+        from watchlist_workstation.local.stack import default_state_dir
+
+        return default_state_dir() / "cfcli", None
+    return STATE_DIR, BUILD_DIR
+
+
+@cli.command()
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking (needed when stdin is not a terminal).")
+@click.pass_obj
+def teardown(app: AppContext, yes: bool) -> None:
+    """Delete the stack and everything it created; touch nothing else.
+
+    In order: disable the schedule, empty the results bucket (every version), delete this stack's
+    artifact bucket, delete the stack and wait, delete its leftover log groups, remove build/ and
+    the local record. With RetainData=true the table and results bucket are kept. Safe to re-run.
+    With --local, the local stack's saved watchlist and results mirror go too (not build/ or .cfcli/).
+    """
+    region = _region(app)
+    stack = app.describe_stack()
+    record_dir, build_dir = _machine_paths(app)
+    plan = infra.plan_teardown(
+        stack=stack,
+        stack_name=app.stack_name,
+        region=region,
+        cloudformation=app.client("cloudformation"),
+        s3=app.client("s3"),
+        logs=app.client("logs"),
+        state_dir=record_dir,
+        build_dir=build_dir,
+        saved_state=app.local_state_paths(),
+    )
+    if plan.nothing_to_delete:
+        for path in plan.local_paths:
+            infra.remove_local_path(path)  # a record of buckets that no longer exist
+        note(f"nothing to delete: stack {app.stack_name} does not exist in {region}")
+        return
+    if not yes:
+        if not is_interactive():
+            raise CliError("refusing to delete without --yes (stdin is not a terminal)")
+        note("teardown will delete:")
+        for line in plan.summary():
+            note(f"  - {line}")
+        click.confirm(f"Delete stack {app.stack_name} and its data?", abort=True, err=True)
+    try:
+        infra.execute_teardown(
+            plan,
+            cloudformation=app.client("cloudformation"),
+            s3=app.client("s3"),
+            events=app.client("events"),
+            logs=app.client("logs"),
+            report=note,
+        )
+    except infra.InfraError as exc:
+        raise CliError(f"{exc}; fix that and run teardown again") from exc
+    note(f"teardown of stack {app.stack_name} complete")

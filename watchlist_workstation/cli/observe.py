@@ -1,0 +1,353 @@
+"""Look at a deployed stack and nudge it: `status`, `results`, `run`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import click
+from botocore.config import Config
+
+from lib.clock import iso
+from lib.limits import LAMBDA_MAX_TIMEOUT_SECONDS
+from lib.names import InvalidName, validate_name
+from watchlist_workstation.cli.app import cli
+from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, note
+
+RESULTS_PREFIX = "results"  # the template's RESULTS_PREFIX for the consumer
+TABLE_COLUMNS = ["name", "sentiment", "positive", "negative", "neutral", "mixed", "analyzed_at"]
+SCORE_COLUMNS = ("positive", "negative", "neutral", "mixed")
+
+# A synchronous Invoke answers when the function ends, so the read timeout must outlast any function timeout.
+# No retries: a read timeout retried by the SDK would start the producer a second time.
+_INVOKE_CONFIG = Config(
+    retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=LAMBDA_MAX_TIMEOUT_SECONDS + 30
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+
+
+def emit_fields(fields: list[tuple[str, str]]) -> None:
+    """Aligned 'key: value' lines on stdout."""
+    width = max(len(key) for key, _ in fields) + 1
+    for key, value in fields:
+        click.echo(f"{key + ':':<{width}} {value}".rstrip())
+
+
+def human_bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+# ---------------------------------------------------------------- status
+def queue_depth(sqs: Any, queue_url: str) -> dict[str, Any]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return {
+        "url": queue_url,
+        "waiting": int(attributes.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    }
+
+
+def schedule_state(events: Any, rule_name: str) -> dict[str, Any]:
+    rule = events.describe_rule(Name=rule_name)
+    return {"rule": rule_name, "state": rule.get("State"), "expression": rule.get("ScheduleExpression")}
+
+
+def count_companies(ddb: Any, table: str) -> dict[str, Any]:
+    # An exact count from a paginated COUNT scan; DescribeTable's ItemCount is cheaper but up to ~6 hours old.
+    total = 0
+    for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"):
+        total += page["Count"]
+    return {"table": table, "companies": total}
+
+
+def results_summary(s3: Any, bucket: str, prefix: str = RESULTS_PREFIX) -> dict[str, Any]:
+    objects = size = 0
+    newest: dict[str, Any] | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        for entry in page.get("Contents", []):
+            objects += 1
+            size += entry["Size"]
+            # LastModified has whole seconds; the key breaks ties so the answer does not depend on listing order.
+            if newest is None or (entry["LastModified"], entry["Key"]) > (newest["LastModified"], newest["Key"]):
+                newest = entry
+    latest = None
+    if newest is not None:
+        latest = {"key": newest["Key"], "size": newest["Size"], "last_modified": iso(newest["LastModified"])}
+    return {"bucket": bucket, "prefix": f"{prefix}/", "objects": objects, "bytes": size, "newest": latest}
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def status(app: AppContext, as_json: bool) -> None:
+    """Show the stack, the queues, the schedule, the watchlist size and the newest results object."""
+    outputs = app.outputs()  # one clear line when the stack does not exist
+    stack = app.describe_stack() or {}
+    report: dict[str, Any] = {
+        "stack": {
+            "name": app.stack_name,
+            "status": stack.get("StackStatus"),
+            "region": app.session().region_name,
+        }
+    }
+
+    missing: list[str] = []
+
+    def section(name: str, output_key: str, read) -> None:
+        # A stack that failed or is rolling back has no outputs: show what can be shown, say what cannot.
+        if output_key not in outputs:
+            missing.append(output_key)
+            report[name] = None
+            return
+        report[name] = read(outputs[output_key])
+
+    section("schedule", "ScheduleRuleName", lambda rule: schedule_state(app.client("events"), rule))
+    section("queue", "QueueUrl", lambda url: queue_depth(app.client("sqs"), url))
+    section("dead_letter_queue", "DeadLetterQueueUrl", lambda url: queue_depth(app.client("sqs"), url))
+    section("watchlist", "TableName", lambda _: count_companies(app.client("dynamodb"), app.table_name()))
+    section("results", "ResultsBucketName", lambda bucket: results_summary(app.client("s3"), bucket))
+    if missing:
+        note(f"stack {app.stack_name} has no output {', '.join(missing)}: those parts are unavailable")
+
+    if as_json:
+        emit_json(report)
+        return
+    emit_fields(_status_lines(report))
+
+
+def _status_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
+    stack, schedule, queue, dlq = report["stack"], report["schedule"], report["queue"], report["dead_letter_queue"]
+    watchlist, results = report["watchlist"], report["results"]
+    unavailable = "unavailable"
+    lines = [("stack", f"{stack['name']} ({stack['status']})"), ("region", stack["region"])]
+    lines.append(("schedule", f"{schedule['state']}, {schedule['expression']}" if schedule else unavailable))
+    if queue:
+        depth = f"{queue['waiting']} waiting, {queue['in_flight']} in flight"
+        if queue["delayed"]:
+            depth += f", {queue['delayed']} delayed"
+        lines.append(("work queue", depth))
+    else:
+        lines.append(("work queue", unavailable))
+    if dlq:
+        dead = dlq["waiting"] + dlq["in_flight"] + dlq["delayed"]
+        lines.append(("dead-letter queue", f"{dead} message{'' if dead == 1 else 's'}"))
+    else:
+        lines.append(("dead-letter queue", unavailable))
+    if watchlist:
+        count = watchlist["companies"]
+        lines.append(("watchlist", f"{count} compan{'y' if count == 1 else 'ies'}"))
+    else:
+        lines.append(("watchlist", unavailable))
+    if results:
+        objects = results["objects"]
+        lines.append(("results", f"{objects} object{'' if objects == 1 else 's'}, {human_bytes(results['bytes'])}"))
+        newest = results["newest"]
+        if newest:
+            lines.append(
+                ("newest result", f"{newest['key']} ({human_bytes(newest['size'])}, {newest['last_modified']})")
+            )
+        else:
+            lines.append(("newest result", "none yet"))
+    else:
+        lines.append(("results", unavailable))
+    return lines
+
+
+# ---------------------------------------------------------------- results
+class SinceParam(click.ParamType):
+    name = "DATE|TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        # Imported here, not at the top: watchlist_workstation.analysis loads pandas, which no other command
+        # should wait for.
+        from watchlist_workstation.analysis.dataset import parse_since
+
+        try:
+            return parse_since(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _names_param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(validate_name(value) for value in values)
+    except InvalidName as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+@cli.command()
+@click.option(
+    "--since",
+    type=SinceParam(),
+    help="Only rows analysed at or after this UTC date (YYYY-MM-DD) or ISO-8601 time.",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    callback=_names_param,
+    help="Only this company (repeatable; case and extra spaces do not matter).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every row (each company's history), not just its latest.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default=None,
+    help="table (default: the scores, no text), or csv / json with every column.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.pass_obj
+def results(
+    app: AppContext,
+    since: datetime | None,
+    names: tuple[str, ...],
+    show_all: bool,
+    output_format: str | None,
+    as_json: bool,
+) -> None:
+    """Show the latest sentiment of each company, read from the S3 results dataset."""
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json contradicts --format {output_format}", click.get_current_context())
+    output_format = "json" if as_json else (output_format or "table")
+    bucket = app.output("ResultsBucketName")
+
+    # pandas takes about a second to import: only this command pays for it.
+    from watchlist_workstation.analysis import dataset
+
+    def skipped(key: str, reason: str) -> None:
+        note(f"skipped s3://{bucket}/{key}: {reason}")
+
+    frame = dataset.load_results(app.client("s3"), bucket, RESULTS_PREFIX, since, on_skip=skipped)
+    if frame.empty:
+        note(f"no results since {dataset.format_time(since)}" if since else "no results yet")
+        _emit_nothing(output_format)
+        return
+    if names:
+        frame = dataset.filter_names(frame, names)
+        found = {dataset.name_key(n) for n in frame["name"]}
+        missing = [n for n in names if dataset.name_key(n) not in found]
+        if missing:
+            note("no results for: " + ", ".join(missing))
+        if frame.empty:
+            _emit_nothing(output_format)
+            return
+    frame = dataset.dedupe(frame)
+    frame = dataset.sort_by_name(frame) if show_all else dataset.latest_per_company(frame)
+
+    if output_format == "table":
+        rows = [
+            {
+                **{column: row[column] for column in ("name", "sentiment")},
+                **{column: f"{row[column]:.3f}" for column in SCORE_COLUMNS},
+                "analyzed_at": dataset.format_time(row["analyzed_at"]),
+            }
+            for row in frame.to_dict("records")
+        ]
+        emit_table(rows, TABLE_COLUMNS)
+        return
+    frame = frame.assign(analyzed_at=frame["analyzed_at"].map(dataset.format_time))
+    if output_format == "csv":
+        click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
+    else:
+        records = [{k: (float(v) if k in SCORE_COLUMNS else v) for k, v in r.items()} for r in frame.to_dict("records")]
+        emit_json(records)
+
+
+def _emit_nothing(output_format: str) -> None:
+    if output_format == "json":
+        emit_json([])
+
+
+# ---------------------------------------------------------------- run
+def invoke_client(app: AppContext) -> Any:
+    """A Lambda client for one synchronous Invoke: no retries, and a read timeout longer than any function's."""
+    kwargs: dict[str, Any] = {"config": _INVOKE_CONFIG}
+    endpoint = app.endpoint_for("lambda")  # with --local, the local stack's Lambda API, where Invoke runs code
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    return app.session().client("lambda", **kwargs)
+
+
+def schedule_event(region: str | None) -> dict[str, Any]:
+    """An event shaped like the schedule rule's, so the producer treats a manual run like a scheduled one.
+
+    `id` becomes the run id (and every message's correlation id); `source` tells the logs it was manual.
+    """
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "cfcli.run",
+        "time": iso(),
+        "region": region,
+        "resources": [],
+        "detail": {},
+    }
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def run(app: AppContext, as_json: bool) -> None:
+    """Run the producer now: queue every company on the watchlist, as the schedule would."""
+    function = app.output("ProducerFunctionName")
+    event = schedule_event(app.session().region_name)
+    kwargs: dict[str, Any] = {}
+    if app.verbose:
+        kwargs["LogType"] = "Tail"  # the last 4 KB of the function's log, shown on stderr
+    response = invoke_client(app).invoke(
+        FunctionName=function,
+        InvocationType="RequestResponse",
+        Payload=json.dumps(event).encode("utf-8"),
+        **kwargs,
+    )
+    body = response["Payload"].read().decode("utf-8", errors="replace")
+    if response.get("LogResult"):
+        note(base64.b64decode(response["LogResult"]).decode("utf-8", errors="replace").rstrip())
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+    if response.get("FunctionError"):
+        raise CliError(f"producer {function} failed (run {event['id']}): {_error_text(payload, body)}")
+    if not isinstance(payload, dict):
+        raise CliError(f"producer {function} answered with something that is not a summary: {body[:200]!r}")
+
+    if as_json:
+        emit_json(payload)
+    else:
+        emit_fields([(key, str(payload.get(key))) for key in ("run_id", "queued", "failed", "batches")])
+    if payload.get("failed"):
+        note(f"{payload['failed']} companies could not be queued; the producer's log says which")
+
+
+def _error_text(payload: Any, body: str) -> str:
+    if isinstance(payload, dict) and ("errorMessage" in payload or "errorType" in payload):
+        kind, message = payload.get("errorType"), payload.get("errorMessage", "")
+        text = f"{kind}: {message}" if kind else str(message)
+    else:
+        text = body or "no error message"
+    # One line, however many lines the error had.
+    return " ".join(text.split())[:500]
