@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 import lib
-from lib.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 from watchlist_workstation.deploy.build import BuildError, BundleTooLargeError, build, check_sizes, main
+from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 

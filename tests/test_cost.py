@@ -9,14 +9,7 @@ import pytest
 
 import ddb_ops
 import watchlist_workstation.cli.cost  # registers `cost` on the group (and gives money())
-from lib.limits import (
-    COMPREHEND_BATCH,
-    COMPREHEND_MIN_UNITS,
-    DDB_BATCH_GET,
-    SQS_DELETE_BATCH,
-    SQS_RECEIVE_MAX,
-    SQS_SEND_BATCH,
-)
+from lib.limits import COMPREHEND_BATCH, DDB_BATCH_GET, SQS_SEND_BATCH
 from tests.stack_fixture import ROOT
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cost import model
@@ -25,6 +18,7 @@ from watchlist_workstation.cost.localrun import RECORD_NAME, RunRecorder, read_r
 from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
 from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
 from watchlist_workstation.deploy.template import load_template
+from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH, SQS_RECEIVE_MAX
 from watchlist_workstation.local.executor import LocalLambda
 from watchlist_workstation.local.stack import LocalStack, local_client
 from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name

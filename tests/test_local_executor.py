@@ -41,10 +41,10 @@ from watchlist_workstation.local.executor import (
     PLAYED_TAG,
     LocalLambda,
     batch_item_failures,
-    parse_schedule,
     schedule_event,
 )
 from watchlist_workstation.local.textserver import DEFAULT_DATA, Scripted, TextServer
+from watchlist_workstation.schedule import ScheduleError, period_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -513,13 +513,22 @@ def test_the_redrive_policy_moves_a_poison_message_to_the_dead_letter_queue(acco
 )
 def test_schedule_expressions_give_the_tick_period(expression, seconds):
     # GIVEN a rule's expression WHEN parsed THEN rate() gives its period and cron() none (not ticked locally)
-    assert parse_schedule(expression) == seconds
+    assert period_seconds(expression) == seconds
 
 
-@pytest.mark.parametrize("expression", ["rate(0 minutes)", "rate(5 fortnights)", "every 5 minutes"])
-def test_a_malformed_schedule_expression_is_refused(expression):
-    with pytest.raises(ValueError, match="not a schedule expression"):
-        parse_schedule(expression)
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("rate(0 minutes)", "at least 1"),
+        ("rate(5 fortnights)", "not a rate expression"),
+        ("every 5 minutes", "not a rate expression"),
+        ("rate(5 minute)", "EventBridge wants rate(5 minutes)"),
+        ("rate(30 seconds)", "not a rate expression"),  # EventBridge has no seconds unit
+    ],
+)
+def test_a_malformed_schedule_expression_is_refused(expression, reason):
+    with pytest.raises(ScheduleError, match=re.escape(reason)):
+        period_seconds(expression)
 
 
 def test_the_schedule_event_is_shaped_like_eventbridges(lam):

@@ -21,9 +21,9 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from lib.clock import iso, parse_iso
-from lib.limits import RESULTS_PARTITION_LOOKBACK_DAYS
 from lib.names import normalize_name
 from lib.results import COLUMNS
+from watchlist_workstation.limits import RESULTS_PARTITION_LOOKBACK_DAYS
 
 DEFAULT_PREFIX = "results"
 SCORE_COLUMNS = ("positive", "negative", "neutral", "mixed")

@@ -11,7 +11,8 @@ import click
 
 from lib import __version__
 from lib.log import send_logs_to_stderr
-from watchlist_workstation.cli.context import DEFAULT_STACK_NAME, AppContext, CliError, aws_error_message
+from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message
+from watchlist_workstation.limits import DEFAULT_STACK_NAME
 
 
 class OneLineUsageError(click.UsageError):

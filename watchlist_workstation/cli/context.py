@@ -27,7 +27,8 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-DEFAULT_STACK_NAME = "watchlist-sentiment"
+from watchlist_workstation.limits import DEFAULT_STACK_NAME
+
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
 
 

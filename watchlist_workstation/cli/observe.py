@@ -12,10 +12,10 @@ import click
 from botocore.config import Config
 
 from lib.clock import iso
-from lib.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 from lib.names import InvalidName, validate_name
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, note
+from watchlist_workstation.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 
 RESULTS_PREFIX = "results"  # the template's RESULTS_PREFIX for the consumer
 TABLE_COLUMNS = ["name", "sentiment", "positive", "negative", "neutral", "mixed", "analyzed_at"]

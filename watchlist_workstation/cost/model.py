@@ -18,7 +18,6 @@ The prototype's design (DESIGN.md, "The prototype this product replaces") is mod
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -31,8 +30,6 @@ from lib.limits import (
     DDB_BATCH_GET,
     FETCH_WORKERS,
     SEND_WORKERS,
-    SQS_DELETE_BATCH,
-    SQS_RECEIVE_MAX,
     SQS_SEND_BATCH,
     WRITE_WORKERS,
 )
@@ -47,6 +44,8 @@ from watchlist_workstation.cost.units import (
     scan_read_units,
     write_units,
 )
+from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
+from watchlist_workstation.schedule import ScheduleError, period_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yml"
@@ -60,11 +59,6 @@ DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 LAMBDA_DEFAULT_MEMORY_MB = 128
 LAMBDA_DEFAULT_ARCHITECTURE = "x86_64"
 SQS_EVENT_DEFAULT_BATCH_SIZE = 10
-
-# EventBridge rate expressions: a positive whole number and minute(s), hour(s) or day(s); the unit is
-# singular for 1 and plural otherwise (EventBridge user guide, "Schedule expressions for rules").
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 # A results object's header row: the dataset's column names, as lib/results.py writes them.
 CSV_HEADER_BYTES = len(",".join(COLUMNS)) + 1
@@ -84,27 +78,15 @@ PROTOTYPE = "prototype"
 LOCAL_RUN = "local run"
 
 
-class ScheduleError(ValueError):
-    """The schedule is not one this estimate can count ticks of; the message says why."""
-
-
 def schedule_seconds(expression: str) -> int:
-    """Seconds between ticks of an EventBridge `rate(...)` expression."""
-    text = expression.strip()
-    if text.startswith("cron("):
+    """Seconds between ticks of an EventBridge `rate(...)` expression (cron has no fixed period to count)."""
+    seconds = period_seconds(expression)
+    if seconds is None:
         raise ScheduleError(
-            f"cron expressions are not supported ({text}); give the rate(...) with the same average period"
+            f"cron expressions are not supported ({expression.strip()}); "
+            "give the rate(...) with the same average period"
         )
-    match = _RATE.match(text)
-    if not match:
-        raise ScheduleError(f"not a rate expression: {text!r} (e.g. 'rate(5 minutes)', 'rate(1 hour)')")
-    value, unit = int(match.group(1)), match.group(2)
-    if value < 1:
-        raise ScheduleError(f"the rate must be at least 1: {text!r}")
-    if (value == 1) == unit.endswith("s"):
-        wanted = unit.rstrip("s") if value == 1 else unit + ("" if unit.endswith("s") else "s")
-        raise ScheduleError(f"EventBridge wants rate({value} {wanted}), not {text!r}")
-    return value * _UNIT_SECONDS[unit.rstrip("s")]
+    return seconds
 
 
 def ticks_per_month(expression: str) -> float:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lib.limits import COMPREHEND_MIN_UNITS, COMPREHEND_UNIT_CHARS
+from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, COMPREHEND_UNIT_CHARS
 
 # DynamoDB (developer guide, "Capacity unit consumption"): a read unit covers 4 KB (an eventually
 # consistent read costs half of one), a write unit 1 KB; a Scan or Query adds up the sizes of the items

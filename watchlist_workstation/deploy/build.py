@@ -39,8 +39,8 @@ from typing import Any
 
 import yaml
 
-from lib.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 from watchlist_workstation.deploy.template import load_template
+from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
 TEMPLATE = "template.yml"
 LAMBDA_REQUIREMENTS = "requirements-lambda.txt"

@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from lib.limits import S3_DELETE_BATCH
+from watchlist_workstation.limits import S3_DELETE_BATCH
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG_STACK = "cfcli:stack"

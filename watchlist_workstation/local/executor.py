@@ -64,7 +64,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -86,6 +85,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.log import get_logger
+from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
+from watchlist_workstation.schedule import period_seconds
 
 log = get_logger("local.executor")
 
@@ -102,8 +103,6 @@ DEFAULT_MAPPING_CONCURRENCY = 5
 # Warm workers kept for a function no mapping feeds (the scheduled producer): ticks rarely
 # overlap, and each idle worker holds some 50 MB.
 UNMAPPED_POOL_SIZE = 2
-SQS_RECEIVE_MAX = 10  # ReceiveMessage's MaxNumberOfMessages limit
-SQS_DELETE_MAX = 10  # DeleteMessageBatch's entry limit
 # How soon an idle poller asks an empty queue again (doubling up to the maximum while it stays empty),
 # and how often drain checks the queues: short enough that drain ends promptly, long enough not to
 # keep moto busy (moto scans the whole queue for every ReceiveMessage and GetQueueAttributes).
@@ -125,9 +124,6 @@ TEMPLATE_RECHECK_SECONDS = 3.0
 ERRORS_KEPT = 10_000
 TIMEOUT_ERROR = "Sandbox.Timedout"
 EXIT_ERROR = "Runtime.ExitError"
-
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(second|seconds|minute|minutes|hour|hours|day|days)\s*\)$")
-_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 class DiscoveryError(RuntimeError):
@@ -236,21 +232,6 @@ class DrainReport:
         if report.result is not None and not report.result.ok:
             self.invoke_errors += 1
             self.timeouts += int(report.result.timed_out)
-
-
-def parse_schedule(expression: str) -> float | None:
-    """Seconds between ticks of a `rate()` expression; None for `cron()`, which is not ticked locally.
-
-    rate(1 minute), rate(5 minutes), rate(2 hours), rate(1 day). EventBridge itself has no seconds
-    unit; it is accepted here because a local run may be given one.
-    """
-    text = expression.strip()
-    if text.startswith("cron(") and text.endswith(")"):
-        return None
-    match = _RATE.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise ValueError(f"not a schedule expression: {expression!r}")
-    return float(int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")])
 
 
 def schedule_event(rule: ScheduleSpec, now: datetime | None = None) -> dict[str, Any]:
@@ -945,7 +926,7 @@ class LocalLambda:
             expression=expression,
             state=rule.get("State", "ENABLED"),
             function=target["Arn"].split(":")[6],
-            period_seconds=parse_schedule(expression),
+            period_seconds=period_seconds(expression),
             input=target.get("Input"),
         )
 
@@ -1209,8 +1190,8 @@ class LocalLambda:
 
     def _delete(self, mapping: MappingSpec, records: list[dict[str, Any]]) -> tuple[int, list[str]]:
         deleted, errors = 0, []
-        for start in range(0, len(records), SQS_DELETE_MAX):
-            chunk = records[start : start + SQS_DELETE_MAX]
+        for start in range(0, len(records), SQS_DELETE_BATCH):
+            chunk = records[start : start + SQS_DELETE_BATCH]
             entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)]
             try:
                 response = self._clients["sqs"].delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)

@@ -36,6 +36,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.log import get_logger
+from watchlist_workstation.limits import SQS_RECEIVE_MAX
 from watchlist_workstation.local.alarms import LocalAlarms
 
 log = get_logger("local.notifications")
@@ -43,7 +44,6 @@ log = get_logger("local.notifications")
 INBOX_EVERY_SECONDS = 1.0
 ALARM_EVERY_SECONDS = 5.0
 TOPIC_OUTPUT = "NotificationTopicArn"
-SQS_RECEIVE_MAX = 10  # ReceiveMessage's MaxNumberOfMessages limit
 
 
 def describe(record: dict[str, Any]) -> str:

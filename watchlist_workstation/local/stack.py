@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 
 from lib.limits import DDB_BATCH_WRITE
 from watchlist_workstation.deploy.offline import ROOT, deploy_offline
+from watchlist_workstation.limits import DEFAULT_STACK_NAME
 
 REGION = "us-east-1"
-DEFAULT_STACK = "watchlist-sentiment"
 ARTIFACT_BUCKET = "local-artifacts"
 # Fake credentials: moto accepts anything, and real ones must never be sent to an emulator.
 FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -178,7 +178,7 @@ class LocalStack:
     def __init__(
         self,
         *,
-        stack_name: str = DEFAULT_STACK,
+        stack_name: str = DEFAULT_STACK_NAME,
         state_dir: Path | None = None,
         results_dir: Path = RESULTS_DIR,
         port: int = 0,
