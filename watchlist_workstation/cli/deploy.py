@@ -14,6 +14,7 @@ from typing import Any
 import click
 import yaml
 
+from watchlist_workstation import project
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, is_interactive, note
 from watchlist_workstation.deploy import infra
@@ -22,11 +23,10 @@ from watchlist_workstation.deploy import infra
 # import) are imported by
 # the commands that use them, so every other command starts without paying for them.
 
-ROOT = infra.ROOT
-TEMPLATE = ROOT / "template.yml"
+ROOT, TEMPLATE = project.ROOT, project.TEMPLATE
 # Where `make build` and make-infra put the bundles, and where the per-stack record lives (gitignored).
-BUILD_DIR = ROOT / "build"
-STATE_DIR = ROOT / ".cfcli"
+BUILD_DIR = project.work_dir() / "build"
+STATE_DIR = project.work_dir() / ".cfcli"
 
 
 def _template_parameters() -> dict[str, Any]:
@@ -171,7 +171,7 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
         parameters=parameters,
     )
     note(f"running: {shlex.join(argv)}")
-    result = infra.run_sam(argv, env=infra.sam_environment(app.endpoint_url), cwd=ROOT, on_line=note)
+    result = infra.run_sam(argv, env=infra.sam_environment(app.endpoint_url), cwd=project.work_dir(), on_line=note)
     if result.returncode != 0:
         raise CliError(
             f"sam deploy failed for stack {app.stack_name} (exit {result.returncode}): {result.failure_reason()}"

@@ -8,7 +8,7 @@ import click
 
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import CliError, note
-from watchlist_workstation.cli.deploy import ROOT, TEMPLATE
+from watchlist_workstation.project import ROOT, TEMPLATE
 
 
 @cli.command()

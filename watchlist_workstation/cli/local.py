@@ -22,9 +22,8 @@ from watchlist_workstation.cli.context import AppContext, CliError, emit_json, n
 from watchlist_workstation.cli.deploy import parameter_option
 from watchlist_workstation.cli.observe import queue_depth
 from watchlist_workstation.cli.watchlist import read_names
-from watchlist_workstation.deploy.infra import ROOT
+from watchlist_workstation.project import ROOT, SAMPLE_WATCHLIST
 
-SAMPLE_WATCHLIST = ROOT / "data" / "watchlist.txt"
 # How often `local up` saves the watchlist and mirrors the results while it runs (and once more on stop).
 SAVE_EVERY_SECONDS = 30
 

@@ -21,7 +21,6 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from lib.limits import (
@@ -45,10 +44,8 @@ from watchlist_workstation.cost.units import (
     write_units,
 )
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
+from watchlist_workstation.project import TEMPLATE
 from watchlist_workstation.schedule import ScheduleError, period_seconds
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yml"
 
 # AWS's pricing pages and calculator count a month as 730 hours.
 HOURS_PER_MONTH = 730

@@ -29,7 +29,6 @@ from botocore.exceptions import ClientError, WaiterError
 
 from watchlist_workstation.limits import S3_DELETE_BATCH
 
-ROOT = Path(__file__).resolve().parents[2]
 TAG_STACK = "cfcli:stack"
 TAG_PURPOSE = "cfcli:purpose"
 ARTIFACTS_PURPOSE = "artifacts"

@@ -29,8 +29,8 @@ from botocore.exceptions import ClientError
 from lib.results import object_exists
 from watchlist_workstation.deploy.build import shared_layer_modules
 from watchlist_workstation.deploy.template import load_template, transform
+from watchlist_workstation.project import ROOT, TEMPLATE
 
-ROOT = Path(__file__).resolve().parents[2]
 # Where `make build` puts the shared layer; local mode packs it from lib/ itself instead.
 SHARED_LAYER_BUILD = "build/layers/shared"
 CODE_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
@@ -127,7 +127,7 @@ def deploy_offline(
     artifact_bucket: str,
     cloudformation: Any,
     s3: Any,
-    template_path: Path = ROOT / "template.yml",
+    template_path: Path = TEMPLATE,
     root: Path = ROOT,
 ) -> dict[str, str]:
     """Create `stack_name` in the emulated account and return its outputs. `root`: where the code is."""
@@ -175,7 +175,7 @@ def sync_offline(
     artifact_bucket: str,
     cloudformation: Any,
     s3: Any,
-    template_path: Path = ROOT / "template.yml",
+    template_path: Path = TEMPLATE,
     root: Path = ROOT,
 ) -> OfflineDeployment:
     """Bring `stack_name` to template.yml and the code as they are now: create it when it does not

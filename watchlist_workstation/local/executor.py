@@ -86,11 +86,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.log import get_logger
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
+from watchlist_workstation.project import ROOT
 from watchlist_workstation.schedule import period_seconds
 
 log = get_logger("local.executor")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Tag put on an event source mapping this executor took over from moto (see the module docstring).
 PLAYED_TAG = "local-mode:executor"
@@ -347,7 +347,7 @@ class _Worker:
             # Later layers first: Lambda unpacks them in order into /opt, so on a clash the later wins.
             *[arg for layer in reversed(spec.layer_dirs) for arg in ("--layer", str(layer))],
             "--fallback",
-            str(PROJECT_ROOT),
+            str(ROOT),
             "--in-fd",
             str(request_read),
             "--out-fd",
@@ -969,7 +969,7 @@ class LocalLambda:
             "_HANDLER": spec.handler,
             "TZ": ":UTC",
             # Only so that `python -m watchlist_workstation.local.runtime` finds its module; the runtime removes it.
-            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONPATH": str(ROOT),
         }
         return {**base, **spec.environment, **self.extra_env, **reserved}
 

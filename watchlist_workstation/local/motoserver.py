@@ -44,12 +44,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from watchlist_workstation.project import ROOT
+
 CALLS_PATH = "/_local/calls"
 # waitress's worker threads: enough for every concurrent caller of a local run (pollers, consumer
 # instances with their parallel writes, the CLI) to be served, not queued; idle ones cost nothing.
 SERVER_THREADS = 16
 CONNECTION_LIMIT = 1000
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -78,8 +79,8 @@ class MotoProcess:
                     "--port",
                     str(self.port),
                 ],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -20,8 +20,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lib.limits import DDB_BATCH_WRITE
-from watchlist_workstation.deploy.offline import ROOT, deploy_offline
+from watchlist_workstation.deploy.offline import deploy_offline
 from watchlist_workstation.limits import DEFAULT_STACK_NAME
+from watchlist_workstation.project import COMPANIES_DIR, work_dir
 
 REGION = "us-east-1"
 ARTIFACT_BUCKET = "local-artifacts"
@@ -34,10 +35,10 @@ TEXT_REQUEST_LOG = 10_000
 
 def default_state_dir() -> Path:
     """Where local mode keeps its endpoints file, saved table and function logs (CFCLI_LOCAL_STATE_DIR)."""
-    return Path(os.environ.get("CFCLI_LOCAL_STATE_DIR") or ROOT / ".local-state")
+    return Path(os.environ.get("CFCLI_LOCAL_STATE_DIR") or work_dir() / ".local-state")
 
 
-RESULTS_DIR = ROOT / "local-results"
+RESULTS_DIR = work_dir() / "local-results"
 # In the state folder: what the stack's notification topic sent (watchlist_workstation/local/notifications.py).
 NOTIFICATIONS_LOG = "notifications.log"
 
@@ -183,7 +184,7 @@ class LocalStack:
         results_dir: Path = RESULTS_DIR,
         port: int = 0,
         online: bool = False,
-        data_dir: Path = ROOT / "data" / "companies",
+        data_dir: Path = COMPANIES_DIR,
         text_request_log: int | None = TEXT_REQUEST_LOG,
         parameters: dict[str, str] | None = None,
     ):

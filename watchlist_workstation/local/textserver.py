@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from watchlist_workstation.project import COMPANIES_DIR
+
 API_PREFIX = "/api/rest_v1"
 SUMMARY_PREFIX = f"{API_PREFIX}/page/summary/"
 SUMMARY_CONTENT_TYPE = 'application/json; charset=utf-8; profile="https://www.mediawiki.org/wiki/Specs/Summary/1.5.0"'
@@ -63,7 +65,7 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 PAGE_TYPES = ("standard", "disambiguation", "no-extract")
 TONES = ("positive", "negative", "neutral", "mixed")
 # The texts this project ships; found from this file so the entry point works from any directory.
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "companies"
+DEFAULT_DATA = COMPANIES_DIR
 # A server left running for days must not grow without bound; tests keep every request.
 _CLI_REQUEST_LOG_SIZE = 1000
 
