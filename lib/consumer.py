@@ -7,7 +7,6 @@ policy moves a message that keeps failing to the dead-letter queue.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lib.clock import iso, parse_iso, utc_now
+from lib.clock import iso, utc_now
 from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
 from lib.limits import FETCH_WORKERS, LOG_MAX_LISTED, NOTIFY_MAX_LISTED, WRITE_WORKERS
 from lib.log import correlation, get_logger
-from lib.names import InvalidName, validate_name
+from lib.message import BadMessage, WorkMessage
 from lib.notify import LabelChange, publish_label_changes
 from lib.results import ResultRow, batch_key, object_exists, put_results, text_sha256
 from lib.sentiment import Sentiment, detect_sentiments
@@ -39,21 +38,32 @@ from lib.textsource import NotModified, PermanentTextError, Summary, TextSource,
 log = get_logger("consumer")
 
 
-class BadMessage(ValueError):
-    """A record whose body is not the message the producer sends."""
-
-
 class BatchFailed(RuntimeError):
     """Every record of the batch failed: raised so Lambda retries the whole batch and counts an error."""
 
 
 @dataclass(frozen=True)
 class Job:
+    """One record of the batch: its SQS message id and the work message it carries."""
+
     message_id: str
-    name: str
-    run_id: str
-    requested_at: str
-    correlation_id: str | None
+    message: WorkMessage
+
+    @property
+    def name(self) -> str:
+        return self.message.name
+
+    @property
+    def run_id(self) -> str:
+        return self.message.run_id
+
+    @property
+    def requested_at(self) -> str:
+        return self.message.requested_at
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.message.correlation_id
 
 
 @dataclass
@@ -84,27 +94,7 @@ def parse_record(record: dict[str, Any]) -> Job:
     message_id = record.get("messageId")
     if not isinstance(message_id, str) or not message_id:
         raise BadMessage("record has no messageId")
-    try:
-        body = json.loads(record.get("body") or "")
-    except (TypeError, ValueError) as exc:
-        raise BadMessage("body is not JSON") from exc
-    if not isinstance(body, dict):
-        raise BadMessage("body is not a JSON object")
-    try:
-        name = validate_name(body.get("name"))
-    except InvalidName as exc:
-        raise BadMessage(f"invalid name: {exc}") from exc
-    run_id = body.get("run_id")
-    requested_at = body.get("requested_at")
-    if not isinstance(run_id, str) or not run_id or not isinstance(requested_at, str):
-        raise BadMessage("body lacks run_id or requested_at")
-    try:
-        parse_iso(requested_at)
-    except ValueError as exc:
-        raise BadMessage("requested_at is not an ISO-8601 time") from exc
-    attribute = (record.get("messageAttributes") or {}).get("correlation_id") or {}
-    correlation_id = attribute.get("stringValue") or run_id
-    return Job(message_id, name, run_id, requested_at, correlation_id)
+    return Job(message_id, WorkMessage.from_record(record))
 
 
 def _partition_date(jobs: Sequence[Job]) -> str:

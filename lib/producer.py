@@ -15,6 +15,7 @@ from lib.concurrency import in_parallel
 from lib.config import ProducerConfig
 from lib.limits import SEND_WORKERS, SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
 from lib.log import get_logger
+from lib.message import WorkMessage
 
 log = get_logger("producer")
 
@@ -33,10 +34,6 @@ def scan_names(table: str, ddb: Any = None) -> Iterator[str]:
     for page in pages:
         for item in page.get("Items", []):
             yield item["name"]["S"]
-
-
-def message_body(name: str, run_id: str, requested_at: str) -> str:
-    return json.dumps({"name": name, "run_id": run_id, "requested_at": requested_at}, ensure_ascii=False)
 
 
 def _send_chunk(sqs: Any, queue_url: str, entries: list[dict[str, Any]], sleep) -> int:
@@ -77,13 +74,10 @@ def queue_companies(
     queued = failed = batches = 0
 
     def send(names: list[str]) -> tuple[int, int]:
+        messages = [WorkMessage(name, run_id, requested_at) for name in names]
         entries = [
-            {
-                "Id": str(i),
-                "MessageBody": message_body(name, run_id, requested_at),
-                "MessageAttributes": {"correlation_id": {"DataType": "String", "StringValue": run_id}},
-            }
-            for i, name in enumerate(names)
+            {"Id": str(i), "MessageBody": m.body(), "MessageAttributes": m.message_attributes()}
+            for i, m in enumerate(messages)
         ]
         return len(entries), _send_chunk(sqs, config.queue_url, entries, sleep)
 
