@@ -29,13 +29,11 @@ class _CorrelationFilter(logging.Filter):
 
 
 class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout (or, for the CLI, sys.stderr) is at emit time."""
-
-    use_stderr = False
+    """Writes to whatever sys.stdout is at emit time (Lambda's, or a test's capture)."""
 
     @property  # type: ignore[override]
     def stream(self):
-        return sys.stderr if _StdoutHandler.use_stderr else sys.stdout
+        return sys.stdout
 
     @stream.setter
     def stream(self, value) -> None:
@@ -65,12 +63,6 @@ def get_logger(name: str | None = None) -> logging.Logger:
     return root if name is None else root.getChild(name)
 
 
-def send_logs_to_stderr(level: str | int = "WARNING") -> None:
-    """For workstation tools: pipeline log lines go to stderr, so stdout stays data."""
-    _StdoutHandler.use_stderr = True
-    get_logger().setLevel(level)
-
-
 @contextlib.contextmanager
 def correlation(correlation_id: str | None) -> Iterator[None]:
     """Every pipeline log line inside the block carries this correlation id."""
@@ -79,7 +71,3 @@ def correlation(correlation_id: str | None) -> Iterator[None]:
         yield
     finally:
         _correlation_id.reset(token)
-
-
-def current_correlation_id() -> str | None:
-    return _correlation_id.get()

@@ -13,11 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lib import table as watchlist
 from lib.clients import client
-from lib.limits import DDB_BATCH_GET
 from lib.results import ResultRow
-
-_GET_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -33,38 +31,26 @@ class CompanyState:
     result_key: str | None = None
 
 
-def _s(item: dict[str, Any], key: str) -> str | None:
-    value = item.get(key)
+def _s(item: dict[str, Any], attribute: str) -> str | None:
+    value = item.get(attribute)
     return value["S"] if value and "S" in value else None
 
 
 def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sleep) -> dict[str, CompanyState]:
     """The stored state of each name still on the watchlist (absent names are left out)."""
-    ddb = ddb or client("dynamodb")
-    unique = list(dict.fromkeys(names))
     states: dict[str, CompanyState] = {}
-    for start in range(0, len(unique), DDB_BATCH_GET):
-        request = {table: {"Keys": [{"name": {"S": n}} for n in unique[start : start + DDB_BATCH_GET]]}}
-        for attempt in range(_GET_ATTEMPTS):
-            response = ddb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                state = CompanyState(
-                    name=item["name"]["S"],
-                    text_sha256=_s(item, "text_sha256"),
-                    etag=_s(item, "etag"),
-                    source_url=_s(item, "source_url"),
-                    sentiment=_s(item, "sentiment"),
-                    last_error=_s(item, "last_error"),
-                    last_run_id=_s(item, "last_run_id"),
-                    result_key=_s(item, "result_key"),
-                )
-                states[state.name] = state
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise RuntimeError(f"BatchGetItem left {len(request[table]['Keys'])} keys unprocessed")
+    for item in watchlist.batch_get(ddb or client("dynamodb"), table, names, sleep=sleep):
+        state = CompanyState(
+            name=item[watchlist.KEY]["S"],
+            text_sha256=_s(item, watchlist.TEXT_SHA256),
+            etag=_s(item, watchlist.ETAG),
+            source_url=_s(item, watchlist.SOURCE_URL),
+            sentiment=_s(item, watchlist.SENTIMENT),
+            last_error=_s(item, watchlist.LAST_ERROR),
+            last_run_id=_s(item, watchlist.LAST_RUN_ID),
+            result_key=_s(item, watchlist.RESULT_KEY),
+        )
+        states[state.name] = state
     return states
 
 
@@ -81,7 +67,7 @@ def _update(
     With `newer_than`, the write also needs the stored analysis_key to be absent (an item written before
     keys existed, or never analysed) or smaller than it.
     """
-    names = {"#n": "name"}
+    names = {"#n": watchlist.KEY}
     values: dict[str, Any] = {}
     clauses = []
     for i, (attr, value) in enumerate(sets.items()):
@@ -96,13 +82,13 @@ def _update(
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
     condition = "attribute_exists(#n)"
     if newer_than is not None:
-        names["#k"] = "analysis_key"
+        names["#k"] = watchlist.ANALYSIS_KEY
         values[":k"] = {"S": newer_than}
         condition += " AND (attribute_not_exists(#k) OR #k < :k)"
     try:
         ddb.update_item(
             TableName=table,
-            Key={"name": {"S": name}},
+            Key=watchlist.key(name),
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
@@ -124,38 +110,35 @@ def save_analysis(table: str, row: ResultRow, etag: str | None, result_key: str,
     the table and the dataset agree on each company's latest analysis whatever order writes land in.
     """
     sets = {
-        "sentiment": {"S": row.sentiment},
-        "score_positive": {"N": repr(row.positive)},
-        "score_negative": {"N": repr(row.negative)},
-        "score_neutral": {"N": repr(row.neutral)},
-        "score_mixed": {"N": repr(row.mixed)},
-        "text_sha256": {"S": row.text_sha256},
-        "source_url": {"S": row.source_url},
-        "analyzed_at": {"S": row.analyzed_at},
-        "checked_at": {"S": row.analyzed_at},
-        "last_run_id": {"S": row.run_id},
-        "result_key": {"S": result_key},
-        "analysis_key": {"S": row.order_key},
+        watchlist.SENTIMENT: {"S": row.sentiment},
+        **{attribute: {"N": repr(getattr(row, score))} for score, attribute in watchlist.SCORES.items()},
+        watchlist.TEXT_SHA256: {"S": row.text_sha256},
+        watchlist.SOURCE_URL: {"S": row.source_url},
+        watchlist.ANALYZED_AT: {"S": row.analyzed_at},
+        watchlist.CHECKED_AT: {"S": row.analyzed_at},
+        watchlist.LAST_RUN_ID: {"S": row.run_id},
+        watchlist.RESULT_KEY: {"S": result_key},
+        watchlist.ANALYSIS_KEY: {"S": row.order_key},
     }
-    removes = ["last_error", "last_error_at"]
+    removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT]
     if etag:
-        sets["etag"] = {"S": etag}
+        sets[watchlist.ETAG] = {"S": etag}
     else:
-        removes.append("etag")
+        removes.append(watchlist.ETAG)
     return _update(ddb or client("dynamodb"), table, row.name, sets, removes, newer_than=row.order_key)
 
 
 def save_unchanged(table: str, name: str, etag: str | None, checked_at: str, ddb: Any = None) -> str:
     """The text is the one already analysed: keep the analysis, note the check and any new ETag."""
-    sets = {"checked_at": {"S": checked_at}}
+    sets = {watchlist.CHECKED_AT: {"S": checked_at}}
     if etag:
-        sets["etag"] = {"S": etag}
-    return _update(ddb or client("dynamodb"), table, name, sets, ["last_error", "last_error_at"])
+        sets[watchlist.ETAG] = {"S": etag}
+    return _update(ddb or client("dynamodb"), table, name, sets, [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT])
 
 
 def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> str:
     """A permanent failure (no such page, a disambiguation page, ...) recorded on the company."""
-    sets = {"last_error": {"S": reason}, "last_error_at": {"S": at}, "checked_at": {"S": at}}
+    sets = {watchlist.LAST_ERROR: {"S": reason}, watchlist.LAST_ERROR_AT: {"S": at}, watchlist.CHECKED_AT: {"S": at}}
     return _update(ddb or client("dynamodb"), table, name, sets)
 
 
@@ -164,8 +147,8 @@ def forget_text(table: str, name: str, ddb: Any = None) -> None:
     claim that text as analysed. The next delivery or tick then analyses the text again."""
     (ddb or client("dynamodb")).update_item(
         TableName=table,
-        Key={"name": {"S": name}},
+        Key=watchlist.key(name),
         UpdateExpression="REMOVE #t, #e",
         ConditionExpression="attribute_exists(#n)",
-        ExpressionAttributeNames={"#n": "name", "#t": "text_sha256", "#e": "etag"},
+        ExpressionAttributeNames={"#n": watchlist.KEY, "#t": watchlist.TEXT_SHA256, "#e": watchlist.ETAG},
     )

@@ -57,12 +57,12 @@ def _loopback_only() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _pipeline_logging_restored() -> Iterator[None]:
     """The CLI points the pipeline's logs at stderr, at its own level, for the whole process
-    (lib.log.send_logs_to_stderr); undo that after each test, so later tests find the Lambda setup."""
+    (watchlist_workstation.cli.logs); undo that after each test, so later tests find the Lambda setup."""
     logger = log.get_logger()
-    level, to_stderr = logger.level, log._StdoutHandler.use_stderr
+    level, handlers = logger.level, list(logger.handlers)
     yield
     logger.setLevel(level)
-    log._StdoutHandler.use_stderr = to_stderr
+    logger.handlers = handlers
 
 
 def load_event(name: str) -> dict:

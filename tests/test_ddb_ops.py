@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-from datetime import datetime
 
 import boto3
 import pytest
@@ -58,47 +57,6 @@ def count_calls(client) -> collections.Counter:
 
 def no_sleep(_seconds: float) -> None:
     pass
-
-
-# --- table_timestamp ---------------------------------------------------------------------------------
-
-
-def test_table_timestamp_is_the_tables_creation_time_as_iso(ddb, table):
-    # GIVEN a table
-    created = ddb.describe_table(TableName=table)["Table"]["CreationDateTime"]
-    # WHEN its timestamp is asked for
-    stamp = ddb_ops.table_timestamp(table, ddb)
-    # THEN it is the creation time as an ISO-8601 string
-    assert isinstance(stamp, str)
-    assert datetime.fromisoformat(stamp) == created
-
-
-# --- item_add ----------------------------------------------------------------------------------------
-
-
-def test_item_add_puts_a_new_name_with_added_at(ddb, table, fixed_clock):
-    # WHEN a new name is added
-    added = ddb_ops.item_add(table, "  Netflix ", ddb)
-    # THEN it is stored in its normal form with the time it was added
-    assert added is True
-    assert scan(ddb, table) == {"Netflix": {"name": {"S": "Netflix"}, "added_at": {"S": NOW}}}
-
-
-def test_item_add_leaves_an_existing_name_and_its_state_alone(ddb, table):
-    # GIVEN a company already analysed
-    put(ddb, table, "Netflix", sentiment="POSITIVE", added_at="2020-01-01T00:00:00Z")
-    before = scan(ddb, table)
-    # WHEN it is added again
-    added = ddb_ops.item_add(table, "Netflix", ddb)
-    # THEN nothing changes and the caller is told
-    assert added is False
-    assert scan(ddb, table) == before
-
-
-def test_item_add_refuses_an_invalid_name_before_writing(ddb, table):
-    with pytest.raises(InvalidName):
-        ddb_ops.item_add(table, "Acme\x07", ddb)
-    assert scan(ddb, table) == {}
 
 
 # --- items_add ---------------------------------------------------------------------------------------
@@ -167,7 +125,7 @@ def test_items_add_retries_unprocessed_items_with_backoff(aws, fixed_clock):
     # THEN only the unprocessed one was sent again, after a pause
     stub.assert_no_pending_responses()
     assert report.added == ["A", "B"]
-    assert waits == [ddb_ops._backoff(0)]
+    assert waits == [0.05]  # the first backoff (lib/table.py)
 
 
 def test_items_add_gives_up_after_the_attempt_limit_with_a_clear_error(aws, fixed_clock):

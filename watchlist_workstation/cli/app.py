@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import click
 
 from lib import __version__
-from lib.log import send_logs_to_stderr
 from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message
+from watchlist_workstation.cli.logs import send_pipeline_logs_to_stderr
 from watchlist_workstation.limits import DEFAULT_STACK_NAME
 
 
@@ -106,4 +106,4 @@ def cli(
         stack_name=stack_name, region=region, profile=profile, endpoint_url=endpoint_url, verbose=verbose, local=local
     )
     # The pipeline's JSON log lines (from code the CLI runs in-process) go to stderr.
-    send_logs_to_stderr(logging.DEBUG if verbose else logging.WARNING)
+    send_pipeline_logs_to_stderr(logging.DEBUG if verbose else logging.WARNING)

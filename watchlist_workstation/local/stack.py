@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lib.limits import DDB_BATCH_WRITE
+from lib import table as watchlist
 from watchlist_workstation.deploy.offline import deploy_offline
 from watchlist_workstation.limits import DEFAULT_STACK_NAME
 from watchlist_workstation.project import COMPANIES_DIR, work_dir
@@ -159,10 +159,7 @@ def restore(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir
     saved = state_dir / "table.json"
     if saved.exists():
         items = json.loads(saved.read_text())
-    for start in range(0, len(items), DDB_BATCH_WRITE):
-        request = {outputs["TableName"]: [{"PutRequest": {"Item": i}} for i in items[start : start + DDB_BATCH_WRITE]]}
-        while request:
-            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    watchlist.batch_write(ddb, outputs["TableName"], [{"PutRequest": {"Item": item}} for item in items])
     uploaded = 0
     base = results_dir / "results"
     if base.is_dir():
