@@ -6,7 +6,7 @@ lazily created one. Bulk writes go through BatchWriteItem in chunks of 25 and re
 what DynamoDB hands back unprocessed (lib/table.py).
 
 Only the table is ever touched: results already written to S3 are history and stay
-where they are when a company is removed or renamed (DESIGN rule 6).
+where they are when a company is removed or renamed (docs/design.md rule 6).
 """
 
 from __future__ import annotations

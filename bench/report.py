@@ -12,7 +12,7 @@ Measures nothing itself: it reads what `make bench` writes into --dir,
 and prints one markdown table: what, this pipeline, the prototype's pattern (or the baseline the
 bench measures against), the ratio, the target and PASS or FAIL. A row's target is its bench's
 own; a comparison with the prototype that no bench holds to a number must at least beat the
-prototype. The one figure not measured here, the prototype's layer size, comes from DESIGN.md and
+prototype. The one figure not measured here, the prototype's layer size, comes from docs/design.md and
 is labelled so. A missing or unreadable file is a FAIL row, never a figure left out quietly.
 
 Exit status 1 when a row fails or a bench's own verdict (all of its checks) is a failure.
@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ("api_calls", "import_time", "local_e2e", "sqs_depth", "ddb_update")
 
-# DESIGN.md, "The prototype this product replaces": its layer shipped pandas and numpy, "about 156 MB
+# docs/design.md, "The prototype this product replaces": its layer shipped pandas and numpy, "about 156 MB
 # unzipped". The prototype is not in this repository, so this is the one figure in the table that
 # is quoted, not measured.
 PROTOTYPE_LAYER_BYTES = 156_000_000
@@ -105,7 +105,7 @@ def rows_local_e2e(e2e: dict[str, Any], api: dict[str, Any] | None) -> list[Row]
     for key, name in SERVICES.items():
         ours, theirs = by_service["pipeline"].get(key, 0.0), by_service["prototype"].get(key, 0.0)
         if key == "dynamodb":
-            # The table keeps each company's latest text hash and sentiment (DESIGN rule 7): the
+            # The table keeps each company's latest text hash and sentiment (docs/design.md rule 7): the
             # writes buy the skipped Comprehend calls; the prototype kept no state, so no target.
             target, passed = "none: the latest state per company (the prototype kept none)", None
         elif key == "comprehend" and comprehend_budget is not None:
@@ -174,8 +174,8 @@ def _by_service(per_company: dict[str, float]) -> dict[str, float]:
 
 def rows_api_calls(api: dict[str, Any], e2e: dict[str, Any] | None) -> list[Row]:
     ours = api["per_company"]["comprehend:* (run 2)"]
-    # The prototype analysed every company on every tick, changed or not (DESIGN.md): its figure for
-    # a run with unchanged texts is the one local_e2e measures for any run.
+    # The prototype analysed every company on every tick, changed or not (docs/design.md, "The prototype
+    # this product replaces"): its figure for a run with unchanged texts is the one local_e2e measures for any run.
     theirs = None
     with contextlib.suppress(KeyError, TypeError, AttributeError):  # local_e2e's own row reports its file
         theirs = _by_service(e2e["per_company"]["prototype"]).get("comprehend")
@@ -216,7 +216,7 @@ def rows_build(build: dict[str, Any]) -> list[Row]:
             f"Code + layers, unzipped, largest function ({name})",
             f"{largest['unzipped_bytes']:,} B (code {largest['code_bytes']:,} + layers {layer_bytes:,}; "
             f"{largest['zipped_bytes']:,} B zipped)",
-            f"about {PROTOTYPE_LAYER_BYTES / 1e6:.0f} MB, its pandas/numpy layer alone (DESIGN.md, not measured)",
+            f"about {PROTOTYPE_LAYER_BYTES / 1e6:.0f} MB, its pandas/numpy layer alone (docs/design.md, not measured)",
             f"about {about(PROTOTYPE_LAYER_BYTES / largest['unzipped_bytes'])}x smaller",
             f"<= {limit:,} B (Lambda's limit)",
             all(fn["unzipped_bytes"] <= limit for fn in build["functions"].values()),

@@ -143,7 +143,7 @@ def test_every_figure_meeting_its_target_makes_one_passing_table(tmp_path, capsy
     assert row(out, "Companies per second end to end, 1,000")[1:4] == ["75.9", "28.1", "2.7x faster"]
     assert row(out, "Monthly cost, 1,000 companies")[3] == "53.7x cheaper (56.4x)"
     # AND the one figure quoted rather than measured says where it comes from
-    assert "DESIGN.md, not measured" in row(out, "Code + layers")[2]
+    assert "docs/design.md, not measured" in row(out, "Code + layers")[2]
 
 
 def test_a_bench_that_missed_its_target_is_a_fail_row_and_exit_1(tmp_path, capsys):

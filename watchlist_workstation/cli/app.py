@@ -27,7 +27,7 @@ class OneLineUsageError(click.UsageError):
 
 @contextlib.contextmanager
 def _one_line_usage(ctx: click.Context) -> Iterator[None]:
-    """click prints usage errors as usage, hint, blank line and message; DESIGN rule 10 wants one line."""
+    """click prints usage errors as usage, hint, blank line and message; docs/design.md rule 10 wants one line."""
     try:
         yield
     except OneLineUsageError:

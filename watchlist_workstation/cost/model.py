@@ -12,7 +12,7 @@ Counts follow the code and the template, never copies of their numbers:
   text (same hash, or 304 Not Modified with the same ETag) writes nothing (lib/consumer.py).
 
 What the code cannot know is an Assumption, with a default and a reason; the output names them.
-The prototype's design (DESIGN.md, "The prototype this product replaces") is modelled beside it.
+The prototype's design (docs/design.md, "The prototype this product replaces") is modelled beside it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A loopback Amazon Comprehend sentiment endpoint backed by a real local model (VADER).
 
 Local mode points `AWS_ENDPOINT_URL_COMPREHEND` here, so the handlers' unchanged boto3
-calls reach it (DESIGN, "Local mode": moto's Comprehend has no BatchDetectSentiment).
+calls reach it (docs/design.md, "Local mode": moto's Comprehend has no BatchDetectSentiment).
 
     with ComprehendServer() as server:
         os.environ["AWS_ENDPOINT_URL_COMPREHEND"] = server.url

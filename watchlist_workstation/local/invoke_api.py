@@ -4,7 +4,7 @@ moto stores the stack's functions but runs function code only through Docker, so
 pointed at moto cannot run the producer. `./cfcli.py local up` serves this endpoint on 127.0.0.1
 and records it in `<state dir>/endpoints.json` (`lambda_`); `--local` gives it to the CLI's
 `lambda` client as that service's endpoint, so `./cfcli.py run` makes the same boto3 Invoke call
-in local mode as on AWS (DESIGN rule 1: local mode changes endpoints, not code paths).
+in local mode as on AWS (docs/design.md rule 1: local mode changes endpoints, not code paths).
 
     with InvokeServer(executor, forward_to="http://127.0.0.1:4566") as server:
         boto3.client("lambda", endpoint_url=server.url, ...).invoke(FunctionName=name, Payload=b"{}")
