@@ -7,25 +7,13 @@ exec python3 "$0" "$@"
 '''
 
 # cfcli: deploy the watchlist sentiment pipeline, manage its watchlist, read its results, tear it down.
-# The commands live in watchlist_workstation/cli/; this file assembles them. `./cfcli.py --help` lists them.
+# The commands live in watchlist_workstation/cli/ (main.py assembles them; an installed CLI runs the same
+# main as `cfcli`). `./cfcli.py --help` lists them.
 # (The string above is a shell prologue that Python reads as the module's docstring.)
 
 import sys
 
-# Importing a command module adds its commands to the group.
-import watchlist_workstation.cli.cost
-import watchlist_workstation.cli.deploy
-import watchlist_workstation.cli.diagram
-import watchlist_workstation.cli.local
-import watchlist_workstation.cli.observe
-import watchlist_workstation.cli.serve
-import watchlist_workstation.cli.watchlist  # noqa: F401
-from watchlist_workstation.cli.app import cli
-
-
-def main() -> None:
-    cli(prog_name="cfcli.py")
-
+from watchlist_workstation.cli.main import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog_name="cfcli.py"))

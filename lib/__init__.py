@@ -1,8 +1,6 @@
-"""Shared runtime package of the watchlist sentiment pipeline.
+"""The pipeline's runtime package: everything in it ships in the Lambda layer, and nothing else does.
 
-Only the modules directly in this package ship in the Lambda layer; the
-workstation-only subpackages (deploy, local mode, ...) must never be imported by
-a handler.
+What runs only on a workstation lives in `watchlist_workstation/` beside it (docs/design.md, "Layout").
 """
 
 __version__ = "0.1.0"

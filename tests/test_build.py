@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import lib
 from watchlist_workstation.deploy.build import BuildError, BundleTooLargeError, build, check_sizes, main
 from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
@@ -287,9 +286,11 @@ def test_real_project_builds_within_the_limit(seeded_out):
         assert fn["unzipped_bytes"] < LAMBDA_UNZIPPED_LIMIT_BYTES
 
 
-def test_pyproject_version_is_lib_version():
+def test_the_package_version_is_read_from_lib():
+    # GIVEN pyproject.toml / THEN the installed CLI's version is lib.__version__, read by the build backend
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["version"] == lib.__version__
+    assert "version" in pyproject["project"]["dynamic"] and "version" not in pyproject["project"]
+    assert pyproject["tool"]["hatch"]["version"]["path"] == "lib/__init__.py"
 
 
 # ---------------------------------------------------------------------------------------------- bench

@@ -34,3 +34,9 @@ def work_dir() -> Path:
         return Path(os.environ["CFCLI_HOME"])
     state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state_home) / "cfcli"
+
+
+def import_path() -> str:
+    """PYTHONPATH for a child process that must import both lib and watchlist_workstation: ROOT (lib), and
+    the folder holding this package (the checkout, or the environment's site-packages when installed)."""
+    return os.pathsep.join(dict.fromkeys([str(ROOT), str(PACKAGE_DIR.parent)]))

@@ -86,7 +86,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.log import get_logger
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
-from watchlist_workstation.project import ROOT
+from watchlist_workstation.project import ROOT, import_path
 from watchlist_workstation.schedule import period_seconds
 
 log = get_logger("local.executor")
@@ -969,7 +969,7 @@ class LocalLambda:
             "_HANDLER": spec.handler,
             "TZ": ":UTC",
             # Only so that `python -m watchlist_workstation.local.runtime` finds its module; the runtime removes it.
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": import_path(),
         }
         return {**base, **spec.environment, **self.extra_env, **reserved}
 

@@ -44,7 +44,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from watchlist_workstation.project import ROOT
+from watchlist_workstation.project import ROOT, import_path
 
 CALLS_PATH = "/_local/calls"
 # waitress's worker threads: enough for every concurrent caller of a local run (pollers, consumer
@@ -80,7 +80,7 @@ class MotoProcess:
                     str(self.port),
                 ],
                 cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env={**os.environ, "PYTHONPATH": import_path()},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
