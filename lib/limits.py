@@ -11,10 +11,13 @@ SQS_SEND_BATCH = 10
 SQS_SEND_ATTEMPTS = 3
 
 # Comprehend BatchDetectSentiment: at most 25 documents, each at most 5,000 UTF-8 bytes
-# (Comprehend developer guide, "Guidelines and quotas"). Comprehend scores only the
-# first 500 characters of a document for sentiment, so cutting at 5,000 bytes loses nothing.
+# (Comprehend developer guide, "Guidelines and quotas"). Its API reference for the Text parameter says
+# it "performs real-time sentiment analysis on the first 500 characters of the input text and ignores
+# any additional text", so only those are sent: the score is the same, and the bill (per 100
+# characters sent) is at most 5 units a document instead of 50.
 COMPREHEND_BATCH = 25
 COMPREHEND_MAX_DOC_BYTES = 5000
+COMPREHEND_SCORED_CHARS = 500
 
 # DynamoDB BatchGetItem reads at most 100 keys, BatchWriteItem writes at most 25 items.
 DDB_BATCH_GET = 100
@@ -22,6 +25,18 @@ DDB_BATCH_WRITE = 25
 
 # A company name longer than this is refused (by the CLI and again by the consumer).
 MAX_NAME_CHARS = 255
+
+# MediaWiki Action API (mediawiki.org, API:Query and Extension:TextExtracts): at most 50 titles a
+# request for clients without higher limits, and at most 20 intro extracts a request (exlimit's
+# maximum). A work message carries as many companies as one revision request can check.
+WIKI_TITLES_PER_QUERY = 50
+WIKI_EXTRACTS_PER_QUERY = 20
+CHUNK_COMPANIES = WIKI_TITLES_PER_QUERY
+# maxlag=5: the value Manual:Maxlag_parameter recommends for non-interactive clients.
+WIKI_MAXLAG_SECONDS = 5
+# Wikimedia's rate-limit best practices: at most 3 requests in flight at once. Each consumer instance
+# sends in series, so the event source mapping's MaximumConcurrency (at least 2) may not exceed this.
+WIKI_MAX_IN_FLIGHT = 3
 
 # Text source: timeouts (seconds) and how long a Retry-After may make us wait before we
 # hand the record back to the queue instead.
