@@ -10,6 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lib.schedule import ScheduleError, period_seconds
+from lib.wikipedia import api_url
+
 
 class ConfigError(RuntimeError):
     """A required environment variable is missing or empty."""
@@ -29,15 +32,36 @@ def _present(env: Mapping[str, str], name: str) -> str | None:
     return env[name].strip() or None
 
 
+def _positive_int(env: Mapping[str, str], name: str) -> int:
+    value = _require(env, name)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"environment variable {name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class ProducerConfig:
     table_name: str
     queue_url: str
+    requests_per_minute: int  # the operator's Wikipedia request budget (lib/plan.py)
+    period_seconds: int  # the schedule's period, from its rate(...) expression
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProducerConfig:
         env = os.environ if env is None else env
-        return cls(table_name=_require(env, "TABLE_NAME"), queue_url=_require(env, "QUEUE_URL"))
+        expression = _require(env, "SCHEDULE_EXPRESSION")
+        try:
+            period = period_seconds(expression)
+        except ScheduleError as exc:
+            raise ConfigError(f"SCHEDULE_EXPRESSION: {exc}") from exc
+        if period is None:
+            raise ConfigError("SCHEDULE_EXPRESSION must be a rate(...): a cron schedule has no period to budget by")
+        return cls(
+            table_name=_require(env, "TABLE_NAME"),
+            queue_url=_require(env, "QUEUE_URL"),
+            requests_per_minute=_positive_int(env, "WIKI_REQUESTS_PER_MINUTE"),
+            period_seconds=period,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,8 +70,11 @@ class ConsumerConfig:
     results_bucket: str
     results_prefix: str
     language_code: str
+    # The Action API endpoint (api.php); empty in the environment means the Wikipedia of language_code.
     text_source_url: str
     user_agent_contact: str
+    requests_per_minute: int  # the operator's Wikipedia request budget, shared by ...
+    max_concurrency: int  # ... this many consumer instances at most (the event source mapping's cap)
     # The topic label changes are published to; None when the stack's NotifyOnLabelChange is off.
     label_change_topic_arn: str | None = None
 
@@ -60,8 +87,10 @@ class ConsumerConfig:
             results_bucket=_require(env, "RESULTS_BUCKET"),
             results_prefix=prefix,
             language_code=_require(env, "LANGUAGE_CODE"),
-            text_source_url=_require(env, "TEXT_SOURCE_URL").rstrip("/"),
+            text_source_url=_present(env, "TEXT_SOURCE_URL") or api_url(_require(env, "LANGUAGE_CODE")),
             # Wikimedia's User-Agent policy asks clients for a contact (URL or e-mail address).
             user_agent_contact=_require(env, "USER_AGENT_CONTACT"),
+            requests_per_minute=_positive_int(env, "WIKI_REQUESTS_PER_MINUTE"),
+            max_concurrency=_positive_int(env, "CONSUMER_MAX_CONCURRENCY"),
             label_change_topic_arn=_present(env, "LABEL_CHANGE_TOPIC_ARN"),
         )

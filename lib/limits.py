@@ -19,6 +19,11 @@ COMPREHEND_BATCH = 25
 COMPREHEND_MAX_DOC_BYTES = 5000
 COMPREHEND_SCORED_CHARS = 500
 
+# The producer scans the watchlist in this many parallel segments (DynamoDB developer guide, "Parallel
+# scan"): 100,000 items of a few hundred bytes are about 30 pages of 1 MB, which four readers get
+# through in a few seconds of the producer's minute.
+SCAN_SEGMENTS = 4
+
 # DynamoDB BatchGetItem reads at most 100 keys, BatchWriteItem writes at most 25 items.
 DDB_BATCH_GET = 100
 DDB_BATCH_WRITE = 25

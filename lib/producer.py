@@ -1,43 +1,99 @@
-"""The producer's work on one schedule tick: queue one message per company on the watchlist."""
+"""The producer's work on one schedule tick: scan the watchlist, plan the tick's part of it within the request
+budget (lib/plan.py), and queue that part in chunks of companies.
+
+The scan reads the whole table in parallel segments, each paginated, and stops early when the invocation's
+time runs short (the plan is then made from what was read, and the summary says so). Each message
+carries CHUNK_COMPANIES companies with their stored revision, text hash and error (lib/message.py);
+SendMessageBatch sends ten messages a call, retrying refused entries.
+"""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lib import table as watchlist
 from lib.clients import client
 from lib.concurrency import in_parallel
 from lib.config import ProducerConfig
-from lib.limits import SEND_WORKERS, SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
+from lib.limits import CHUNK_COMPANIES, SCAN_SEGMENTS, SEND_WORKERS, SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
 from lib.log import get_logger
-from lib.message import WorkMessage
+from lib.message import Company, WorkMessage
+from lib.plan import Budget, tick_number, window
 
 log = get_logger("producer")
 
+# What the scan reads of each item: the watch entry and the state the consumer compares against.
+SCANNED = (
+    watchlist.KEY,
+    watchlist.TITLE,
+    watchlist.REVISION,
+    watchlist.PAGE,
+    watchlist.TEXT_SHA256,
+    watchlist.LAST_ERROR,
+)
+
 
 class NothingQueued(RuntimeError):
-    """The watchlist had companies but none could be queued: raised so the tick counts as an error."""
+    """The tick planned companies but none could be queued: raised so the tick counts as an error."""
 
 
-def scan_names(table: str, ddb: Any = None) -> Iterator[str]:
-    """Every company name on the watchlist, page by page (only the key is read)."""
-    ddb = ddb or client("dynamodb")
-    paginator = ddb.get_paginator("scan")
-    pages = paginator.paginate(
-        TableName=table, ProjectionExpression="#n", ExpressionAttributeNames={"#n": "name"}, ConsistentRead=False
+def company_from_item(item: dict[str, Any]) -> Company:
+    """A watchlist item as the consumer's snapshot of it."""
+
+    def text(attribute: str) -> str | None:
+        value = item.get(attribute)
+        return value["S"] if value and "S" in value and value["S"] else None
+
+    revision = item.get(watchlist.REVISION)
+    return Company(
+        name=item[watchlist.KEY]["S"],
+        title=text(watchlist.TITLE),
+        revision=int(revision["N"]) if revision and "N" in revision else None,
+        page=text(watchlist.PAGE),
+        text_sha256=text(watchlist.TEXT_SHA256),
+        last_error=text(watchlist.LAST_ERROR),
     )
-    for page in pages:
-        for item in page.get("Items", []):
-            yield item["name"]["S"]
 
 
-def _send_chunk(sqs: Any, queue_url: str, entries: list[dict[str, Any]], sleep) -> int:
-    """Send up to 10 entries, retrying the ones that fail; returns how many never made it."""
+def scan_watchlist(
+    table: str, ddb: Any = None, *, deadline: float | None = None, clock: Callable[[], float] = time.monotonic
+) -> tuple[list[Company], bool]:
+    """Every company on the watchlist, and whether the scan finished before `deadline` (a `clock` value)."""
+    ddb = ddb or client("dynamodb")
+    placeholders = {f"#a{i}": attribute for i, attribute in enumerate(SCANNED)}
+
+    def segment(number: int) -> tuple[list[Company], bool]:
+        found: list[Company] = []
+        request: dict[str, Any] = {
+            "TableName": table,
+            "ProjectionExpression": ", ".join(placeholders),
+            "ExpressionAttributeNames": placeholders,
+            "Segment": number,
+            "TotalSegments": SCAN_SEGMENTS,
+        }
+        while True:
+            if deadline is not None and clock() > deadline:
+                return found, False
+            page = ddb.scan(**request)
+            found.extend(company_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found, True
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    companies: list[Company] = []
+    complete = True
+    for found, finished in in_parallel(segment, range(SCAN_SEGMENTS), SCAN_SEGMENTS):
+        companies.extend(found)
+        complete = complete and finished
+    return companies, complete
+
+
+def _send_batch(sqs: Any, queue_url: str, entries: list[dict[str, Any]], sleep) -> list[dict[str, Any]]:
+    """Send up to 10 entries, retrying the ones that fail; returns the entries that never made it."""
     pending = entries
     for attempt in range(SQS_SEND_ATTEMPTS):
         try:
@@ -48,47 +104,70 @@ def _send_chunk(sqs: Any, queue_url: str, entries: list[dict[str, Any]], sleep) 
         else:
             failed_ids = {f["Id"] for f in response.get("Failed", [])}
             for failure in response.get("Failed", []):
-                log.warning(
-                    "message not queued",
-                    extra={
-                        "attempt": attempt + 1,
-                        "code": failure.get("Code"),
-                        "sender_fault": failure.get("SenderFault"),
-                    },
-                )
+                details = {"code": failure.get("Code"), "sender_fault": failure.get("SenderFault")}
+                log.warning("message not queued", extra={"attempt": attempt + 1, **details})
         pending = [e for e in pending if e["Id"] in failed_ids]
         if not pending:
-            return 0
+            return []
         if attempt + 1 < SQS_SEND_ATTEMPTS:
             sleep(0.2 * 2**attempt)
-    for entry in pending:
-        log.error("message lost after retries", extra={"company": json.loads(entry["MessageBody"])["name"]})
-    return len(pending)
+    return pending
 
 
-def queue_companies(
-    config: ProducerConfig, run_id: str, requested_at: str, *, ddb: Any = None, sqs: Any = None, sleep=time.sleep
+def queue_tick(
+    config: ProducerConfig,
+    run_id: str,
+    requested_at: str,
+    *,
+    ddb: Any = None,
+    sqs: Any = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep=time.sleep,
 ) -> dict[str, Any]:
-    """Queue every company for this run; returns a summary of what happened."""
+    """Queue this tick's part of the watchlist; returns a summary of what happened."""
     sqs = sqs or client("sqs")
-    queued = failed = batches = 0
+    companies, complete = scan_watchlist(config.table_name, ddb, deadline=deadline, clock=clock)
+    budget = Budget(config.requests_per_minute, config.period_seconds)
+    windows = budget.windows(len(companies))
+    tick = tick_number(requested_at, config.period_seconds)
+    planned = window(companies, [c.name for c in companies], tick, windows)
+    chunks = [tuple(planned[i : i + CHUNK_COMPANIES]) for i in range(0, len(planned), CHUNK_COMPANIES)]
 
-    def send(names: list[str]) -> tuple[int, int]:
-        messages = [WorkMessage(name, run_id, requested_at) for name in names]
+    def send(batch: list[tuple[Company, ...]]) -> tuple[int, list[str]]:
+        messages = [WorkMessage(run_id, requested_at, chunk) for chunk in batch]
         entries = [
             {"Id": str(i), "MessageBody": m.body(), "MessageAttributes": m.message_attributes()}
             for i, m in enumerate(messages)
         ]
-        return len(entries), _send_chunk(sqs, config.queue_url, entries, sleep)
+        lost = _send_batch(sqs, config.queue_url, entries, sleep)
+        lost_names = [c.name for entry in lost for c in messages[int(entry["Id"])].companies]
+        return sum(len(chunk) for chunk in batch), lost_names
 
-    names = scan_names(config.table_name, ddb)
-    chunks = iter(lambda: list(islice(names, SQS_SEND_BATCH)), [])  # lists of 10 until the scan ends
-    for size, lost in in_parallel(send, chunks, SEND_WORKERS):
-        batches += 1
-        failed += lost
-        queued += size - lost
-    summary = {"run_id": run_id, "queued": queued, "failed": failed, "batches": batches}
-    log.info("run queued", extra=summary)
-    if failed and not queued:
-        raise NothingQueued(f"none of {failed} companies could be queued")
+    queued = batches_sent = 0
+    lost: list[str] = []
+    batches = [chunks[i : i + SQS_SEND_BATCH] for i in range(0, len(chunks), SQS_SEND_BATCH)]
+    for size, lost_names in in_parallel(send, batches, SEND_WORKERS):
+        batches_sent += 1
+        queued += size - len(lost_names)
+        lost.extend(lost_names)
+    summary = {
+        "run_id": run_id,
+        "companies": len(companies),
+        "scan_complete": complete,
+        "tick": tick,
+        "windows": windows,
+        "planned": len(planned),
+        "queued": queued,
+        "failed": len(lost),
+        "chunks": len(chunks),
+        "batches": batches_sent,
+    }
+    if lost:
+        log.error("companies not queued after retries", extra={"failed": len(lost), "companies": lost[:100]})
+    if not complete:
+        log.error("the scan did not finish in the time left; this tick planned from what it read", extra=summary)
+    log.info("tick queued", extra=summary)
+    if lost and not queued:
+        raise NothingQueued(f"none of {len(lost)} planned companies could be queued")
     return summary

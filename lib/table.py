@@ -19,6 +19,8 @@ from lib.limits import DDB_BATCH_GET, DDB_BATCH_WRITE
 
 KEY = "name"
 ADDED_AT = "added_at"
+# The page to read when the watchlist names one (`add "Amazon | Amazon (company)"`); else the name is the title.
+TITLE = "title"
 
 # What the consumer records about the company's page (lib/state.py writes exactly these).
 SENTIMENT = "sentiment"
@@ -28,6 +30,8 @@ SCORES = {  # the dataset's score column -> the item's attribute
     "neutral": "score_neutral",
     "mixed": "score_mixed",
 }
+REVISION = "revision"  # the page revision last checked (the Action API's lastrevid)
+PAGE = "page"  # that revision's page title, after redirects
 TEXT_SHA256 = "text_sha256"
 ETAG = "etag"
 SOURCE_URL = "source_url"
@@ -40,11 +44,14 @@ LAST_ERROR = "last_error"
 LAST_ERROR_AT = "last_error_at"
 
 # Everything about the page rather than the watch entry: a rename points the watchlist at another page,
-# so none of this may follow the name (ddb_ops.item_update).
+# so none of this may follow the name (ddb_ops.item_update), the page title named at `add` included.
 ANALYSIS_ATTRIBUTES = frozenset(
     {
         SENTIMENT,
         *SCORES.values(),
+        TITLE,
+        REVISION,
+        PAGE,
         TEXT_SHA256,
         ETAG,
         SOURCE_URL,

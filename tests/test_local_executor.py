@@ -34,6 +34,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from lib.schedule import ScheduleError, period_seconds
 from watchlist_workstation.deploy.offline import deploy_offline
 from watchlist_workstation.local import motosqs
 from watchlist_workstation.local.comprehend import ComprehendServer
@@ -44,7 +45,6 @@ from watchlist_workstation.local.executor import (
     schedule_event,
 )
 from watchlist_workstation.local.textserver import DEFAULT_DATA, Scripted, TextServer
-from watchlist_workstation.schedule import ScheduleError, period_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"

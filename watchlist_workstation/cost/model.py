@@ -33,6 +33,7 @@ from lib.limits import (
     WRITE_WORKERS,
 )
 from lib.results import COLUMNS
+from lib.schedule import ScheduleError, period_seconds
 from watchlist_workstation.cost.localrun import LocalRun
 from watchlist_workstation.cost.prices import GIB
 from watchlist_workstation.cost.units import (
@@ -45,7 +46,6 @@ from watchlist_workstation.cost.units import (
 )
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
 from watchlist_workstation.project import TEMPLATE
-from watchlist_workstation.schedule import ScheduleError, period_seconds
 
 # AWS's pricing pages and calculator count a month as 730 hours.
 HOURS_PER_MONTH = 730

@@ -85,9 +85,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.log import get_logger
+from lib.schedule import period_seconds
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
 from watchlist_workstation.project import ROOT, import_path
-from watchlist_workstation.schedule import period_seconds
 
 log = get_logger("local.executor")
 

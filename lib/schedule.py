@@ -1,5 +1,5 @@
-"""EventBridge schedule expressions, read once for local mode (which ticks them) and the cost model
-(which counts the ticks).
+"""EventBridge schedule expressions, read in one place: by the producer (which plans each tick's share of
+the request budget), local mode (which ticks them) and the cost model (which counts the ticks).
 
 The accepted forms are EventBridge's own (EventBridge user guide, "Schedule expressions for rules"):
 `rate(value unit)` with a positive whole number and minute(s), hour(s) or day(s), the unit singular for
