@@ -84,7 +84,7 @@ soak: $(STAMP) ## 10,000 companies through local mode, 5% given transient text-s
 demo: $(STAMP) ## the whole pipeline on this machine, offline: one schedule tick, drained, results shown
 	$(BIN)/python cfcli.py local run --once
 
-screenshot: $(STAMP) ## the README's dashboard screenshots (docs/dashboard*.png), taken by the browser test
+screenshot: $(STAMP) ## the dashboard screenshots in docs/cli.md (docs/dashboard*.png), taken by the browser test
 	TEST_ARTIFACTS_DIR=docs $(BIN)/pytest tests/test_dashboard_browser.py -q
 
 # deploy and teardown talk to the caller's real account. The two defaults above exist for the offline

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from lib.clients import client
 from lib.clock import normalize_iso
 
-# The dataset's columns, in order (documented in the README).
+# The dataset's columns, in order (documented in docs/dataset.md).
 COLUMNS = (
     "name",
     "sentiment",

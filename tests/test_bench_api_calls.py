@@ -1,4 +1,4 @@
-"""The API-call benchmark's own checks hold on a small run (the README's figures use 100 companies)."""
+"""The API-call benchmark's own checks hold on a small run (the figures in docs/benchmarks.md use 100 companies)."""
 
 from __future__ import annotations
 

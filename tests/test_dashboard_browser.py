@@ -3,7 +3,7 @@
 The local stack runs the shipped watchlist through the pipeline three times, with three companies'
 texts rewritten between runs, so their history has three analyses each. `cfcli.py --local serve`
 runs as its own process, as a person would start it. The screenshots are kept as test artifacts in
-$TEST_ARTIFACTS_DIR (default test-artifacts/); `make screenshot` writes the README's into docs/.
+$TEST_ARTIFACTS_DIR (default test-artifacts/); `make screenshot` writes the ones docs/cli.md shows into docs/.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ here:
   with the attribute (or `Ref`). Parameters and pseudo parameters are not resources, so not drawn.
 
 Output: Graphviz DOT (rendered to SVG and PNG by Graphviz's `dot`, which is a system package) and
-Mermaid text (what GitHub renders inside the README).
+Mermaid text (what GitHub renders inside docs/architecture.md).
 """
 
 from __future__ import annotations
