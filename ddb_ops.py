@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from lib.clients import client
 from lib.clock import iso
 from lib.names import InvalidName, validate_name
 
-LIST_ATTRIBUTES = (watchlist.KEY, watchlist.SENTIMENT, watchlist.ANALYZED_AT, watchlist.LAST_ERROR)
+LIST_ATTRIBUTES = (watchlist.KEY, watchlist.TITLE, watchlist.SENTIMENT, watchlist.ANALYZED_AT, watchlist.LAST_ERROR)
 # Re-exported for callers that count the rounds (tests).
 BATCH_ATTEMPTS = watchlist.BATCH_ATTEMPTS
 
@@ -96,9 +96,18 @@ def _batch_write(
 
 
 def items_add(
-    table: str, names: Iterable[str], ddb: Any = None, *, sleep=time.sleep, progress: watchlist.Progress | None = None
+    table: str,
+    names: Iterable[str],
+    ddb: Any = None,
+    *,
+    titles: Mapping[str, str] | None = None,
+    sleep=time.sleep,
+    progress: watchlist.Progress | None = None,
 ) -> AddReport:
     """Put many companies on the watchlist; names already there are reported, not overwritten.
+
+    `titles` names the Wikipedia page to read for a company whose name alone is ambiguous (a name left out
+    reads the page of that name); each is checked like a name.
 
     BatchWriteItem has no conditions, so the names already present are found first and left
     out. A name someone else adds between that read and the write would be put again, losing
@@ -107,10 +116,16 @@ def items_add(
     """
     ddb = _ddb(ddb)
     wanted = _validated(names)
+    pages = {validate_name(name): validate_name(title) for name, title in (titles or {}).items()}
     present = existing_names(table, wanted, ddb, sleep=sleep)
     new = [n for n in wanted if n not in present]
     added_at = iso()
-    requests = [{"PutRequest": {"Item": {**watchlist.key(n), watchlist.ADDED_AT: {"S": added_at}}}} for n in new]
+
+    def item(name: str) -> dict[str, Any]:
+        extra = {watchlist.TITLE: {"S": pages[name]}} if pages.get(name, name) != name else {}
+        return {**watchlist.key(name), watchlist.ADDED_AT: {"S": added_at}, **extra}
+
+    requests = [{"PutRequest": {"Item": item(n)}} for n in new]
     _batch_write(ddb, table, requests, sleep=sleep, progress=progress, verb="write")
     return AddReport(added=new, present=[n for n in wanted if n in present])
 

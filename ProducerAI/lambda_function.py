@@ -1,4 +1,4 @@
-"""Consumer: analyse the companies in one SQS batch and report the records that failed."""
+"""Consumer: check the companies in one SQS batch of chunks, analyse what changed, report the records that failed."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ from typing import Any
 
 from lib.config import ConsumerConfig
 from lib.consumer import lambda_deadline, process_batch
-from lib.textsource import TextSource
+from lib.pace import Pace, interval_for
+from lib.webclient import WebClient
+from lib.wikipedia import Wikipedia, variant
 
 
 @functools.lru_cache(maxsize=1)
-def _setup() -> tuple[ConsumerConfig, TextSource]:
-    # Built on the first invocation, not at import, and kept for the life of the execution environment.
+def _setup() -> tuple[ConsumerConfig, Wikipedia]:
+    # Built on the first invocation, not at import, and kept for the life of the execution environment,
+    # the pace included: consecutive invocations on this instance keep their spacing (lib/pace.py).
     config = ConsumerConfig.from_env()
-    return config, TextSource(config.text_source_url, config.user_agent_contact)
+    pace = Pace(interval_for(config.requests_per_minute, config.max_concurrency))
+    client = WebClient(config.text_source_url, config.user_agent_contact, pace=pace)
+    return config, Wikipedia(client, variant(config.language_code))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    config, text_source = _setup()
-    outcome = process_batch(event.get("Records", []), config, text_source, deadline=lambda_deadline(context))
+    config, wiki = _setup()
+    outcome = process_batch(event.get("Records", []), config, wiki, deadline=lambda_deadline(context))
     # Lambda deletes every record not listed here; the listed ones return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failures]}

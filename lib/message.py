@@ -6,7 +6,7 @@ hash last analysed and the error last recorded. The consumer decides from that s
 without a table read per company (docs/design.md, "Reading Wikipedia politely").
 
 The body is JSON: {"v": 2, "run_id", "requested_at", "companies": [{"name", "title"?, "rev"?, "page"?,
-"sha"?, "err"?}]}. A message of the earlier one-company shape, {"name", "run_id", "requested_at"}, may
+"sha"?, "err"?, "label"?}]}. A message of the earlier one-company shape, {"name", "run_id", "requested_at"}, may
 still sit in the queue when a stack is updated; it reads as a chunk of one company whose snapshot is
 unknown, which the consumer then reads from the table.
 
@@ -42,6 +42,7 @@ class Company:
     page: str | None = None  # that revision's page title (after redirects)
     text_sha256: str | None = None  # the intro last analysed
     last_error: str | None = None  # the permanent error last recorded
+    label: str | None = None  # the sentiment label last recorded (a change of it is notified)
 
     @property
     def page_title(self) -> str:
@@ -49,7 +50,7 @@ class Company:
 
     def to_json(self) -> dict[str, Any]:
         fields = {"title": self.title, "rev": self.revision, "page": self.page}
-        fields.update(sha=self.text_sha256, err=self.last_error)
+        fields.update(sha=self.text_sha256, err=self.last_error, label=self.label)
         return {"name": self.name, **{k: v for k, v in fields.items() if v is not None}}
 
     @classmethod
@@ -63,10 +64,10 @@ class Company:
         revision = entry.get("rev")
         if revision is not None and (not isinstance(revision, int) or isinstance(revision, bool) or revision < 0):
             raise BadMessage(f"{name!r}: rev is not a revision id")
-        texts = {key: entry.get(key) for key in ("title", "page", "sha", "err")}
+        texts = {key: entry.get(key) for key in ("title", "page", "sha", "err", "label")}
         if any(value is not None and (not isinstance(value, str) or not value) for value in texts.values()):
-            raise BadMessage(f"{name!r}: title, page, sha and err must be non-empty strings when present")
-        return cls(name, texts["title"], revision, texts["page"], texts["sha"], texts["err"])
+            raise BadMessage(f"{name!r}: title, page, sha, err and label must be non-empty strings when present")
+        return cls(name, texts["title"], revision, texts["page"], texts["sha"], texts["err"], texts["label"])
 
 
 @dataclass(frozen=True)

@@ -34,29 +34,12 @@ SCANNED = (
     watchlist.PAGE,
     watchlist.TEXT_SHA256,
     watchlist.LAST_ERROR,
+    watchlist.SENTIMENT,
 )
 
 
 class NothingQueued(RuntimeError):
     """The tick planned companies but none could be queued: raised so the tick counts as an error."""
-
-
-def company_from_item(item: dict[str, Any]) -> Company:
-    """A watchlist item as the consumer's snapshot of it."""
-
-    def text(attribute: str) -> str | None:
-        value = item.get(attribute)
-        return value["S"] if value and "S" in value and value["S"] else None
-
-    revision = item.get(watchlist.REVISION)
-    return Company(
-        name=item[watchlist.KEY]["S"],
-        title=text(watchlist.TITLE),
-        revision=int(revision["N"]) if revision and "N" in revision else None,
-        page=text(watchlist.PAGE),
-        text_sha256=text(watchlist.TEXT_SHA256),
-        last_error=text(watchlist.LAST_ERROR),
-    )
 
 
 def scan_watchlist(
@@ -79,7 +62,7 @@ def scan_watchlist(
             if deadline is not None and clock() > deadline:
                 return found, False
             page = ddb.scan(**request)
-            found.extend(company_from_item(item) for item in page.get("Items", []))
+            found.extend(watchlist.company_of(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return found, True
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

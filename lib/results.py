@@ -27,7 +27,10 @@ COLUMNS = (
     "source_url",
     "analyzed_at",
     "run_id",
+    "revision",
 )
+# The columns of objects written before rows carried the page revision; readers accept both.
+LEGACY_COLUMNS = COLUMNS[:-1]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ResultRow:
     source_url: str
     analyzed_at: str  # ISO-8601 UTC, e.g. 2026-11-27T23:59:01.123456Z (older rows: whole seconds)
     run_id: str
+    revision: int | None = None  # the page revision the text belongs to (the Action API's lastrevid)
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -91,7 +95,7 @@ def to_csv(rows: Sequence[ResultRow]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in sorted(rows, key=lambda r: r.identity):
-        writer.writerow(astuple(row))
+        writer.writerow(["" if value is None else value for value in astuple(row)])
     return buffer.getvalue().encode("utf-8")
 
 

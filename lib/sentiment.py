@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib.clients import client
-from lib.limits import COMPREHEND_BATCH, COMPREHEND_MAX_DOC_BYTES
+from lib.limits import COMPREHEND_BATCH, COMPREHEND_MAX_DOC_BYTES, COMPREHEND_SCORED_CHARS
 from lib.log import get_logger
 
 log = get_logger("sentiment")
@@ -39,6 +39,12 @@ def truncate_utf8(text: str, max_bytes: int = COMPREHEND_MAX_DOC_BYTES) -> str:
     return encoded[:max_bytes].decode("utf-8", errors="ignore")
 
 
+def scored_part(text: str) -> str:
+    """What is sent to Comprehend: the first COMPREHEND_SCORED_CHARS characters, the part it scores
+    (lib/limits.py says why), and never more than its per-document byte limit."""
+    return truncate_utf8(text[:COMPREHEND_SCORED_CHARS])
+
+
 def _from_result(item: dict[str, Any]) -> Sentiment:
     score = item["SentimentScore"]
     return Sentiment(
@@ -55,7 +61,7 @@ def detect_sentiments(
 ) -> list[Sentiment | SentimentError]:
     """One answer per text, in order: a Sentiment, or a SentimentError for that document.
 
-    Texts go to Comprehend in chunks of 25, each cut to 5,000 bytes. Throttling is
+    Texts go to Comprehend in chunks of 25, each cut to the 500 characters it scores. Throttling is
     retried with backoff by the client's retry mode; a chunk that still fails gives
     each of its documents a SentimentError instead of failing the other chunks.
     """
@@ -71,7 +77,7 @@ def detect_sentiments(
         chunk = batch[start : start + COMPREHEND_BATCH]
         try:
             response = comprehend.batch_detect_sentiment(
-                TextList=[truncate_utf8(texts[i]) for i in chunk], LanguageCode=language_code
+                TextList=[scored_part(texts[i]) for i in chunk], LanguageCode=language_code
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})

@@ -1,7 +1,11 @@
-"""Each company's latest state in the watchlist table.
+"""Each company's latest state in the watchlist table, written only when something changed.
 
-Writes are conditional on the company still being on the watchlist, so a
-company removed while its message was in flight is not brought back.
+Every write is conditional on the company still being on the watchlist, so a company removed while its
+message was in flight is not brought back. A new revision or analysis is also conditional on the stored
+revision being older (or of another page), so a redelivered chunk, whose snapshot may be stale, never
+records the same revision twice and so never writes a results row twice (docs/design.md, "Reading
+Wikipedia politely"). An analysis must in addition be later than the stored one by lib.results.order_key,
+the key the dataset's readers rank by ("Which analysis is latest").
 """
 
 from __future__ import annotations
@@ -15,76 +19,60 @@ from botocore.exceptions import ClientError
 
 from lib import table as watchlist
 from lib.clients import client
+from lib.message import Company
 from lib.results import ResultRow
+from lib.wikipedia import PageRevision
+
+# What a conditional table write did: stored, found the company gone from the watchlist, or found the
+# same or a newer revision (or a later analysis) already stored.
+WRITTEN, GONE, SUPERSEDED = "written", "gone", "superseded"
 
 
 @dataclass(frozen=True)
-class CompanyState:
-    name: str
-    text_sha256: str | None = None
-    etag: str | None = None
-    source_url: str | None = None
-    sentiment: str | None = None
-    last_error: str | None = None
-    # The run that recorded the latest analysis, and the results object it named for its row.
+class StoredState:
+    """A company as the table holds it now: the snapshot a chunk would carry, and which run recorded its latest
+    analysis in which results object (for a redelivered message's check that its row was written)."""
+
+    company: Company
     last_run_id: str | None = None
     result_key: str | None = None
 
 
-def _s(item: dict[str, Any], attribute: str) -> str | None:
-    value = item.get(attribute)
-    return value["S"] if value and "S" in value else None
-
-
-def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sleep) -> dict[str, CompanyState]:
+def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sleep) -> dict[str, StoredState]:
     """The stored state of each name still on the watchlist (absent names are left out)."""
-    states: dict[str, CompanyState] = {}
-    for item in watchlist.batch_get(ddb or client("dynamodb"), table, names, sleep=sleep):
-        state = CompanyState(
-            name=item[watchlist.KEY]["S"],
-            text_sha256=_s(item, watchlist.TEXT_SHA256),
-            etag=_s(item, watchlist.ETAG),
-            source_url=_s(item, watchlist.SOURCE_URL),
-            sentiment=_s(item, watchlist.SENTIMENT),
-            last_error=_s(item, watchlist.LAST_ERROR),
-            last_run_id=_s(item, watchlist.LAST_RUN_ID),
-            result_key=_s(item, watchlist.RESULT_KEY),
-        )
-        states[state.name] = state
+    states: dict[str, StoredState] = {}
+    for item in watchlist.batch_get(ddb or client("dynamodb"), table, names, consistent=True, sleep=sleep):
+        run, key = item.get(watchlist.LAST_RUN_ID, {}).get("S"), item.get(watchlist.RESULT_KEY, {}).get("S")
+        company = watchlist.company_of(item)
+        states[company.name] = StoredState(company, run, key)
     return states
 
 
-# What a conditional table write did: stored, found the company gone from the watchlist, or found a newer
-# analysis already stored (see save_analysis).
-WRITTEN, GONE, SUPERSEDED = "written", "gone", "superseded"
-
-
 def _update(
-    ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = (), newer_than: str | None = None
+    ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = (), conditions: Iterable[str] = ()
 ) -> str:
-    """Apply one UpdateItem while the company is on the watchlist: WRITTEN, GONE or SUPERSEDED.
-
-    With `newer_than`, the write also needs the stored analysis_key to be absent (an item written before
-    keys existed, or never analysed) or smaller than it.
-    """
+    """Apply one UpdateItem while the company is on the watchlist (and `conditions` hold): WRITTEN, GONE or
+    SUPERSEDED. Conditions use #rev, #page and #k for revision, page and analysis_key, :rev, :page and :k for
+    the new values (set in `sets`)."""
     names = {"#n": watchlist.KEY}
     values: dict[str, Any] = {}
     clauses = []
-    for i, (attr, value) in enumerate(sets.items()):
-        names[f"#a{i}"] = attr
+    for i, (attribute, value) in enumerate(sets.items()):
+        names[f"#a{i}"] = attribute
         values[f":v{i}"] = value
         clauses.append(f"#a{i} = :v{i}")
     expression = "SET " + ", ".join(clauses)
     removed = list(removes)
     if removed:
-        for j, attr in enumerate(removed):
-            names[f"#r{j}"] = attr
+        for j, attribute in enumerate(removed):
+            names[f"#r{j}"] = attribute
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
-    condition = "attribute_exists(#n)"
-    if newer_than is not None:
-        names["#k"] = watchlist.ANALYSIS_KEY
-        values[":k"] = {"S": newer_than}
-        condition += " AND (attribute_not_exists(#k) OR #k < :k)"
+    condition = " AND ".join(["attribute_exists(#n)", *conditions])
+    placeholders = (("#rev", watchlist.REVISION), ("#page", watchlist.PAGE), ("#k", watchlist.ANALYSIS_KEY))
+    for placeholder, attribute in placeholders:
+        if placeholder in condition:
+            names[placeholder] = attribute
+            values[placeholder.replace("#", ":")] = sets[attribute]
     try:
         ddb.update_item(
             TableName=table,
@@ -103,37 +91,43 @@ def _update(
     return WRITTEN
 
 
-def save_analysis(table: str, row: ResultRow, etag: str | None, result_key: str, ddb: Any = None) -> str:
-    """Record a fresh analysis as the company's latest state, unless the table holds a later one.
+# The stored revision is older, or of another page (the watchlist now names another title, or a redirect
+# moved): then this revision is news.
+NEWER_REVISION = "(attribute_not_exists(#rev) OR #rev < :rev OR #page <> :page)"
+LATER_ANALYSIS = "(attribute_not_exists(#k) OR #k < :k)"
 
-    "Later" is the row's order key (lib.results.order_key), the same key the dataset's readers use, so
-    the table and the dataset agree on each company's latest analysis whatever order writes land in.
-    """
+
+def _page_sets(page: PageRevision, checked_at: str) -> dict[str, Any]:
+    return {
+        watchlist.REVISION: {"N": str(page.revision)},
+        watchlist.PAGE: {"S": page.title},
+        watchlist.SOURCE_URL: {"S": page.url},
+        watchlist.CHECKED_AT: {"S": checked_at},
+    }
+
+
+def save_analysis(table: str, row: ResultRow, page: PageRevision, result_key: str, ddb: Any = None) -> str:
+    """Record a fresh analysis as the company's latest state, unless the table holds this revision (or a newer
+    one) or a later analysis already."""
     sets = {
+        **_page_sets(page, row.analyzed_at),
         watchlist.SENTIMENT: {"S": row.sentiment},
         **{attribute: {"N": repr(getattr(row, score))} for score, attribute in watchlist.SCORES.items()},
         watchlist.TEXT_SHA256: {"S": row.text_sha256},
-        watchlist.SOURCE_URL: {"S": row.source_url},
         watchlist.ANALYZED_AT: {"S": row.analyzed_at},
-        watchlist.CHECKED_AT: {"S": row.analyzed_at},
         watchlist.LAST_RUN_ID: {"S": row.run_id},
         watchlist.RESULT_KEY: {"S": result_key},
         watchlist.ANALYSIS_KEY: {"S": row.order_key},
     }
-    removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT]
-    if etag:
-        sets[watchlist.ETAG] = {"S": etag}
-    else:
-        removes.append(watchlist.ETAG)
-    return _update(ddb or client("dynamodb"), table, row.name, sets, removes, newer_than=row.order_key)
+    removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT, watchlist.ETAG]
+    return _update(ddb or client("dynamodb"), table, row.name, sets, removes, [NEWER_REVISION, LATER_ANALYSIS])
 
 
-def save_unchanged(table: str, name: str, etag: str | None, checked_at: str, ddb: Any = None) -> str:
-    """The text is the one already analysed: keep the analysis, note the check and any new ETag."""
-    sets = {watchlist.CHECKED_AT: {"S": checked_at}}
-    if etag:
-        sets[watchlist.ETAG] = {"S": etag}
-    return _update(ddb or client("dynamodb"), table, name, sets, [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT])
+def save_revision(table: str, name: str, page: PageRevision, checked_at: str, ddb: Any = None) -> str:
+    """The page moved to a new revision whose intro is the text already analysed: record the revision only."""
+    sets = _page_sets(page, checked_at)
+    removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT, watchlist.ETAG]
+    return _update(ddb or client("dynamodb"), table, name, sets, removes, [NEWER_REVISION])
 
 
 def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> str:
@@ -143,12 +137,17 @@ def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> 
 
 
 def forget_text(table: str, name: str, ddb: Any = None) -> None:
-    """Drop the company's text hash and ETag: its results row could not be written, so the state must not
-    claim that text as analysed. The next delivery or tick then analyses the text again."""
+    """Drop the company's revision and text hash: its results row could not be written, so the state must not
+    claim that text as analysed. The next delivery or tick then reads and analyses the page again."""
     (ddb or client("dynamodb")).update_item(
         TableName=table,
         Key=watchlist.key(name),
-        UpdateExpression="REMOVE #t, #e",
+        UpdateExpression="REMOVE #t, #rev, #page",
         ConditionExpression="attribute_exists(#n)",
-        ExpressionAttributeNames={"#n": watchlist.KEY, "#t": watchlist.TEXT_SHA256, "#e": watchlist.ETAG},
+        ExpressionAttributeNames={
+            "#n": watchlist.KEY,
+            "#t": watchlist.TEXT_SHA256,
+            "#rev": watchlist.REVISION,
+            "#page": watchlist.PAGE,
+        },
     )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from lib.limits import DDB_BATCH_GET, DDB_BATCH_WRITE
+from lib.message import Company
 
 KEY = "name"
 ADDED_AT = "added_at"
@@ -72,6 +73,25 @@ _BACKOFF_FIRST = 0.05
 _BACKOFF_MAX = 2.0
 
 Progress = Callable[[int, int], None]
+
+
+def company_of(item: dict[str, Any]) -> Company:
+    """A watchlist item as the snapshot a work message carries of it (lib/message.py)."""
+
+    def text(attribute: str) -> str | None:
+        value = item.get(attribute)
+        return value["S"] if value and "S" in value and value["S"] else None
+
+    revision = item.get(REVISION)
+    return Company(
+        name=item[KEY]["S"],
+        title=text(TITLE),
+        revision=int(revision["N"]) if revision and "N" in revision else None,
+        page=text(PAGE),
+        text_sha256=text(TEXT_SHA256),
+        last_error=text(LAST_ERROR),
+        label=text(SENTIMENT),
+    )
 
 
 class BatchIncomplete(RuntimeError):

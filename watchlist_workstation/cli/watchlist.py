@@ -24,11 +24,17 @@ PROGRESS_FROM = 4 * DDB_BATCH_WRITE
 PROGRESS_EVERY = 10
 
 
+# "Name | Page title": the page to read for a name that alone is ambiguous. A MediaWiki title cannot
+# hold "|" (mediawiki.org, Manual:Page title), so the bar can never be part of a title.
+TITLE_SEPARATOR = "|"
+
+
 @dataclass(frozen=True)
 class NameInput:
     names: list[str]  # normal forms, first-seen order, no duplicates
     folded: int  # how many entries were duplicates of an earlier one
     source: str  # for messages: the file, "stdin" or "--item"
+    titles: dict[str, str]  # the page titles named with "Name | Title", by name
 
 
 def _file_entries(path: str) -> tuple[str, list[tuple[str, str]]]:
@@ -68,17 +74,20 @@ def read_names(items: tuple[str, ...], path: str | None, verb: str) -> NameInput
         source, entries = "--item", [(f"--item {n}", raw) for n, raw in enumerate(items, start=1)]
 
     names: dict[str, None] = {}
+    titles: dict[str, str] = {}
     problems = []
     folded = 0
     for where, raw in entries:
         try:
-            name = validate_name(raw)
+            name, title = _name_and_title(raw)
         except InvalidName as exc:
             problems.append(f"{where}: {exc}")
             continue
         if name in names:
             folded += 1
         names[name] = None
+        if title is not None:
+            titles[name] = title
     if problems:
         # One line per refused name, so each can be found and fixed; the last one ends the command.
         for problem in problems[:-1]:
@@ -88,7 +97,20 @@ def read_names(items: tuple[str, ...], path: str | None, verb: str) -> NameInput
         raise CliError(f"no company names in {source}")
     if folded:
         note(f"folded {folded} duplicate name{'s' if folded != 1 else ''}")
-    return NameInput(list(names), folded, source)
+    return NameInput(list(names), folded, source, titles)
+
+
+def _name_and_title(raw: str) -> tuple[str, str | None]:
+    """ "Name" or "Name | Page title", each part checked like a name."""
+    if TITLE_SEPARATOR not in raw:
+        return validate_name(raw), None
+    name, title = raw.split(TITLE_SEPARATOR, 1)
+    if TITLE_SEPARATOR in title:
+        raise InvalidName(f"more than one {TITLE_SEPARATOR!r} (give 'Name | Page title')")
+    try:
+        return validate_name(name), validate_name(title)
+    except InvalidName as exc:
+        raise InvalidName(f"{exc} (in 'Name | Page title')") from exc
 
 
 def _progress(verb: str, total: int):
@@ -117,10 +139,16 @@ def _name_options(command):
         "-f",
         "path",
         type=click.Path(exists=True, dir_okay=False, readable=True, allow_dash=True),
-        help="A file of company names, one a line ('-' for stdin); blank lines and '#' comments are skipped.",
+        help="A file of company names, one a line ('Name' or 'Name | Page title'; '-' for stdin); "
+        "blank lines and '#' comments are skipped.",
     )(command)
     command = click.option(
-        "--item", "-i", "items", multiple=True, metavar="NAME", help="A company name (repeat for more)."
+        "--item",
+        "-i",
+        "items",
+        multiple=True,
+        metavar="NAME",
+        help="A company name, or 'Name | Page title' (repeat for more).",
     )(command)
     return command
 
@@ -159,6 +187,7 @@ def _report(
 def add(app: AppContext, items: tuple[str, ...], path: str | None, dry_run: bool, as_json: bool) -> None:
     """Put companies on the watchlist; names already there are reported and left as they are.
 
+    A name that alone is ambiguous can name its Wikipedia page: 'Amazon | Amazon (company)'.
     Names are trimmed and inner whitespace collapsed; the same name given twice is added once.
     Any name over the length limit or holding a control character stops the command before
     anything is written.
@@ -173,7 +202,8 @@ def add(app: AppContext, items: tuple[str, ...], path: str | None, dry_run: bool
                 added=[n for n in wanted.names if n not in present], present=[n for n in wanted.names if n in present]
             )
         else:
-            report = ddb_ops.items_add(table, wanted.names, ddb, progress=_progress("added", len(wanted.names)))
+            progress = _progress("added", len(wanted.names))
+            report = ddb_ops.items_add(table, wanted.names, ddb, titles=wanted.titles, progress=progress)
     _report(wanted.names, ("add", report.added), ("already present", "present", report.present), dry_run, as_json)
 
 
