@@ -13,6 +13,8 @@ from botocore.config import Config
 
 from lib.clock import iso
 from lib.names import InvalidName, validate_name
+from lib.plan import Budget
+from lib.schedule import period_seconds
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, note
 from watchlist_workstation.limits import LAMBDA_MAX_TIMEOUT_SECONDS
@@ -79,6 +81,35 @@ def count_companies(ddb: Any, table: str) -> dict[str, Any]:
     return {"table": table, "companies": total}
 
 
+def refresh_plan(stack: dict[str, Any], companies: int) -> dict[str, Any] | None:
+    """How often each company is checked, from the stack's request budget and schedule (lib/plan.py); None
+    when the stack has no such parameters (a stack deployed before the budget existed)."""
+    parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters") or []}
+    try:
+        rate = int(parameters["WikipediaRequestsPerMinute"])
+        period = period_seconds(parameters["ScheduleExpression"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if period is None:
+        return None
+    budget = Budget(rate, period)
+    return {
+        "requests_per_minute": rate,
+        "period_seconds": period,
+        "companies_per_tick": budget.companies_per_tick,
+        "windows": budget.windows(companies),
+        "interval_seconds": budget.refresh_seconds(companies),
+    }
+
+
+def human_duration(seconds: int) -> str:
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            value = seconds // size
+            return f"{value} {unit}{'' if value == 1 else 's'}"
+    return f"{seconds} s"
+
+
 def results_summary(s3: Any, bucket: str, prefix: str = RESULTS_PREFIX) -> dict[str, Any]:
     objects = size = 0
     newest: dict[str, Any] | None = None
@@ -125,6 +156,7 @@ def status(app: AppContext, as_json: bool) -> None:
     section("dead_letter_queue", "DeadLetterQueueUrl", lambda url: queue_depth(app.client("sqs"), url))
     section("watchlist", "TableName", lambda _: count_companies(app.client("dynamodb"), app.table_name()))
     section("results", "ResultsBucketName", lambda bucket: results_summary(app.client("s3"), bucket))
+    report["refresh"] = refresh_plan(stack, report["watchlist"]["companies"]) if report["watchlist"] else None
     if missing:
         note(f"stack {app.stack_name} has no output {', '.join(missing)}: those parts are unavailable")
 
@@ -157,6 +189,19 @@ def _status_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(("watchlist", f"{count} compan{'y' if count == 1 else 'ies'}"))
     else:
         lines.append(("watchlist", unavailable))
+    refresh = report.get("refresh")
+    if refresh:
+        ticks = refresh["windows"]
+        lines.append(
+            (
+                "refresh",
+                f"each company every {human_duration(refresh['interval_seconds'])} "
+                f"({ticks} tick{'' if ticks == 1 else 's'} of at most {refresh['companies_per_tick']:,} companies, "
+                f"{refresh['requests_per_minute']} Wikipedia requests a minute)",
+            )
+        )
+    else:
+        lines.append(("refresh", unavailable))
     if results:
         objects = results["objects"]
         lines.append(("results", f"{objects} object{'' if objects == 1 else 's'}, {human_bytes(results['bytes'])}"))
