@@ -82,11 +82,9 @@ only reads the instance's lexicon and emoji dicts and keeps its per-call state i
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import math
 import signal
-import socket
 import sys
 import threading
 import time
@@ -94,12 +92,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from lib.limits import COMPREHEND_BATCH, COMPREHEND_MAX_DOC_BYTES
 from lib.log import get_logger
 from watchlist_workstation.cost.units import comprehend_units
+from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
 
 log = get_logger("local.comprehend")
 
@@ -340,17 +339,7 @@ def _error(exc: ComprehendError) -> _Outcome:
 # --- the server ------------------------------------------------------------------------------------
 
 
-def _require_loopback(host: str) -> None:
-    # The endpoint checks no credentials, so it must never listen beyond this machine.
-    try:
-        loopback = host == "localhost" or ipaddress.IPv4Address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"ComprehendServer binds only to an IPv4 loopback address, not {host!r}")
-
-
-class ComprehendServer:
+class ComprehendServer(LoopbackServer):
     """Comprehend's sentiment API on a loopback port, scored by VADER; thread-safe call counters.
 
     `on_call`, if given, receives a CallRecord for each call on the handler thread, just
@@ -358,6 +347,8 @@ class ComprehendServer:
     it); it must be thread-safe and quick. `scorer` replaces VADER (text -> {pos, neg, neu,
     compound}); None means the shared VADER analyzer.
     """
+
+    thread_name = "local-comprehend"
 
     def __init__(
         self,
@@ -367,8 +358,7 @@ class ComprehendServer:
         on_call: Callable[[CallRecord], None] | None = None,
         scorer: Scorer | None = None,
     ) -> None:
-        _require_loopback(host)
-        self._address = (host, port)
+        super().__init__(host, port)
         self._on_call = on_call
         self._scorer = scorer
         self._lock = threading.Lock()
@@ -376,48 +366,19 @@ class ComprehendServer:
         self._errors: Counter[str] = Counter()
         self._documents_scored = 0
         self._characters = self._billed_units = 0
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # Lifecycle.
+    # Lifecycle (start, stop, url and the context manager come from LoopbackServer).
 
     def start(self) -> ComprehendServer:
-        if self._httpd is not None:
-            raise RuntimeError("ComprehendServer is already running")
         if self._scorer is None:
             _vader_scores("")  # load the lexicon now, not inside the first timed call
-        self._httpd = _Server(self._address, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="local-comprehend", daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
 
-    def stop(self) -> None:
-        """Stop serving and close open keep-alive connections; a pooled client connection must not outlive us."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._httpd = self._thread = None
-        httpd.shutdown()
-        httpd.drop_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
-    def __enter__(self) -> ComprehendServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The endpoint URL for `endpoint_url=` or AWS_ENDPOINT_URL_COMPREHEND."""
-        if self._httpd is None:
-            raise RuntimeError("ComprehendServer is not running; call start() first")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_failed(self, request: Any, client_address: Any) -> None:
+        log.exception("local comprehend handler failed", extra={"client": client_address[0]})
 
     # Counters.
 
@@ -489,49 +450,8 @@ class ComprehendServer:
             log.exception("local comprehend on_call hook failed", extra={"operation": operation})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], endpoint: ComprehendServer) -> None:
-        self.endpoint = endpoint
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request, client_address) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that hung up mid-answer (a timeout, a stopped benchmark) is expected, not a bug.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        log.exception("local comprehend handler failed", extra={"client": client_address[0]})
-
-    def drop_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # the peer already hung up; nothing left to close
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # Keep-alive, as real endpoints allow: botocore reuses its pooled connections across calls.
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     timeout = _IDLE_SECONDS
-    # Headers and body leave in two writes; with Nagle on, the body waits for the client's delayed ACK
-    # (~40 ms a call on Linux loopback). TCP_NODELAY sends it at once.
-    disable_nagle_algorithm = True
-    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("local comprehend http", extra={"detail": format % args})

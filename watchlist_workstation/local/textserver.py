@@ -29,13 +29,13 @@ parallel edits do not conflict and a load error names the file.
     python -m watchlist_workstation.local.textserver --port 8081 [--data data/companies]
 
 serves a folder on 127.0.0.1 until Ctrl-C (or SIGTERM), printing the base URL on stderr.
-Only the standard library is used, so nothing here needs pytest.
+Only the standard library is used (local/loopback.py, the server it is built on, included), so nothing here
+needs pytest.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import html
 import json
@@ -50,11 +50,12 @@ import traceback
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
 from watchlist_workstation.project import COMPANIES_DIR
 
 API_PREFIX = "/api/rest_v1"
@@ -130,8 +131,12 @@ def _strip_weak(tag: str) -> str:
     return tag.removeprefix("W/")
 
 
-class TextServer:
+class TextServer(LoopbackServer):
     """A threaded loopback server speaking the summary endpoint; safe to configure while it runs."""
+
+    thread_name = "text-server"
+    # A client that gave up (timeout, size cap) leaves a broken pipe behind: expected, not a bug.
+    hangups = (OSError,)
 
     def __init__(
         self,
@@ -145,6 +150,7 @@ class TextServer:
         request_log_size: int | None = None,
     ):
         """`request_log_size` bounds the recorded requests to the newest N; None keeps them all."""
+        super().__init__(host, port)
         self.lang = lang
         # content_urls only name the page; nothing fetches them, so the real site's form is fine offline.
         self.page_url_base = page_url_base or f"https://{lang}.wikipedia.org/wiki/"
@@ -159,9 +165,6 @@ class TextServer:
             self.add_page(title, page)
         for source, target in (redirects or {}).items():
             self.add_redirect(source, target)
-        self._host, self._port = host, port
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_folder(cls, folder: Path, **kwargs: Any) -> TextServer:
@@ -195,10 +198,9 @@ class TextServer:
     @property
     def base_url(self) -> str:
         """The REST API root to give a client, like https://en.wikipedia.org/api/rest_v1."""
-        if self._httpd is None:
+        if not self.running:
             raise RuntimeError("the server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return self.url + API_PREFIX
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -222,36 +224,22 @@ class TextServer:
     def page_url(self, title: str) -> str:
         return self.page_url_base + quote(title_key(title).replace(" ", "_"), safe="")
 
-    # -- lifecycle -----------------------------------------------------------------------
+    # -- lifecycle (stop, url and the context manager come from LoopbackServer) ----------------
 
     def start(self) -> TextServer:
-        if self._httpd is not None:
+        """Start serving; starting a running server does nothing."""
+        if self.running:
             return self
-        self._httpd = _Server((self._host, self._port), _handler_for(self))
-        # A short poll keeps stop() quick: shutdown() waits for the loop's next poll.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="text-server", daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
 
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.stopping.set()
-        httpd.shutdown()
-        # Kept-alive connections would otherwise hold their handler threads in readline().
-        httpd.drop_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
-    def __enter__(self) -> TextServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def handler_failed(self, request: Any, client_address: Any) -> None:
+        # On stderr, as http.server reports it (the handler records its own failures in `errors`).
+        sys.stderr.write(f"{'-' * 40}\nException occurred during processing of request from {client_address}\n")
+        traceback.print_exc()
+        sys.stderr.write("-" * 40 + "\n")
 
     # -- what the handler asks -----------------------------------------------------------
 
@@ -298,53 +286,10 @@ class TextServer:
 WikiServer = TextServer
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address, handler):
-        self.stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def track(self, connection: socket.socket, alive: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if alive else self._connections.discard)(connection)
-
-    def drop_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that gave up (timeout, size cap) leaves a broken pipe behind: expected, not a bug.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
 def _handler_for(wiki: TextServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse pooled connections as with the real API
-        # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for
-        # the client's delayed ACK (about 40 ms a response on loopback).
-        disable_nagle_algorithm = True
-        server: _Server
-
+    class Handler(LoopbackHandler):
         def log_message(self, format, *args) -> None:
             pass
-
-        def setup(self) -> None:
-            super().setup()
-            self.server.track(self.request, alive=True)
-
-        def finish(self) -> None:
-            try:
-                super().finish()
-            finally:
-                self.server.track(self.request, alive=False)
 
         def do_GET(self) -> None:
             try:
