@@ -2,8 +2,8 @@
 
 Each variant runs in a fresh server process on 127.0.0.1:
   shipped     `python -m moto.server`: moto's own werkzeug server, no patch;
-  local mode  `python -m watchlist_workstation.local.motoserver`: waitress,
-              watchlist_workstation/local/motoddb.py and the lookup caches.
+  local mode  `python -m watchlist_workstation.local.moto_server`: waitress,
+              watchlist_workstation/local/moto_server/ddb_patch.py and the lookup caches.
 A table holds `--items` companies; `--threads` boto3 threads then repeat the consumer's own write
 (lib.state.save_analysis: one conditional UpdateItem of a dozen attributes) for `--seconds`. The
 bench prints calls per second and the server process's CPU milliseconds per call (from
@@ -36,7 +36,7 @@ from botocore.config import Config  # noqa: E402
 
 from lib import state  # noqa: E402
 from lib.results import ResultRow  # noqa: E402
-from watchlist_workstation.local.motoserver import MotoProcess  # noqa: E402
+from watchlist_workstation.local.moto_server.process import MotoProcess  # noqa: E402
 
 TABLE = "bench-watchlist"
 TARGET_RATIO = 2.0

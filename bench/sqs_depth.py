@@ -1,4 +1,6 @@
-"""SQS calls on a deep queue through moto's server: moto 5.2.5 as shipped vs watchlist_workstation/local/motosqs.py.
+"""SQS calls on a deep queue through moto's server: moto 5.2.5 as shipped vs local mode's SQS patch.
+
+The patch is watchlist_workstation/local/moto_server/sqs_patch.py.
 
 For each queue depth (default 1,000 and 10,000) and each variant, a fresh process starts a
 ThreadedMotoServer on 127.0.0.1 (the shipped variant never imports the patch), fills one standard
@@ -51,9 +53,9 @@ def measure(variant: str, depth: int, rounds: int) -> dict[str, list[float]]:
     from moto.server import ThreadedMotoServer
 
     if variant == "patched":
-        from watchlist_workstation.local import motosqs
+        from watchlist_workstation.local.moto_server import sqs_patch
 
-        motosqs.apply()
+        sqs_patch.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -35,7 +35,6 @@ import pytest
 from botocore.config import Config
 
 from watchlist_workstation.deploy.offline import deploy_offline
-from watchlist_workstation.local import motosqs
 from watchlist_workstation.local.comprehend import ComprehendServer
 from watchlist_workstation.local.executor import (
     PLAYED_TAG,
@@ -43,6 +42,7 @@ from watchlist_workstation.local.executor import (
     batch_item_failures,
     schedule_event,
 )
+from watchlist_workstation.local.moto_server import sqs_patch
 from watchlist_workstation.local.textserver import DEFAULT_DATA, Scripted, TextServer
 from watchlist_workstation.schedule import ScheduleError, period_seconds
 
@@ -114,8 +114,9 @@ def _account(server_class) -> Iterator[Account]:
     quiet = {name: logging.getLogger(name).level for name in ("werkzeug", "moto")}
     for name in quiet:
         logging.getLogger(name).setLevel(logging.ERROR)  # one access-log line per request otherwise
-    # The SQS local mode ships: fast on deep queues and thread-safe (watchlist_workstation/local/motosqs.py).
-    motosqs.apply()
+    # The SQS local mode ships: fast on deep queues and thread-safe
+    # (watchlist_workstation/local/moto_server/sqs_patch.py).
+    sqs_patch.apply()
     moto = server_class(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()

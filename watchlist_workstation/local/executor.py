@@ -35,8 +35,8 @@ Amazon SQS" and "Handling errors for an SQS event source in Lambda"):
   the number of concurrent batches Lambda starts an SQS mapping with.
 
 The executor calls SQS from several pollers at once, so it needs the SQS local mode's moto server
-runs: watchlist_workstation/local/motosqs.py patches moto 5.2.5's (which scans the whole queue several times per
-call and can hand out a message twice, undo a delete or lose a message sent during a delete under
+runs: watchlist_workstation/local/moto_server/sqs_patch.py patches moto 5.2.5's (which scans the whole queue
+several times per call and can hand out a message twice, undo a delete or lose a message sent during a delete under
 concurrent calls) so that each call is cheap and holds its queue's lock. The executor still backs
 idle pollers off and checks queue depth less often when the check is slow.
 

@@ -197,12 +197,12 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         from watchlist_workstation.local.comprehend import ComprehendServer
-        from watchlist_workstation.local.motoserver import MotoProcess
+        from watchlist_workstation.local.moto_server.process import MotoProcess
         from watchlist_workstation.local.textserver import TextServer
 
         started = time.perf_counter()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        # moto boots in its own process (local/motoserver.py says why) while the helpers start here.
+        # moto boots in its own process (local/moto_server/process.py says why) while the helpers start here.
         self._moto = MotoProcess(port=self.port, log_path=self.state_dir / "moto.log").launch()
         try:
             self._comprehend = ComprehendServer().start()
