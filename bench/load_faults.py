@@ -53,7 +53,8 @@ from bench.local_e2e import (  # noqa: E402
     write_data_folder,
 )
 from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT  # noqa: E402
-from watchlist_workstation.local.executor import LocalLambda, MappingSpec, PollReport  # noqa: E402
+from watchlist_workstation.local.lambda_service.poller import PollReport  # noqa: E402
+from watchlist_workstation.local.lambda_service.service import LocalLambda  # noqa: E402
 from watchlist_workstation.local.stack import LocalStack, local_client  # noqa: E402
 from watchlist_workstation.local.textserver import Scripted, TextServer  # noqa: E402
 
@@ -145,11 +146,11 @@ def plan_faults(names: list[str], rate: float, seed: int) -> dict[str, FaultKind
     return plan
 
 
-class WatchedLambda(LocalLambda):
-    """The executor, noting what each poll handed the consumer: receive counts and invocation times."""
+class DeliveryWatch:
+    """What each poll handed the consumer, noted through LocalLambda.watch_polls: receive counts and
+    invocation times."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self._seen_lock = threading.Lock()
         self.receives: dict[str, int] = {}  # message id -> highest ApproximateReceiveCount delivered
         self.names: dict[str, str] = {}  # message id -> company
@@ -158,8 +159,7 @@ class WatchedLambda(LocalLambda):
         self.first_deliveries = 0
         self.first_pass_done = 0.0
 
-    def poll_once(self, mapping: MappingSpec, **kwargs: Any) -> PollReport:
-        report = super().poll_once(mapping, **kwargs)
+    def __call__(self, report: PollReport) -> None:
         with self._seen_lock:
             for record in report.records:
                 count = int(record["attributes"].get("ApproximateReceiveCount", 1))
@@ -175,7 +175,7 @@ class WatchedLambda(LocalLambda):
 
 def account(
     stack: LocalStack,
-    executor: WatchedLambda,
+    watch: DeliveryWatch,
     text: TextServer,
     names: list[str],
     plan: dict[str, FaultKind],
@@ -190,7 +190,7 @@ def account(
     dead = set(_dead_letter_names(stack))
     wanted = set(names)
     ends = collections.Counter(name for group in (analysed, errors, dead) for name in group & wanted)
-    received_again = {executor.names[mid] for mid, count in executor.receives.items() if count > 1}
+    received_again = {watch.names[mid] for mid, count in watch.receives.items() if count > 1}
     requests = collections.Counter(request.title for request in text.requests)
     kinds = {}
     for kind in FAULTS:
@@ -213,7 +213,7 @@ def account(
         "errors": len(errors & wanted),
         "dead_lettered": len(dead & wanted),
         "received_again": len(received_again & wanted),
-        "receives": sum(executor.receives.values()),
+        "receives": sum(watch.receives.values()),
         "duplicate_rows": sum(n - 1 for n in copies.values()),
         "duplicated": sorted({name for (name, _, _), n in copies.items() if n > 1}),
         "accounted_twice": sorted(name for name, n in ends.items() if n > 1),
@@ -274,7 +274,9 @@ def main() -> int:
                 text.script(name, *[kind.answer] * count)
             ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
 
-            executor = WatchedLambda.for_stack(stack)
+            executor = LocalLambda.for_stack(stack)
+            watch = DeliveryWatch()
+            executor.watch_polls(watch)
             with executor:
                 executor.discover()
                 for thread in executor.prewarm():
@@ -289,7 +291,7 @@ def main() -> int:
             if not tick.ok:
                 raise SystemExit(f"the producer failed: {tick.error_type}: {tick.error_message}")
             run_id = tick.payload["run_id"]
-            figures = account(stack, executor, text, names, plan, run_id)
+            figures = account(stack, watch, text, names, plan, run_id)
         finally:
             if stack is not None:
                 stack.stop(save=False)
@@ -304,9 +306,9 @@ def main() -> int:
             "batches": drained.batches,
             "invoke_errors": drained.invoke_errors,
             "timed_out": drained.timed_out,
-            "longest_invocation_seconds": executor.longest_invocation,
-            "first_pass_seconds": executor.first_pass_done - ticked,
-            "first_deliveries": executor.first_deliveries,
+            "longest_invocation_seconds": watch.longest_invocation,
+            "first_pass_seconds": watch.first_pass_done - ticked,
+            "first_deliveries": watch.first_deliveries,
             "visibility_timeout": args.visibility_timeout,
             "template_visibility_timeout": template_visibility,
             "max_receive_count": max_receives,

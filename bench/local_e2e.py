@@ -47,7 +47,7 @@ import urllib3  # noqa: E402
 
 import ddb_ops  # noqa: E402
 from lib.textsource import summary_url  # noqa: E402
-from watchlist_workstation.local.executor import LocalLambda  # noqa: E402
+from watchlist_workstation.local.lambda_service.service import LocalLambda  # noqa: E402
 from watchlist_workstation.local.stack import LocalStack, local_client, local_session  # noqa: E402
 
 TARGET_RATE = 100.0

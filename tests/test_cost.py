@@ -19,7 +19,7 @@ from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
 from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
 from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH, SQS_RECEIVE_MAX
-from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.lambda_service.service import LocalLambda
 from watchlist_workstation.local.stack import LocalStack, local_client
 from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name
 

@@ -23,7 +23,7 @@ import ddb_ops
 from tests.stack_fixture import ROOT
 from tests.webdriver import Browser
 from watchlist_workstation.cli.watchlist import read_names
-from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.lambda_service.service import LocalLambda
 from watchlist_workstation.local.stack import LocalStack, local_client
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))

@@ -1,4 +1,4 @@
-"""Local mode's Lambda service (watchlist_workstation/local/executor.py), one rule of Lambda's behaviour per test.
+"""Local mode's Lambda service (watchlist_workstation/local/lambda_service/), one rule of Lambda's behaviour per test.
 
 Everything runs for real on loopback: a moto server holding a stack created from template.yml,
 the Comprehend-compatible endpoint, the text server with the shipped company pages, and the
@@ -36,12 +36,10 @@ from botocore.config import Config
 
 from watchlist_workstation.deploy.offline import deploy_offline
 from watchlist_workstation.local.comprehend import ComprehendServer
-from watchlist_workstation.local.executor import (
-    PLAYED_TAG,
-    LocalLambda,
-    batch_item_failures,
-    schedule_event,
-)
+from watchlist_workstation.local.lambda_service.discovery import PLAYED_TAG
+from watchlist_workstation.local.lambda_service.events import schedule_event
+from watchlist_workstation.local.lambda_service.poller import batch_item_failures
+from watchlist_workstation.local.lambda_service.service import LocalLambda
 from watchlist_workstation.local.moto_server import sqs_patch
 from watchlist_workstation.local.textserver import DEFAULT_DATA, Scripted, TextServer
 from watchlist_workstation.schedule import ScheduleError, period_seconds
@@ -284,7 +282,7 @@ def worker_processes(function: str) -> int:
     return sum(
         1
         for line in listing.splitlines()
-        if "watchlist_workstation.local.runtime" in line and f"--function {function} " in line
+        if "watchlist_workstation.local.lambda_service.runtime" in line and f"--function {function} " in line
     )
 
 
@@ -786,8 +784,8 @@ def test_prewarmed_workers_serve_the_first_invocations(account, stack, tmp_path)
         executor.discover()
         for thread in executor.prewarm(2):
             thread.join()
-        producer = executor._pools[stack.ProducerFunctionName]
-        warm = {worker.pid for worker in producer._idle}
+        producer = executor.workers(stack.ProducerFunctionName)
+        warm = producer.idle_pids()
         # WHEN the producer is invoked (an empty watchlist: nothing to queue)
         result = executor.fire_schedule()
         # THEN the prewarmed worker ran it and no new one was started: the scheduled producer got
@@ -795,4 +793,4 @@ def test_prewarmed_workers_serve_the_first_invocations(account, stack, tmp_path)
         assert len(warm) == 1 and producer.started == 1
         assert result.ok and result.worker_pid in warm
         assert producer.started == 1
-        assert executor._pools[stack.ConsumerFunctionName].started == min(2, MAX_CONCURRENCY)
+        assert executor.workers(stack.ConsumerFunctionName).started == min(2, MAX_CONCURRENCY)

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from watchlist_workstation.local.comprehend import ComprehendServer
-from watchlist_workstation.local.invoke_api import InvokeServer
+from watchlist_workstation.local.lambda_service.invoke_api import InvokeServer
 from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
 from watchlist_workstation.local.textserver import TextServer
 

@@ -18,7 +18,7 @@ import pytest
 import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
 from watchlist_workstation.cli.app import cli
-from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.lambda_service.service import LocalLambda
 from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir, local_client
 
 REGION_NAME = "US East (N. Virginia)"

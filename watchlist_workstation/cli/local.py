@@ -1,6 +1,6 @@
 """`local up` and `local run --once`: the whole pipeline on this machine, offline, from template.yml.
 
-The stack is created in an embedded moto server; watchlist_workstation.local.executor plays the Lambda
+The stack is created in an embedded moto server; watchlist_workstation.local.lambda_service plays the Lambda
 service (schedule, event source mappings, timeouts); a Comprehend-compatible endpoint and a
 text server stand in for Amazon Comprehend and Wikipedia. State (the watchlist with each
 company's latest state, and the results) survives a restart.
@@ -36,8 +36,8 @@ def local_group() -> None:
 def _start(app: AppContext, port: int, online: bool, results_dir: Path, parameters: dict[str, str]):
     """The local stack, its Lambda service (the executor) and its Lambda API, started and recorded;
     what the stack's topic sends is printed here and appended to its notifications log."""
-    from watchlist_workstation.local.executor import LocalLambda
-    from watchlist_workstation.local.invoke_api import InvokeServer
+    from watchlist_workstation.local.lambda_service.invoke_api import InvokeServer
+    from watchlist_workstation.local.lambda_service.service import LocalLambda
     from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir, local_client
 
     if Endpoints.read(default_state_dir()) is not None:

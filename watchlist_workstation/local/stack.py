@@ -55,7 +55,7 @@ class Endpoints:
     region: str
     stack_name: str
     pid: int
-    # The Lambda API whose Invoke runs the functions (watchlist_workstation/local/invoke_api.py); None until it serves.
+    # The Lambda API whose Invoke runs the functions (local/lambda_service/invoke_api.py); None until it serves.
     lambda_: str | None = None
     # Where the results are mirrored (`--results-dir`), so teardown --local can remove the mirror.
     results_dir: str | None = None

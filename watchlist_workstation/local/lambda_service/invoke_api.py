@@ -6,7 +6,7 @@ and records it in `<state dir>/endpoints.json` (`lambda_`); `--local` gives it t
 `lambda` client as that service's endpoint, so `./cfcli.py run` makes the same boto3 Invoke call
 in local mode as on AWS (docs/design.md rule 1: local mode changes endpoints, not code paths).
 
-    with InvokeServer(executor, forward_to="http://127.0.0.1:4566") as server:
+    with InvokeServer(lambda_service, forward_to="http://127.0.0.1:4566") as server:
         boto3.client("lambda", endpoint_url=server.url, ...).invoke(FunctionName=name, Payload=b"{}")
 
 Protocol: what botocore's rest-json Lambda client sends and parses (Lambda API reference, "Invoke").
@@ -30,9 +30,9 @@ Protocol: what botocore's rest-json Lambda client sends and parses (Lambda API r
   `forward_to` (the moto server holding the functions), so this is one whole Lambda endpoint. No
   signature is checked, so the server binds to loopback only.
 
-The backend (watchlist_workstation.local.executor.LocalLambda) has `has_function(name)`, `invoke(name, event) ->
-InvokeResult` (KeyError for a function it does not know) and `refresh() -> bool` (read the stack
-again if its deployment changed; True when it did).
+The backend (service.py's LocalLambda) has `has_function(name)`, `invoke(name, event) -> InvokeResult`
+(KeyError for a function it does not know) and `refresh() -> bool` (read the stack again if its
+deployment changed; True when it did).
 """
 
 from __future__ import annotations
