@@ -54,8 +54,7 @@ from bench.local_e2e import (  # noqa: E402
 )
 from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT  # noqa: E402
 from watchlist_workstation.local.lambda_service.poller import PollReport  # noqa: E402
-from watchlist_workstation.local.lambda_service.service import LocalLambda  # noqa: E402
-from watchlist_workstation.local.stack import LocalStack, local_client  # noqa: E402
+from watchlist_workstation.local.stack import LocalStack  # noqa: E402
 from watchlist_workstation.local.textserver import Scripted, TextServer  # noqa: E402
 
 # Past the text client's read timeout, so the attempt times out instead of being merely slow.
@@ -182,7 +181,7 @@ def account(
     run_id: str,
 ) -> dict[str, Any]:
     """Where each company ended, from the stack: result rows, recorded errors, the dead-letter queue."""
-    ddb = local_client("dynamodb", stack.endpoints.aws)
+    ddb = stack.client("dynamodb")
     rows = [row for row in _result_rows(stack, _result_keys(stack)) if row["run_id"] == run_id]
     copies = collections.Counter((row["name"], row["text_sha256"], row["run_id"]) for row in rows)
     analysed = {row["name"] for row in rows}
@@ -262,7 +261,7 @@ def main() -> int:
                 parameters={"TextSourceUrl": text.base_url},
             ).start()
             startup = time.perf_counter() - started
-            sqs = local_client("sqs", stack.endpoints.aws)
+            sqs = stack.client("sqs")
             queue_url = stack.outputs["QueueUrl"]
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
             template_visibility = int(attributes["VisibilityTimeout"])
@@ -272,13 +271,12 @@ def main() -> int:
                 # A poison title fails every attempt of every receive until the redrive policy moves it.
                 count = kind.answers if kind.answers is not None else TEXT_MAX_ATTEMPTS * max_receives
                 text.script(name, *[kind.answer] * count)
-            ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
+            ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"))
 
-            executor = LocalLambda.for_stack(stack)
+            executor = stack.lambda_service
             watch = DeliveryWatch()
             executor.watch_polls(watch)
             with executor:
-                executor.discover()
                 for thread in executor.prewarm():
                     thread.join()
                 concurrency = max(m.concurrency for m in executor.mappings)

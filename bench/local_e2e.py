@@ -47,8 +47,7 @@ import urllib3  # noqa: E402
 
 import ddb_ops  # noqa: E402
 from lib.textsource import summary_url  # noqa: E402
-from watchlist_workstation.local.lambda_service.service import LocalLambda  # noqa: E402
-from watchlist_workstation.local.stack import LocalStack, local_client, local_session  # noqa: E402
+from watchlist_workstation.local.stack import LocalStack, local_session  # noqa: E402
 
 TARGET_RATE = 100.0
 TARGET_RSS = 1024**3
@@ -127,9 +126,9 @@ class ServerCalls:
 
     def _now(self) -> collections.Counter[str]:
         counts = self.stack.aws_calls()
-        for operation, n in self.stack._comprehend.stats()["calls"].items():
+        for operation, n in self.stack.comprehend.stats()["calls"].items():
             counts[f"comprehend:{operation}"] += n
-        counts["text:GET"] += self.stack._text.requests_served
+        counts["text:GET"] += self.stack.text_server.requests_served
         return counts
 
     def take(self) -> collections.Counter[str]:
@@ -207,10 +206,10 @@ class PeakRss:
 # --- the two designs ------------------------------------------------------------------------
 
 
-def run_pipeline(stack: LocalStack, executor: LocalLambda, names: list[str], calls: ServerCalls) -> dict:
+def run_pipeline(stack: LocalStack, names: list[str], calls: ServerCalls) -> dict:
     """Put `names` (and only them) on the watchlist, tick once, drain; return figures and accounting."""
-    aws, outputs = stack.endpoints.aws, stack.outputs
-    ddb = local_client("dynamodb", aws)
+    outputs = stack.outputs
+    ddb = stack.client("dynamodb")
     table = outputs["TableName"]
     present = [item["name"] for item in ddb_ops.items_list(table, ddb)]
     if present:
@@ -220,7 +219,7 @@ def run_pipeline(stack: LocalStack, executor: LocalLambda, names: list[str], cal
     calls.take()
     started = time.perf_counter()
     # The pollers run while the producer sends, as the event source mapping does on AWS.
-    tick, drained = executor.fire_and_drain(timeout=3600)
+    tick, drained = stack.lambda_service.fire_and_drain(timeout=3600)
     if not tick.ok:
         raise SystemExit(f"the producer failed: {tick.error_type}: {tick.error_message}")
     seconds = time.perf_counter() - started
@@ -248,7 +247,7 @@ def run_pipeline(stack: LocalStack, executor: LocalLambda, names: list[str], cal
 
 
 def _result_keys(stack: LocalStack) -> set[str]:
-    s3 = local_client("s3", stack.endpoints.aws)
+    s3 = stack.client("s3")
     keys = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.outputs["ResultsBucketName"]):
         keys.update(obj["Key"] for obj in page.get("Contents", []))
@@ -256,7 +255,7 @@ def _result_keys(stack: LocalStack) -> set[str]:
 
 
 def _result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
-    s3 = local_client("s3", stack.endpoints.aws)
+    s3 = stack.client("s3")
     rows = []
     for key in sorted(keys):
         body = s3.get_object(Bucket=stack.outputs["ResultsBucketName"], Key=key)["Body"].read().decode("utf-8")
@@ -266,7 +265,7 @@ def _result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
 
 def _dead_letter_names(stack: LocalStack) -> list[str]:
     """Names in the dead-letter queue (read without deleting: each is received once, then hidden)."""
-    sqs = local_client("sqs", stack.endpoints.aws)
+    sqs = stack.client("sqs")
     names = []
     while True:
         got = sqs.receive_message(
@@ -285,8 +284,8 @@ def run_prototype(stack: LocalStack, names: list[str], concurrency: int, calls: 
     """The prototype's call pattern over `names`, against the same local endpoints."""
     endpoints = stack.endpoints
     session = local_session(endpoints.region)
-    sqs = local_client("sqs", endpoints.aws)
-    s3 = local_client("s3", endpoints.aws)
+    sqs = stack.client("sqs")
+    s3 = stack.client("s3")
     queue_name = "prototype-pattern"
     sqs.create_queue(QueueName=queue_name, Attributes={"VisibilityTimeout": "360"})
     bucket = stack.outputs["ResultsBucketName"]
@@ -368,16 +367,15 @@ def main() -> int:
             try:
                 startup = time.perf_counter() - started
                 calls = ServerCalls(stack)
-                executor = LocalLambda.for_stack(stack)
-                with executor:
-                    executor.discover()
-                    for thread in executor.prewarm():
-                        thread.join()
-                    concurrency = max(m.concurrency for m in executor.mappings)
-                    print(f"stack up in {startup:.1f} s; running {len(small):,} companies", file=sys.stderr)
-                    first = run_pipeline(stack, executor, small, calls)
-                    print(f"running {len(large):,} companies", file=sys.stderr)
-                    second = run_pipeline(stack, executor, large, calls)
+                for thread in stack.lambda_service.prewarm():
+                    thread.join()
+                concurrency = max(m.concurrency for m in stack.lambda_service.mappings)
+                print(f"stack up in {startup:.1f} s; running {len(small):,} companies", file=sys.stderr)
+                first = run_pipeline(stack, small, calls)
+                print(f"running {len(large):,} companies", file=sys.stderr)
+                second = run_pipeline(stack, large, calls)
+                # The pipeline's workers stop here: the prototype's pattern runs without them.
+                stack.lambda_service.close()
                 print(f"running the prototype's pattern over the same {len(small):,} companies", file=sys.stderr)
                 proto = run_prototype(stack, small, concurrency, calls)
             finally:

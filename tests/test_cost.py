@@ -19,8 +19,7 @@ from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
 from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
 from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH, SQS_RECEIVE_MAX
-from watchlist_workstation.local.lambda_service.service import LocalLambda
-from watchlist_workstation.local.stack import LocalStack, local_client
+from watchlist_workstation.local.stack import LocalStack
 from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name
 
 DEPLOYMENT = model.deployment_from_template()
@@ -284,13 +283,10 @@ def local_pipeline(tmp_path, shipped_texts, aws_credentials):
     stack = LocalStack(
         stack_name="cost-test", state_dir=tmp_path / "state", results_dir=tmp_path / "results", data_dir=folder
     ).start()
-    executor = LocalLambda.for_stack(stack)
     try:
-        executor.discover()
-        ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
-        yield stack, executor
+        ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"))
+        yield stack, stack.lambda_service
     finally:
-        executor.close()
         stack.stop(save=False)
 
 

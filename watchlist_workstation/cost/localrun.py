@@ -102,8 +102,7 @@ class RunRecorder:
         self._bucket = stack.outputs["ResultsBucketName"]
         self._objects, self._bytes = _bucket_bytes(self._s3, self._bucket)
         self._logs = _log_sizes(executor.log_dir)
-        # LocalStack keeps its Comprehend endpoint private; `local run` reads its counters the same way.
-        self._comprehend = stack._comprehend.stats()
+        self._comprehend = stack.comprehend.stats()
         self._calls = stack.aws_calls()
 
     @classmethod
@@ -112,7 +111,7 @@ class RunRecorder:
 
     def end(self, *, queued: int, batches: int, records: int) -> LocalRun:
         calls = self.stack.aws_calls() - self._calls
-        comprehend_now = self.stack._comprehend.stats()
+        comprehend_now = self.stack.comprehend.stats()
         logs = _log_sizes(self.executor.log_dir) - self._logs
         objects, size = _bucket_bytes(self._s3, self._bucket)
         items = []

@@ -108,23 +108,6 @@ class LocalLambda:
             refresh=self.refresh,
         )
 
-    @classmethod
-    def for_stack(cls, stack: Any) -> LocalLambda:
-        """The Lambda service of a started local.stack.LocalStack: its account, its functions' extra
-        environment, and the functions' code and logs under its state folder."""
-        from watchlist_workstation.local.stack import (
-            local_session,  # the stack module is the one that knows about us, not the reverse
-        )
-
-        return cls(
-            local_session(stack.endpoints.region),
-            stack.endpoints.aws,
-            stack.stack_name,
-            extra_env=stack.function_env(),
-            work_dir=stack.state_dir / "functions",
-            log_dir=stack.state_dir / "logs",
-        )
-
     # -- what is played ---------------------------------------------------------------------------
 
     @property
