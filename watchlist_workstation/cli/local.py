@@ -109,7 +109,8 @@ def run_once(
     as_json: bool,
 ) -> None:
     """Create the local stack, fire the schedule once, drain the queue, show the results."""
-    from watchlist_workstation.cost.localrun import RECORD_NAME, RunRecorder
+    from watchlist_workstation.cost.localrun import RECORD_NAME
+    from watchlist_workstation.local.run_record import RunRecorder
     from watchlist_workstation.local.stack import REGION, local_session
 
     app: AppContext = ctx.obj
@@ -119,7 +120,7 @@ def run_once(
         for line in _endpoint_lines(stack):
             note(line)
         comprehend_before = stack.comprehend.stats()
-        recorder = RunRecorder.begin(stack, stack.lambda_service)
+        recorder = RunRecorder.begin(stack)
         tick, drained = stack.lambda_service.fire_and_drain(timeout=timeout)
         # What the tick counted, for `cost --from-local-run` to price.
         record = stack.state_dir / RECORD_NAME
