@@ -1,6 +1,6 @@
 """Load with faults: every company analysed or dead-lettered when 5% of the text fetches go wrong.
 
-    .venv/bin/python bench/load_faults.py [--companies 10000] [--fault-rate 0.05] [--seed 11] [--json]
+    .venv/bin/python -m bench.load_faults [--companies 10000] [--fault-rate 0.05] [--seed 11] [--json]
 
 The local stack as bench/local_e2e.py builds it (the stack from template.yml in the moto process,
 the executor's worker processes running the real handlers, the Comprehend-compatible endpoint),
@@ -40,22 +40,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import ddb_ops  # noqa: E402
-from bench.local_e2e import (  # noqa: E402
-    _dead_letter_names,
-    _result_keys,
-    _result_rows,
+import ddb_ops
+from bench.local_e2e import (
     company_pages,
+    dead_letter_names,
+    result_keys,
+    result_rows,
     write_data_folder,
 )
-from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT  # noqa: E402
-from watchlist_workstation.local.lambda_service.poller import PollReport  # noqa: E402
-from watchlist_workstation.local.stack import LocalStack  # noqa: E402
-from watchlist_workstation.local.textserver import Scripted, TextServer  # noqa: E402
+from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT
+from watchlist_workstation.local.lambda_service.poller import PollReport
+from watchlist_workstation.local.stack import LocalStack
+from watchlist_workstation.local.textserver import Scripted, TextServer
 
 # Past the text client's read timeout, so the attempt times out instead of being merely slow.
 SLOW_SECONDS = TEXT_READ_TIMEOUT + 0.5
@@ -182,11 +180,11 @@ def account(
 ) -> dict[str, Any]:
     """Where each company ended, from the stack: result rows, recorded errors, the dead-letter queue."""
     ddb = stack.client("dynamodb")
-    rows = [row for row in _result_rows(stack, _result_keys(stack)) if row["run_id"] == run_id]
+    rows = [row for row in result_rows(stack, result_keys(stack)) if row["run_id"] == run_id]
     copies = collections.Counter((row["name"], row["text_sha256"], row["run_id"]) for row in rows)
     analysed = {row["name"] for row in rows}
     errors = {item["name"] for item in ddb_ops.items_list(stack.outputs["TableName"], ddb) if item.get("last_error")}
-    dead = set(_dead_letter_names(stack))
+    dead = set(dead_letter_names(stack))
     wanted = set(names)
     ends = collections.Counter(name for group in (analysed, errors, dead) for name in group & wanted)
     received_again = {watch.names[mid] for mid, count in watch.receives.items() if count > 1}

@@ -5,7 +5,7 @@ stack created from template.yml in an embedded moto server, the executor playing
 worker processes running the real handlers), the Comprehend-compatible endpoint and the local
 text source. The bench writes its own synthetic company pages (the shipped data/ has 33).
 
-    .venv/bin/python bench/local_e2e.py [--companies 10000] [--small 1000] [--json] [--json-out PATH]
+    .venv/bin/python -m bench.local_e2e [--companies 10000] [--small 1000] [--json] [--json-out PATH]
 
 Phases, each timed from the schedule tick to a drained queue:
   1. `--small` companies through the pipeline (the 1,000-company figure);
@@ -39,15 +39,13 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import urllib3  # noqa: E402
+import urllib3
 
-import ddb_ops  # noqa: E402
-from lib.textsource import summary_url  # noqa: E402
-from watchlist_workstation.local.stack import LocalStack, local_session  # noqa: E402
+import ddb_ops
+from lib.textsource import summary_url
+from watchlist_workstation.local.stack import LocalStack, local_session
 
 TARGET_RATE = 100.0
 TARGET_RSS = 1024**3
@@ -215,7 +213,7 @@ def run_pipeline(stack: LocalStack, names: list[str], calls: ServerCalls) -> dic
     if present:
         ddb_ops.items_delete(table, present, ddb)
     ddb_ops.items_add(table, names, ddb)
-    before_keys = _result_keys(stack)
+    before_keys = result_keys(stack)
     calls.take()
     started = time.perf_counter()
     # The pollers run while the producer sends, as the event source mapping does on AWS.
@@ -224,10 +222,10 @@ def run_pipeline(stack: LocalStack, names: list[str], calls: ServerCalls) -> dic
         raise SystemExit(f"the producer failed: {tick.error_type}: {tick.error_message}")
     seconds = time.perf_counter() - started
     counts = calls.take()
-    rows = _result_rows(stack, _result_keys(stack) - before_keys)
+    rows = result_rows(stack, result_keys(stack) - before_keys)
     analysed = collections.Counter(row["name"] for row in rows)
     errors = {item["name"]: item.get("last_error") for item in ddb_ops.items_list(table, ddb) if item.get("last_error")}
-    dead = _dead_letter_names(stack)
+    dead = dead_letter_names(stack)
     wanted = set(names)
     accounted = (set(analysed) | set(errors) | set(dead)) & wanted
     return {
@@ -246,7 +244,7 @@ def run_pipeline(stack: LocalStack, names: list[str], calls: ServerCalls) -> dic
     }
 
 
-def _result_keys(stack: LocalStack) -> set[str]:
+def result_keys(stack: LocalStack) -> set[str]:
     s3 = stack.client("s3")
     keys = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.outputs["ResultsBucketName"]):
@@ -254,7 +252,7 @@ def _result_keys(stack: LocalStack) -> set[str]:
     return keys
 
 
-def _result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
+def result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
     s3 = stack.client("s3")
     rows = []
     for key in sorted(keys):
@@ -263,7 +261,7 @@ def _result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
     return rows
 
 
-def _dead_letter_names(stack: LocalStack) -> list[str]:
+def dead_letter_names(stack: LocalStack) -> list[str]:
     """Names in the dead-letter queue (read without deleting: each is received once, then hidden)."""
     sqs = stack.client("sqs")
     names = []

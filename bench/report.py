@@ -1,6 +1,6 @@
 """One table of what `make bench` measured, beside the prototype's pattern, with the date and the machine.
 
-    .venv/bin/python bench/report.py [--dir build/bench] [--markdown-out PATH]
+    .venv/bin/python -m bench.report [--dir build/bench] [--markdown-out PATH]
 
 Measures nothing itself: it reads what `make bench` writes into --dir,
 
