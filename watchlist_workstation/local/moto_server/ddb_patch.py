@@ -39,7 +39,7 @@ the condition expression, `Expected`, the copy for streams and `ReturnValues`, t
 missing item, `AttributeUpdates`, and every expression of any other shape (paths, functions,
 arithmetic, `ADD`, `DELETE`, set values, list and map values).
 
-bench/ddb_update.py measures it; tests/test_local_motoddb.py checks that patched and shipped moto
+bench/ddb_update.py measures it; tests/test_local_moto_ddb_patch.py checks that patched and shipped moto
 leave the same items and raise the same errors for the same requests.
 """
 
