@@ -35,7 +35,7 @@ from watchlist_workstation.local.lambda_service.workers import (
     WorkerPool,
     WorkerTimeout,
 )
-from watchlist_workstation.project import ROOT, import_path
+from watchlist_workstation.project import import_path
 
 # Warm workers kept for a function no mapping feeds (the scheduled producer): ticks rarely
 # overlap, and each idle worker holds some 50 MB.
