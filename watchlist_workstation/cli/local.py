@@ -21,7 +21,7 @@ from watchlist_workstation.cli.context import AppContext, CliError, emit_json, n
 from watchlist_workstation.cli.deploy import parameter_option
 from watchlist_workstation.cli.observe import queue_depth
 from watchlist_workstation.cli.watchlist import read_names
-from watchlist_workstation.project import ROOT, SAMPLE_WATCHLIST
+from watchlist_workstation.project import ROOT, SAMPLE_WATCHLIST, local_results_dir
 
 # How often `local up` saves the watchlist and mirrors the results while it runs (and once more on stop).
 SAVE_EVERY_SECONDS = 30
@@ -75,8 +75,8 @@ def _source_and_results_options(command):
     command = click.option(
         "--results-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        default=Path("local-results"),
-        show_default=True,
+        default=local_results_dir,
+        show_default="local-results/ in the checkout, or in CFCLI_HOME when installed",
         help="Where the results are mirrored.",
     )(command)
     return click.option(

@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 from watchlist_workstation.deploy.offline import deploy_offline
 from watchlist_workstation.limits import DEFAULT_STACK_NAME
 from watchlist_workstation.local.saved_state import TABLE_FILE, deployed_outputs, restore, snapshot
-from watchlist_workstation.project import COMPANIES_DIR, work_dir
+from watchlist_workstation.project import COMPANIES_DIR, local_results_dir, work_dir
 
 if TYPE_CHECKING:
     from watchlist_workstation.local.comprehend import ComprehendServer
@@ -60,7 +60,7 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("CFCLI_LOCAL_STATE_DIR") or work_dir() / ".local-state")
 
 
-RESULTS_DIR = work_dir() / "local-results"
+RESULTS_DIR = local_results_dir()
 # In the state folder: what the stack's notification topic sent (watchlist_workstation/local/notifications.py).
 NOTIFICATIONS_LOG = "notifications.log"
 
