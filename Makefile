@@ -66,20 +66,21 @@ build: $(STAMP) ## layers, function folders and build/template.yml for sam deplo
 # Each bench writes its figures, targets and verdict to build/bench/<name>.json (--json-out), beside the
 # build's size report and the cost estimate; bench/report.py makes one table of them. The folder is emptied
 # first, so a bench that dies cannot leave an older run's figures in the table. bench/load_faults.py is a
-# soak with no figure in the table: `make soak` runs it.
+# soak with no figure in the table: `make soak` runs it. Benches are modules of the bench package, run from
+# the repository root with `python -m bench.<name>` so they import the project as its own code does.
 bench: $(STAMP) ## build, run every benchmark in bench/, then one table of the figures against the prototype's (also build/bench/report.md); fails if any misses its target
 	@shopt -s nullglob; failed=(); out=build/bench; rm -rf "$$out"; mkdir -p "$$out"; \
 	printf '\n== build (sizes to %s)\n' "$$out/build.json"; scripts/2-build-layers.sh --json > "$$out/build.json" || failed+=(build); \
-	benches=(); for bench in bench/*.py; do case $${bench##*/} in report.py|load_faults.py) ;; *) benches+=("$$bench") ;; esac; done; \
+	benches=(); for bench in bench/*.py; do case $${bench##*/} in __init__.py|report.py|load_faults.py) ;; *) benches+=("$$bench") ;; esac; done; \
 	(( $${#benches[@]} )) || { echo "bench: no bench/*.py" >&2; exit 1; }; \
 	for bench in "$${benches[@]}"; do printf '\n== %s\n' "$$bench"; name=$${bench##*/}; \
-		$(BIN)/python "$$bench" --json-out "$$out/$${name%.py}.json" || failed+=("$$bench"); done; \
+		$(BIN)/python -m "bench.$${name%.py}" --json-out "$$out/$${name%.py}.json" || failed+=("$$bench"); done; \
 	printf '\n== cost\n'; $(BIN)/python cfcli.py cost --companies 1000 --compare-prototype --json > "$$out/cost.json" || failed+=(cost); \
-	printf '\n== bench/report.py\n'; $(BIN)/python bench/report.py --dir "$$out" --markdown-out "$$out/report.md" || failed+=(bench/report.py); \
+	printf '\n== bench/report.py\n'; $(BIN)/python -m bench.report --dir "$$out" --markdown-out "$$out/report.md" || failed+=(bench/report.py); \
 	if (( $${#failed[@]} )); then echo "bench failed: $${failed[*]}" >&2; exit 1; fi
 
 soak: $(STAMP) ## 10,000 companies through local mode, 5% given transient text-source faults; fails if one is lost or duplicated (about 6 minutes)
-	$(BIN)/python bench/load_faults.py
+	$(BIN)/python -m bench.load_faults
 
 demo: $(STAMP) ## the whole pipeline on this machine, offline: one schedule tick, drained, results shown
 	$(BIN)/python cfcli.py local run --once

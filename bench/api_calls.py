@@ -6,56 +6,41 @@ second run sees unchanged texts and must not call Comprehend. The harness plays
 the Lambda service (receive, shape records, delete what succeeded) with its own
 clients, so only the pipeline's own calls are counted.
 
-    .venv/bin/python bench/api_calls.py [--companies 100] [--json-out PATH]
+    .venv/bin/python -m bench.api_calls [--companies 100] [--json-out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
 import os
 import sys
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere; tests use pytest's pythonpath instead
 # The pipeline's JSON log lines would bury the table; set before lib configures its logger.
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import boto3
+from moto import mock_aws
 
-from lib import clients  # noqa: E402
-from lib.config import ConsumerConfig, ProducerConfig  # noqa: E402
-from lib.consumer import process_batch  # noqa: E402
-from lib.producer import queue_companies  # noqa: E402
-from lib.textsource import TextSource  # noqa: E402
-from tests.comprehend_fixture import FakeComprehend, _handler_for  # noqa: E402
-from tests.wiki_fixture import WikiServer  # noqa: E402
-from watchlist_workstation.deploy.template import load_template  # noqa: E402
+from lib import clients
+from lib.config import ConsumerConfig, ProducerConfig
+from lib.consumer import process_batch
+from lib.producer import queue_companies
+from lib.textsource import TextSource
+from tests.comprehend_fixture import FakeComprehend, serve_fake_comprehend
+from tests.wiki_fixture import WikiServer
+from watchlist_workstation.deploy.template import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGETS = {"sqs:SendMessageBatch": 0.1, "comprehend:*": 0.1}
 
 
 def template_default(name: str) -> int:
     return int(load_template(ROOT / "template.yml")["Parameters"][name]["Default"])
-
-
-@contextlib.contextmanager
-def fake_comprehend():
-    state = FakeComprehend()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def counting(counts: collections.Counter):
@@ -125,7 +110,7 @@ def main() -> int:
     words = ["record growth", "a lawsuit and layoffs", "an ordinary year"]
     pages = {f"Company {i:04d}": f"Company {i:04d} had {words[i % 3]}." for i in range(n)}
     wiki = WikiServer(pages).start()
-    with fake_comprehend() as comprehend_url, mock_aws():
+    with serve_fake_comprehend(FakeComprehend()) as comprehend_url, mock_aws():
         os.environ["AWS_ENDPOINT_URL_COMPREHEND"] = comprehend_url
         clients.reset()
         ddb, sqs, s3 = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3")

@@ -2,8 +2,8 @@
 
 Each variant runs in a fresh server process on 127.0.0.1:
   shipped     `python -m moto.server`: moto's own werkzeug server, no patch;
-  local mode  `python -m watchlist_workstation.local.motoserver`: waitress,
-              watchlist_workstation/local/motoddb.py and the lookup caches.
+  local mode  `python -m watchlist_workstation.local.moto_server`: waitress,
+              watchlist_workstation/local/moto_server/ddb_patch.py and the lookup caches.
 A table holds `--items` companies; `--threads` boto3 threads then repeat the consumer's own write
 (lib.state.save_analysis: one conditional UpdateItem of a dozen attributes) for `--seconds`. The
 bench prints calls per second and the server process's CPU milliseconds per call (from
@@ -12,7 +12,7 @@ workers do in local mode.
 
 Target: local mode's server spends at most half the CPU per call that shipped moto spends.
 
-    .venv/bin/python bench/ddb_update.py [--items 1000] [--threads 4] [--seconds 8] [--json-out PATH]
+    .venv/bin/python -m bench.ddb_update [--items 1000] [--threads 4] [--seconds 8] [--json-out PATH]
 """
 
 from __future__ import annotations
@@ -28,15 +28,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere
+import boto3
+from botocore.config import Config
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-
-from lib import state  # noqa: E402
-from lib.results import ResultRow  # noqa: E402
-from watchlist_workstation.local.motoserver import MotoProcess  # noqa: E402
+from lib import state
+from lib.results import ResultRow
+from watchlist_workstation.local.moto_server.process import MotoProcess
 
 TABLE = "bench-watchlist"
 TARGET_RATIO = 2.0

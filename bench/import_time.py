@@ -1,6 +1,6 @@
 """Cold-start import cost of each handler module, against `import boto3`.
 
-    python bench/import_time.py [--build-dir build] [--repeat 7] [--budget-ms 100] [--json] [--json-out PATH]
+    .venv/bin/python -m bench.import_time [--build-dir build] [--repeat 7] [--budget-ms 100] [--json] [--json-out PATH]
 
 Each sample is a fresh interpreter that imports one thing the way Lambda would: for a handler,
 the working directory is the function's folder in build/functions/, and sys.path starts with that

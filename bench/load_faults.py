@@ -1,6 +1,6 @@
 """Load with faults: every company analysed or dead-lettered when 5% of the text fetches go wrong.
 
-    .venv/bin/python bench/load_faults.py [--companies 10000] [--fault-rate 0.05] [--seed 11] [--json]
+    .venv/bin/python -m bench.load_faults [--companies 10000] [--fault-rate 0.05] [--seed 11] [--json]
 
 The local stack as bench/local_e2e.py builds it (the stack from template.yml in the moto process,
 the executor's worker processes running the real handlers, the Comprehend-compatible endpoint),
@@ -40,22 +40,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import ddb_ops  # noqa: E402
-from bench.local_e2e import (  # noqa: E402
-    _dead_letter_names,
-    _result_keys,
-    _result_rows,
+import ddb_ops
+from bench.local_e2e import (
     company_pages,
+    dead_letter_names,
+    result_keys,
+    result_rows,
     write_data_folder,
 )
-from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT  # noqa: E402
-from watchlist_workstation.local.executor import LocalLambda, MappingSpec, PollReport  # noqa: E402
-from watchlist_workstation.local.stack import LocalStack, local_client  # noqa: E402
-from watchlist_workstation.local.textserver import Scripted, TextServer  # noqa: E402
+from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, TEXT_READ_TIMEOUT
+from watchlist_workstation.local.lambda_service.poller import PollReport
+from watchlist_workstation.local.stack import LocalStack
+from watchlist_workstation.local.textserver import Scripted, TextServer
 
 # Past the text client's read timeout, so the attempt times out instead of being merely slow.
 SLOW_SECONDS = TEXT_READ_TIMEOUT + 0.5
@@ -145,11 +143,11 @@ def plan_faults(names: list[str], rate: float, seed: int) -> dict[str, FaultKind
     return plan
 
 
-class WatchedLambda(LocalLambda):
-    """The executor, noting what each poll handed the consumer: receive counts and invocation times."""
+class DeliveryWatch:
+    """What each poll handed the consumer, noted through LocalLambda.watch_polls: receive counts and
+    invocation times."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self._seen_lock = threading.Lock()
         self.receives: dict[str, int] = {}  # message id -> highest ApproximateReceiveCount delivered
         self.names: dict[str, str] = {}  # message id -> company
@@ -158,8 +156,7 @@ class WatchedLambda(LocalLambda):
         self.first_deliveries = 0
         self.first_pass_done = 0.0
 
-    def poll_once(self, mapping: MappingSpec, **kwargs: Any) -> PollReport:
-        report = super().poll_once(mapping, **kwargs)
+    def __call__(self, report: PollReport) -> None:
         with self._seen_lock:
             for record in report.records:
                 count = int(record["attributes"].get("ApproximateReceiveCount", 1))
@@ -175,22 +172,22 @@ class WatchedLambda(LocalLambda):
 
 def account(
     stack: LocalStack,
-    executor: WatchedLambda,
+    watch: DeliveryWatch,
     text: TextServer,
     names: list[str],
     plan: dict[str, FaultKind],
     run_id: str,
 ) -> dict[str, Any]:
     """Where each company ended, from the stack: result rows, recorded errors, the dead-letter queue."""
-    ddb = local_client("dynamodb", stack.endpoints.aws)
-    rows = [row for row in _result_rows(stack, _result_keys(stack)) if row["run_id"] == run_id]
+    ddb = stack.client("dynamodb")
+    rows = [row for row in result_rows(stack, result_keys(stack)) if row["run_id"] == run_id]
     copies = collections.Counter((row["name"], row["text_sha256"], row["run_id"]) for row in rows)
     analysed = {row["name"] for row in rows}
     errors = {item["name"] for item in ddb_ops.items_list(stack.outputs["TableName"], ddb) if item.get("last_error")}
-    dead = set(_dead_letter_names(stack))
+    dead = set(dead_letter_names(stack))
     wanted = set(names)
     ends = collections.Counter(name for group in (analysed, errors, dead) for name in group & wanted)
-    received_again = {executor.names[mid] for mid, count in executor.receives.items() if count > 1}
+    received_again = {watch.names[mid] for mid, count in watch.receives.items() if count > 1}
     requests = collections.Counter(request.title for request in text.requests)
     kinds = {}
     for kind in FAULTS:
@@ -213,7 +210,7 @@ def account(
         "errors": len(errors & wanted),
         "dead_lettered": len(dead & wanted),
         "received_again": len(received_again & wanted),
-        "receives": sum(executor.receives.values()),
+        "receives": sum(watch.receives.values()),
         "duplicate_rows": sum(n - 1 for n in copies.values()),
         "duplicated": sorted({name for (name, _, _), n in copies.items() if n > 1}),
         "accounted_twice": sorted(name for name, n in ends.items() if n > 1),
@@ -262,7 +259,7 @@ def main() -> int:
                 parameters={"TextSourceUrl": text.base_url},
             ).start()
             startup = time.perf_counter() - started
-            sqs = local_client("sqs", stack.endpoints.aws)
+            sqs = stack.client("sqs")
             queue_url = stack.outputs["QueueUrl"]
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
             template_visibility = int(attributes["VisibilityTimeout"])
@@ -272,11 +269,12 @@ def main() -> int:
                 # A poison title fails every attempt of every receive until the redrive policy moves it.
                 count = kind.answers if kind.answers is not None else TEXT_MAX_ATTEMPTS * max_receives
                 text.script(name, *[kind.answer] * count)
-            ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
+            ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"))
 
-            executor = WatchedLambda.for_stack(stack)
+            executor = stack.lambda_service
+            watch = DeliveryWatch()
+            executor.watch_polls(watch)
             with executor:
-                executor.discover()
                 for thread in executor.prewarm():
                     thread.join()
                 concurrency = max(m.concurrency for m in executor.mappings)
@@ -289,7 +287,7 @@ def main() -> int:
             if not tick.ok:
                 raise SystemExit(f"the producer failed: {tick.error_type}: {tick.error_message}")
             run_id = tick.payload["run_id"]
-            figures = account(stack, executor, text, names, plan, run_id)
+            figures = account(stack, watch, text, names, plan, run_id)
         finally:
             if stack is not None:
                 stack.stop(save=False)
@@ -304,9 +302,9 @@ def main() -> int:
             "batches": drained.batches,
             "invoke_errors": drained.invoke_errors,
             "timed_out": drained.timed_out,
-            "longest_invocation_seconds": executor.longest_invocation,
-            "first_pass_seconds": executor.first_pass_done - ticked,
-            "first_deliveries": executor.first_deliveries,
+            "longest_invocation_seconds": watch.longest_invocation,
+            "first_pass_seconds": watch.first_pass_done - ticked,
+            "first_deliveries": watch.first_deliveries,
             "visibility_timeout": args.visibility_timeout,
             "template_visibility_timeout": template_visibility,
             "max_receive_count": max_receives,

@@ -5,7 +5,7 @@ stack created from template.yml in an embedded moto server, the executor playing
 worker processes running the real handlers), the Comprehend-compatible endpoint and the local
 text source. The bench writes its own synthetic company pages (the shipped data/ has 33).
 
-    .venv/bin/python bench/local_e2e.py [--companies 10000] [--small 1000] [--json] [--json-out PATH]
+    .venv/bin/python -m bench.local_e2e [--companies 10000] [--small 1000] [--json] [--json-out PATH]
 
 Phases, each timed from the schedule tick to a drained queue:
   1. `--small` companies through the pipeline (the 1,000-company figure);
@@ -39,16 +39,13 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # a script run from anywhere
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import urllib3  # noqa: E402
+import urllib3
 
-import ddb_ops  # noqa: E402
-from lib.textsource import summary_url  # noqa: E402
-from watchlist_workstation.local.executor import LocalLambda  # noqa: E402
-from watchlist_workstation.local.stack import LocalStack, local_client, local_session  # noqa: E402
+import ddb_ops
+from lib.textsource import summary_url
+from watchlist_workstation.local.stack import LocalStack, local_session
 
 TARGET_RATE = 100.0
 TARGET_RSS = 1024**3
@@ -127,9 +124,9 @@ class ServerCalls:
 
     def _now(self) -> collections.Counter[str]:
         counts = self.stack.aws_calls()
-        for operation, n in self.stack._comprehend.stats()["calls"].items():
+        for operation, n in self.stack.comprehend.stats()["calls"].items():
             counts[f"comprehend:{operation}"] += n
-        counts["text:GET"] += self.stack._text.requests_served
+        counts["text:GET"] += self.stack.text_server.requests_served
         return counts
 
     def take(self) -> collections.Counter[str]:
@@ -207,28 +204,28 @@ class PeakRss:
 # --- the two designs ------------------------------------------------------------------------
 
 
-def run_pipeline(stack: LocalStack, executor: LocalLambda, names: list[str], calls: ServerCalls) -> dict:
+def run_pipeline(stack: LocalStack, names: list[str], calls: ServerCalls) -> dict:
     """Put `names` (and only them) on the watchlist, tick once, drain; return figures and accounting."""
-    aws, outputs = stack.endpoints.aws, stack.outputs
-    ddb = local_client("dynamodb", aws)
+    outputs = stack.outputs
+    ddb = stack.client("dynamodb")
     table = outputs["TableName"]
     present = [item["name"] for item in ddb_ops.items_list(table, ddb)]
     if present:
         ddb_ops.items_delete(table, present, ddb)
     ddb_ops.items_add(table, names, ddb)
-    before_keys = _result_keys(stack)
+    before_keys = result_keys(stack)
     calls.take()
     started = time.perf_counter()
     # The pollers run while the producer sends, as the event source mapping does on AWS.
-    tick, drained = executor.fire_and_drain(timeout=3600)
+    tick, drained = stack.lambda_service.fire_and_drain(timeout=3600)
     if not tick.ok:
         raise SystemExit(f"the producer failed: {tick.error_type}: {tick.error_message}")
     seconds = time.perf_counter() - started
     counts = calls.take()
-    rows = _result_rows(stack, _result_keys(stack) - before_keys)
+    rows = result_rows(stack, result_keys(stack) - before_keys)
     analysed = collections.Counter(row["name"] for row in rows)
     errors = {item["name"]: item.get("last_error") for item in ddb_ops.items_list(table, ddb) if item.get("last_error")}
-    dead = _dead_letter_names(stack)
+    dead = dead_letter_names(stack)
     wanted = set(names)
     accounted = (set(analysed) | set(errors) | set(dead)) & wanted
     return {
@@ -247,16 +244,16 @@ def run_pipeline(stack: LocalStack, executor: LocalLambda, names: list[str], cal
     }
 
 
-def _result_keys(stack: LocalStack) -> set[str]:
-    s3 = local_client("s3", stack.endpoints.aws)
+def result_keys(stack: LocalStack) -> set[str]:
+    s3 = stack.client("s3")
     keys = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.outputs["ResultsBucketName"]):
         keys.update(obj["Key"] for obj in page.get("Contents", []))
     return keys
 
 
-def _result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
-    s3 = local_client("s3", stack.endpoints.aws)
+def result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
+    s3 = stack.client("s3")
     rows = []
     for key in sorted(keys):
         body = s3.get_object(Bucket=stack.outputs["ResultsBucketName"], Key=key)["Body"].read().decode("utf-8")
@@ -264,9 +261,9 @@ def _result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
     return rows
 
 
-def _dead_letter_names(stack: LocalStack) -> list[str]:
+def dead_letter_names(stack: LocalStack) -> list[str]:
     """Names in the dead-letter queue (read without deleting: each is received once, then hidden)."""
-    sqs = local_client("sqs", stack.endpoints.aws)
+    sqs = stack.client("sqs")
     names = []
     while True:
         got = sqs.receive_message(
@@ -285,8 +282,8 @@ def run_prototype(stack: LocalStack, names: list[str], concurrency: int, calls: 
     """The prototype's call pattern over `names`, against the same local endpoints."""
     endpoints = stack.endpoints
     session = local_session(endpoints.region)
-    sqs = local_client("sqs", endpoints.aws)
-    s3 = local_client("s3", endpoints.aws)
+    sqs = stack.client("sqs")
+    s3 = stack.client("s3")
     queue_name = "prototype-pattern"
     sqs.create_queue(QueueName=queue_name, Attributes={"VisibilityTimeout": "360"})
     bucket = stack.outputs["ResultsBucketName"]
@@ -368,16 +365,15 @@ def main() -> int:
             try:
                 startup = time.perf_counter() - started
                 calls = ServerCalls(stack)
-                executor = LocalLambda.for_stack(stack)
-                with executor:
-                    executor.discover()
-                    for thread in executor.prewarm():
-                        thread.join()
-                    concurrency = max(m.concurrency for m in executor.mappings)
-                    print(f"stack up in {startup:.1f} s; running {len(small):,} companies", file=sys.stderr)
-                    first = run_pipeline(stack, executor, small, calls)
-                    print(f"running {len(large):,} companies", file=sys.stderr)
-                    second = run_pipeline(stack, executor, large, calls)
+                for thread in stack.lambda_service.prewarm():
+                    thread.join()
+                concurrency = max(m.concurrency for m in stack.lambda_service.mappings)
+                print(f"stack up in {startup:.1f} s; running {len(small):,} companies", file=sys.stderr)
+                first = run_pipeline(stack, small, calls)
+                print(f"running {len(large):,} companies", file=sys.stderr)
+                second = run_pipeline(stack, large, calls)
+                # The pipeline's workers stop here: the prototype's pattern runs without them.
+                stack.lambda_service.close()
                 print(f"running the prototype's pattern over the same {len(small):,} companies", file=sys.stderr)
                 proto = run_prototype(stack, small, concurrency, calls)
             finally:

@@ -1,6 +1,6 @@
 """One table of what `make bench` measured, beside the prototype's pattern, with the date and the machine.
 
-    .venv/bin/python bench/report.py [--dir build/bench] [--markdown-out PATH]
+    .venv/bin/python -m bench.report [--dir build/bench] [--markdown-out PATH]
 
 Measures nothing itself: it reads what `make bench` writes into --dir,
 
@@ -42,8 +42,9 @@ BENCHES = ("api_calls", "import_time", "local_e2e", "sqs_depth", "ddb_update")
 # is quoted, not measured.
 PROTOTYPE_LAYER_BYTES = 156_000_000
 
-# How moto's request counter names services (watchlist_workstation/local/motoserver.py: operation_key): JSON-protocol
-# services by their X-Amz-Target, everything else by HTTP method, which in the pipeline is S3 alone.
+# How moto's request counter names services (watchlist_workstation/local/moto_server/counting.py:
+# operation_key): JSON-protocol services by their X-Amz-Target, everything else by HTTP method, which in
+# the pipeline is S3 alone.
 SERVICES = {"sqs": "SQS", "comprehend": "Comprehend", "dynamodb": "DynamoDB", "http": "S3"}
 NOT_AWS = "text:"  # the text source's GETs: Wikipedia, not an AWS call
 

@@ -1,4 +1,6 @@
-"""SQS calls on a deep queue through moto's server: moto 5.2.5 as shipped vs watchlist_workstation/local/motosqs.py.
+"""SQS calls on a deep queue through moto's server: moto 5.2.5 as shipped vs local mode's SQS patch.
+
+The patch is watchlist_workstation/local/moto_server/sqs_patch.py.
 
 For each queue depth (default 1,000 and 10,000) and each variant, a fresh process starts a
 ThreadedMotoServer on 127.0.0.1 (the shipped variant never imports the patch), fills one standard
@@ -17,7 +19,7 @@ Target: local mode pushes 100 companies a second through one queue, 10 a batch: 
 SendMessageBatch + ReceiveMessage + DeleteMessageBatch a second, so each patched call must take
 well under 33 ms at 10,000 deep; the bench fails above 20 ms.
 
-    .venv/bin/python bench/sqs_depth.py [--depths 1000 10000] [--calls 30] [--shipped-calls 3] [--json-out PATH]
+    .venv/bin/python -m bench.sqs_depth [--depths 1000 10000] [--calls 30] [--shipped-calls 3] [--json-out PATH]
 """
 
 from __future__ import annotations
@@ -46,14 +48,13 @@ BODY = json.dumps({"company": "Example Corporation", "correlation_id": str(uuid.
 
 def measure(variant: str, depth: int, rounds: int) -> dict[str, list[float]]:
     """Runs in the child process: one server, one queue `depth` deep, `rounds` rounds of calls."""
-    sys.path.insert(0, str(ROOT))  # a script run from anywhere; tests use pytest's pythonpath instead
     import boto3
     from moto.server import ThreadedMotoServer
 
     if variant == "patched":
-        from watchlist_workstation.local import motosqs
+        from watchlist_workstation.local.moto_server import sqs_patch
 
-        motosqs.apply()
+        sqs_patch.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -106,8 +107,18 @@ def fill(url: str, depth: int) -> None:
 
 
 def run_child(variant: str, depth: int, rounds: int) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", variant, "--depth", str(depth), "--calls", str(rounds)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "bench.sqs_depth",
+        "--child",
+        variant,
+        "--depth",
+        str(depth),
+        "--calls",
+        str(rounds),
+    ]
+    done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -8,9 +8,11 @@ text in a test, and deterministic. Faults are scripted per call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -111,17 +113,24 @@ def _handler_for(state: FakeComprehend):
     return Handler
 
 
-@pytest.fixture
-def comprehend_server(monkeypatch):
-    """A running fake Comprehend; AWS_ENDPOINT_URL_COMPREHEND points every new client at it."""
-    state = FakeComprehend()
+@contextlib.contextmanager
+def serve_fake_comprehend(state: FakeComprehend) -> Iterator[str]:
+    """Serve `state` on a free loopback port until the block ends; yields (and sets state.url to) its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL_COMPREHEND", state.url)
     try:
-        yield state
+        yield state.url
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def comprehend_server(monkeypatch):
+    """A running fake Comprehend; AWS_ENDPOINT_URL_COMPREHEND points every new client at it."""
+    state = FakeComprehend()
+    with serve_fake_comprehend(state) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_COMPREHEND", url)
+        yield state

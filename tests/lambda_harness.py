@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from watchlist_workstation.local.executor import sqs_record
+from watchlist_workstation.local.lambda_service.events import sqs_record
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_api_call_budget_holds_for_fifty_companies():
     # GIVEN 50 companies WHEN the benchmark runs both runs THEN every budget it checks passes
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "api_calls.py"), "--companies", "50"],
+        [sys.executable, "-m", "bench.api_calls", "--companies", "50"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 
@@ -14,13 +15,13 @@ from tests.stack_fixture import ROOT
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cost import model
 from watchlist_workstation.cost.bill import price
-from watchlist_workstation.cost.localrun import RECORD_NAME, RunRecorder, read_run
+from watchlist_workstation.cost.localrun import RECORD_NAME, read_run
 from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
 from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
 from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH, SQS_RECEIVE_MAX
-from watchlist_workstation.local.executor import LocalLambda
-from watchlist_workstation.local.stack import LocalStack, local_client
+from watchlist_workstation.local.run_record import RunRecorder
+from watchlist_workstation.local.stack import LocalStack
 from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name
 
 DEPLOYMENT = model.deployment_from_template()
@@ -29,6 +30,23 @@ DEFAULTS = model.Assumptions()
 
 def cost(cli_runner, *args: str):
     return cli_runner.invoke(cli, ["cost", *args])
+
+
+# ---------------------------------------------------------------------------------------------- layering
+
+
+def test_the_cost_model_never_imports_local_mode():
+    # GIVEN every module of the cost package (local mode may import it: the run record, the billing units)
+    imported = set()
+    for path in (ROOT / "watchlist_workstation" / "cost").glob("*.py"):
+        # WHEN its imports are read, lazy ones inside functions included
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add((path.name, node.module))
+            elif isinstance(node, ast.Import):
+                imported.update((path.name, alias.name) for alias in node.names)
+    # THEN none of them is local mode's: the dependency runs one way
+    assert [(name, module) for name, module in imported if module.startswith("watchlist_workstation.local")] == []
 
 
 # ---------------------------------------------------------------------------------------------- counts
@@ -284,13 +302,10 @@ def local_pipeline(tmp_path, shipped_texts, aws_credentials):
     stack = LocalStack(
         stack_name="cost-test", state_dir=tmp_path / "state", results_dir=tmp_path / "results", data_dir=folder
     ).start()
-    executor = LocalLambda.for_stack(stack)
     try:
-        executor.discover()
-        ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
-        yield stack, executor
+        ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"))
+        yield stack, stack.lambda_service
     finally:
-        executor.close()
         stack.stop(save=False)
 
 
@@ -301,7 +316,7 @@ def run_one_tick(stack, executor, path):
     sends a partial batch as soon as the queue looks empty, which makes more, smaller batches than
     Lambda would. Polling the full backlog one batch at a time gives Lambda's batches.
     """
-    recorder = RunRecorder.begin(stack, executor)
+    recorder = RunRecorder.begin(stack)
     tick = executor.fire_schedule()
     assert tick.ok, tick.error_message
     (mapping,) = executor.mappings

@@ -23,8 +23,7 @@ import ddb_ops
 from tests.stack_fixture import ROOT
 from tests.webdriver import Browser
 from watchlist_workstation.cli.watchlist import read_names
-from watchlist_workstation.local.executor import LocalLambda
-from watchlist_workstation.local.stack import LocalStack, local_client
+from watchlist_workstation.local.stack import LocalStack
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
 LABELS = {"POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"}
@@ -53,23 +52,18 @@ def analysed(tmp_path_factory) -> Iterator[tuple[LocalStack, list[str], Path]]:
     base = tmp_path_factory.mktemp("dashboard-browser")
     state_dir = base / "state"
     stack = LocalStack(state_dir=state_dir, results_dir=base / "results").start()
-    executor = None
     try:
         names = read_names((), str(ROOT / "data" / "watchlist.txt"), "add").names
         assert set(REWRITES) <= set(names)
-        ddb_ops.items_add(stack.outputs["TableName"], names, local_client("dynamodb", stack.endpoints.aws))
-        executor = LocalLambda.for_stack(stack)
-        executor.discover()
+        ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"))
         for round_ in range(3):
             if round_:
                 for title, texts in REWRITES.items():
-                    stack._text.add_page(title, texts[round_ - 1])
-            tick, drained = executor.fire_and_drain(timeout=DRAIN_SECONDS)
+                    stack.text_server.add_page(title, texts[round_ - 1])
+            tick, drained = stack.lambda_service.fire_and_drain(timeout=DRAIN_SECONDS)
             assert tick.ok and not drained.timed_out and drained.failed == 0
         yield stack, names, state_dir
     finally:
-        if executor is not None:
-            executor.close()
         stack.stop(save=False)
 
 

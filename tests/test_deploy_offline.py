@@ -2,7 +2,8 @@
 
 Create when missing, "unchanged" when template, code and parameters are what is deployed, an
 update when any of them changed, parameters kept as with `sam deploy`. moto's CloudFormation gets
-the one fix local mode applies in its moto server (watchlist_workstation.local.moto_fixes), so a function update works.
+the one fix local mode applies in its moto server (watchlist_workstation.local.moto_server.fixes), so a
+function update works.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from moto.awslambda.models import LayerVersion
 
 from watchlist_workstation.deploy.offline import ROOT, deploy_offline, sync_offline, zip_folder
-from watchlist_workstation.local import moto_fixes
+from watchlist_workstation.local.moto_server import fixes
 
 REGION = "us-east-1"
 BUCKET = "local-artifacts"
@@ -34,9 +35,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*:UserWarning
 
 @pytest.fixture
 def account(aws, monkeypatch):
-    monkeypatch.setattr(
-        LayerVersion, "physical_resource_id", property(moto_fixes.layer_version_physical_id), raising=False
-    )
+    monkeypatch.setattr(LayerVersion, "physical_resource_id", property(fixes.layer_version_physical_id), raising=False)
     return {name: boto3.client(name, region_name=REGION) for name in ("cloudformation", "s3", "lambda")}
 
 

@@ -83,8 +83,11 @@ def test_the_installed_cli_answers_help_and_cost_outside_the_checkout(installed,
 def test_the_installed_cli_runs_the_pipeline_locally_and_writes_outside_site_packages(installed, tmp_path):
     # WHEN `local run --once` runs from outside the checkout
     result = cfcli(installed, tmp_path, "local", "run", "--once")
-    # THEN every sample company is analysed, and local mode's state is kept under CFCLI_HOME
+    # THEN every sample company is analysed, and local mode's state and results are kept under CFCLI_HOME,
+    # not in the folder it ran from nor inside the installed package
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Netflix" in result.stdout
     assert (tmp_path / "home" / ".local-state").is_dir()
-    assert not list(installed.rglob(".local-state"))
+    assert list((tmp_path / "home" / "local-results" / "results").rglob("*.csv"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+    assert not list(installed.rglob(".local-state")) and not list(installed.rglob("local-results"))

@@ -1,8 +1,8 @@
 """Local mode's Lambda API endpoint, judged by a real boto3 Lambda client: botocore parses every answer.
 
-The backend is a small stand-in for watchlist_workstation.local.executor.LocalLambda (the endpoint only needs its
-has_function / invoke / refresh), so each answer can be scripted; the end-to-end test drives the
-endpoint with the real executor behind it.
+The backend is a small stand-in for watchlist_workstation.local.lambda_service.service.LocalLambda (the
+endpoint only needs its has_function / invoke / refresh), so each answer can be scripted; the end-to-end
+test drives the endpoint with the real Lambda service behind it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from watchlist_workstation.local.executor import InvokeResult
-from watchlist_workstation.local.invoke_api import InvokeServer, function_name
+from watchlist_workstation.local.lambda_service.invoke_api import InvokeServer, function_name
+from watchlist_workstation.local.lambda_service.invoker import InvokeResult
 
 NAME = "stack-ServerlessProducer-ABC123"
 ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"

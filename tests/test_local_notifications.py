@@ -18,7 +18,7 @@ import pytest
 import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
 from watchlist_workstation.cli.app import cli
-from watchlist_workstation.local.executor import LocalLambda
+from watchlist_workstation.local.lambda_service.service import LocalLambda
 from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir, local_client
 
 REGION_NAME = "US East (N. Virginia)"
@@ -118,7 +118,7 @@ class Local:
         return self.stack.outputs["TableName"]
 
     def client(self, service: str):
-        return local_client(service, self.stack.endpoints.aws)
+        return self.stack.client(service)
 
     def labels(self) -> dict[str, str]:
         return {i["name"]: i["sentiment"] for i in ddb_ops.items_list(self.table, self.client("dynamodb"))}
@@ -129,17 +129,12 @@ def local(tmp_path, aws_credentials) -> Iterator[Local]:
     """A local stack created with NotifyOnLabelChange=true, its executor, and what the watcher printed."""
     stack = LocalStack(
         state_dir=tmp_path / "state", results_dir=tmp_path / "results", parameters={"NotifyOnLabelChange": "true"}
-    ).start()
-    executor = None
+    )
+    printed: list[str] = []
+    stack.start(watch_notifications=True, echo=printed.append)
     try:
-        executor = LocalLambda.for_stack(stack)
-        executor.discover()
-        printed: list[str] = []
-        stack.watch_notifications(executor.errors, echo=printed.append)
-        yield Local(stack, executor, printed)
+        yield Local(stack, stack.lambda_service, printed)
     finally:
-        if executor is not None:
-            executor.close()
         stack.stop(save=False)
 
 
@@ -154,7 +149,7 @@ def test_label_changes_between_two_ticks_make_one_notification_per_batch(local):
     # AND new texts that flip the labels of two of them
     for name in ("Netflix", "IBM"):
         text = GLOOMY if first[name] in ("POSITIVE", "NEUTRAL") else CHEERFUL
-        local.stack._text.add_page(name, text.format(name=name))
+        local.stack.text_server.add_page(name, text.format(name=name))
     # WHEN the next tick is drained in one batch
     tick, drained = local.executor.fire_and_drain(timeout=120)
     assert tick.ok and drained.batches == 1 and drained.failed == 0

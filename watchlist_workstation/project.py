@@ -40,3 +40,8 @@ def import_path() -> str:
     """PYTHONPATH for a child process that must import both lib and watchlist_workstation: ROOT (lib), and
     the folder holding this package (the checkout, or the environment's site-packages when installed)."""
     return os.pathsep.join(dict.fromkeys([str(ROOT), str(PACKAGE_DIR.parent)]))
+
+
+def local_results_dir() -> Path:
+    """Where local mode mirrors the results dataset unless told otherwise (`--results-dir`)."""
+    return work_dir() / "local-results"

@@ -62,6 +62,12 @@ class AppContext:
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _outputs: dict[str, str] | None = field(default=None, repr=False)
 
+    @classmethod
+    def with_session(cls, session: boto3.session.Session, *, stack_name: str, endpoint_url: str | None) -> AppContext:
+        """A context whose clients come from `session` at `endpoint_url` (local run --once shows its results
+        through the results command this way, with the local account's session and fake credentials)."""
+        return cls(stack_name=stack_name, region=session.region_name, endpoint_url=endpoint_url, _session=session)
+
     # ---------------------------------------------------------------- AWS access
     def session(self) -> boto3.session.Session:
         if self._session is None and self.local:

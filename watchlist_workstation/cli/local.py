@@ -1,6 +1,6 @@
 """`local up` and `local run --once`: the whole pipeline on this machine, offline, from template.yml.
 
-The stack is created in an embedded moto server; watchlist_workstation.local.executor plays the Lambda
+The stack is created in an embedded moto server; watchlist_workstation.local.lambda_service plays the Lambda
 service (schedule, event source mappings, timeouts); a Comprehend-compatible endpoint and a
 text server stand in for Amazon Comprehend and Wikipedia. State (the watchlist with each
 company's latest state, and the results) survives a restart.
@@ -8,7 +8,6 @@ company's latest state, and the results) survives a restart.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 import time
@@ -22,7 +21,7 @@ from watchlist_workstation.cli.context import AppContext, CliError, emit_json, n
 from watchlist_workstation.cli.deploy import parameter_option
 from watchlist_workstation.cli.observe import queue_depth
 from watchlist_workstation.cli.watchlist import read_names
-from watchlist_workstation.project import ROOT, SAMPLE_WATCHLIST
+from watchlist_workstation.project import ROOT, SAMPLE_WATCHLIST, local_results_dir
 
 # How often `local up` saves the watchlist and mirrors the results while it runs (and once more on stop).
 SAVE_EVERY_SECONDS = 30
@@ -34,45 +33,28 @@ def local_group() -> None:
 
 
 def _start(app: AppContext, port: int, online: bool, results_dir: Path, parameters: dict[str, str]):
-    """The local stack, its Lambda service (the executor) and its Lambda API, started and recorded;
-    what the stack's topic sends is printed here and appended to its notifications log."""
-    from watchlist_workstation.local.executor import LocalLambda
-    from watchlist_workstation.local.invoke_api import InvokeServer
-    from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir, local_client
+    """The local stack with its Lambda service and its Lambda API, started and recorded; what the
+    stack's topic sends is printed here and appended to its notifications log."""
+    from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
     stack = LocalStack(
         stack_name=app.stack_name, port=port, online=online, results_dir=results_dir, parameters=parameters
-    ).start()
-    executor = api = None
-    try:
-        endpoints = stack.endpoints
-        table = stack.outputs["TableName"]
-        ddb = local_client("dynamodb", endpoints.aws)
-        if not ddb_ops.items_list(table, ddb):
-            # The same reading (comments, blank lines, validation) as `./cfcli.py add -f`.
-            report = ddb_ops.items_add(table, read_names((), str(SAMPLE_WATCHLIST), "add").names, ddb)
-            note(f"seeded the watchlist with {len(report.added)} companies from {SAMPLE_WATCHLIST.relative_to(ROOT)}")
-        else:
-            note(f"restored {stack.restored['items']} companies and {stack.restored['results']} results objects")
-        executor = LocalLambda.for_stack(stack)
-        executor.discover()
-        stack.watch_notifications(executor.errors, echo=note)
-        # Workers start in the background (on the other core) while the stack is inspected and ticked.
-        executor.prewarm()
-        # Lambda's API with an Invoke that runs the function here; other commands reach it with --local.
-        api = InvokeServer(executor, forward_to=endpoints.aws).start()
-        stack.endpoints = dataclasses.replace(endpoints, lambda_=api.url, results_dir=str(results_dir.resolve()))
-        stack.endpoints.write(stack.state_dir)
-    except BaseException:
-        if api is not None:
-            api.stop()
-        if executor is not None:
-            executor.close()
-        stack.stop(save=False)
-        raise
-    return stack, executor, api
+    )
+    return stack.start(prepare=_seed_watchlist, watch_notifications=True, echo=note, prewarm=True, lambda_api=True)
+
+
+def _seed_watchlist(stack) -> None:
+    """An empty watchlist gets the sample companies; a restored one is kept as it was."""
+    table = stack.outputs["TableName"]
+    ddb = stack.client("dynamodb")
+    if not ddb_ops.items_list(table, ddb):
+        # The same reading (comments, blank lines, validation) as `./cfcli.py add -f`.
+        report = ddb_ops.items_add(table, read_names((), str(SAMPLE_WATCHLIST), "add").names, ddb)
+        note(f"seeded the watchlist with {len(report.added)} companies from {SAMPLE_WATCHLIST.relative_to(ROOT)}")
+    else:
+        note(f"restored {stack.restored['items']} companies and {stack.restored['results']} results objects")
 
 
 def _endpoint_lines(stack) -> list[str]:
@@ -93,8 +75,8 @@ def _source_and_results_options(command):
     command = click.option(
         "--results-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        default=Path("local-results"),
-        show_default=True,
+        default=local_results_dir,
+        show_default="local-results/ in the checkout, or in CFCLI_HOME when installed",
         help="Where the results are mirrored.",
     )(command)
     return click.option(
@@ -127,31 +109,31 @@ def run_once(
     as_json: bool,
 ) -> None:
     """Create the local stack, fire the schedule once, drain the queue, show the results."""
-    from watchlist_workstation.cost.localrun import RECORD_NAME, RunRecorder
-    from watchlist_workstation.local.stack import REGION, local_client, local_session
+    from watchlist_workstation.cost.localrun import RECORD_NAME
+    from watchlist_workstation.local.run_record import RunRecorder
+    from watchlist_workstation.local.stack import REGION, local_session
 
     app: AppContext = ctx.obj
     started = time.perf_counter()
-    stack, executor, api = _start(app, port, online, results_dir, parameters)
+    stack = _start(app, port, online, results_dir, parameters)
     try:
         for line in _endpoint_lines(stack):
             note(line)
-        comprehend_before = stack._comprehend.stats()
-        recorder = RunRecorder.begin(stack, executor)
-        tick, drained = executor.fire_and_drain(timeout=timeout)
+        comprehend_before = stack.comprehend.stats()
+        recorder = RunRecorder.begin(stack)
+        tick, drained = stack.lambda_service.fire_and_drain(timeout=timeout)
         # What the tick counted, for `cost --from-local-run` to price.
         record = stack.state_dir / RECORD_NAME
         queued = (tick.payload or {}).get("queued") if tick.ok else 0
         recorder.end(queued=queued, batches=drained.batches, records=drained.records).write(record)
         if not tick.ok:
             raise CliError(f"the producer failed: {tick.error_type}: {tick.error_message}")
-        comprehend = stack._comprehend.stats()
+        comprehend = stack.comprehend.stats()
         calls = sum(comprehend["calls"].values()) - sum(comprehend_before["calls"].values())
         # The alarms' verdict on this run, and whatever the topic sent during it.
         stack.notifications.flush()
         saved = stack.save()
-        sqs = local_client("sqs", stack.endpoints.aws)
-        dead = queue_depth(sqs, stack.outputs["DeadLetterQueueUrl"])["waiting"]
+        dead = queue_depth(stack.client("sqs"), stack.outputs["DeadLetterQueueUrl"])["waiting"]
         summary = {
             "queued": (tick.payload or {}).get("queued"),
             "run_id": (tick.payload or {}).get("run_id"),
@@ -176,16 +158,15 @@ def run_once(
             from watchlist_workstation.cli.observe import results as results_command
 
             # The results command, pointed at this local stack.
-            ctx.obj = AppContext(stack_name=stack.stack_name, endpoint_url=stack.endpoints.aws, region=REGION)
-            ctx.obj._session = local_session(REGION)
+            ctx.obj = AppContext.with_session(
+                local_session(REGION), stack_name=stack.stack_name, endpoint_url=stack.endpoints.aws
+            )
             ctx.invoke(results_command, since=None, names=(), show_all=False, output_format="table", as_json=False)
         if drained.timed_out:
             raise CliError(f"the queue did not drain within {timeout:.0f} s")
         if dead:
             raise CliError(f"{dead} messages ended in the dead-letter queue; see .local-state/logs for why")
     finally:
-        api.stop()
-        executor.close()
         stack.stop()
 
 
@@ -205,7 +186,7 @@ def up(
     The schedule fires once at the start and then at its rate; make-infra, teardown, run and the
     watchlist commands reach this stack with --local.
     """
-    stack, executor, api = _start(app, port, online, results_dir, parameters)
+    stack = _start(app, port, online, results_dir, parameters)
     stop = threading.Event()
     # SIGTERM stops as cleanly as Ctrl-C: state is saved either way.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -213,7 +194,7 @@ def up(
 
     def play() -> None:
         try:
-            executor.run(stop, rate_seconds=rate, fire_now=True)
+            stack.lambda_service.run(stop, rate_seconds=rate, fire_now=True)
         except Exception as exc:  # e.g. a cron schedule without --rate: stop, and say why
             failed.append(exc)
             stop.set()
@@ -234,8 +215,6 @@ def up(
         note("stopping: waiting for running invocations, saving the watchlist and mirroring the results")
         if worker.is_alive():
             worker.join()  # pollers and ticks end before their workers and the emulator go away
-        api.stop()
-        executor.close()
         stack.stop()
     if failed:
         raise CliError(f"the local Lambda service stopped: {failed[0]}")

@@ -1,21 +1,19 @@
-"""What one local run counted, saved for `cost --from-local-run`.
+"""What one local run counted, saved for `cost --from-local-run`: the record and how it is read.
 
-`./cfcli.py local run --once` wraps its tick in a RunRecorder: the AWS requests the moto process
-served during the tick (by service:operation), what the local Comprehend endpoint scored and would
-bill, the bytes the functions logged and wrote to the results bucket, and the table's size after
-the run. The record is plain JSON (`<local state dir>/last-run.json`), so a run can be priced later.
+`./cfcli.py local run --once` records its tick (watchlist_workstation/local/run_record.py: the AWS
+requests the moto process served during the tick by service:operation, what the local Comprehend
+endpoint scored and would bill, the bytes the functions logged and wrote to the results bucket, and
+the table's size after the run). The record is plain JSON (`<local state dir>/last-run.json`), so a
+run can be priced later. Nothing here knows local mode: the cost model reads the record, never the
+running stack.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from lib.clock import iso, utc_now
-from watchlist_workstation.cost.units import item_bytes
 
 RECORD_NAME = "last-run.json"
 RECORD_FORMAT = 1
@@ -71,73 +69,3 @@ def read_run(path: Path) -> LocalRun:
         return LocalRun(**data)
     except TypeError as exc:
         raise LocalRunError(f"{path} is not a local run record: {exc}") from None
-
-
-def _log_sizes(log_dir: Path) -> Counter[str]:
-    return Counter({p.name: p.stat().st_size for p in log_dir.glob("*.log")}) if log_dir.is_dir() else Counter()
-
-
-def _bucket_bytes(s3: Any, bucket: str) -> tuple[int, int]:
-    objects = size = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            objects += 1
-            size += obj["Size"]
-    return objects, size
-
-
-class RunRecorder:
-    """Counts what one tick of a running local stack did: `begin` right before it, `end` right after.
-
-    The bucket is listed before the baseline of the request counter is taken and after its final
-    reading, so the recorder's own requests are not counted as the tick's.
-    """
-
-    def __init__(self, stack: Any, executor: Any) -> None:
-        from watchlist_workstation.local.stack import local_client
-
-        self.stack, self.executor = stack, executor
-        self._s3 = local_client("s3", stack.endpoints.aws)
-        self._ddb = local_client("dynamodb", stack.endpoints.aws)
-        self._bucket = stack.outputs["ResultsBucketName"]
-        self._objects, self._bytes = _bucket_bytes(self._s3, self._bucket)
-        self._logs = _log_sizes(executor.log_dir)
-        # LocalStack keeps its Comprehend endpoint private; `local run` reads its counters the same way.
-        self._comprehend = stack._comprehend.stats()
-        self._calls = stack.aws_calls()
-
-    @classmethod
-    def begin(cls, stack: Any, executor: Any) -> RunRecorder:
-        return cls(stack, executor)
-
-    def end(self, *, queued: int, batches: int, records: int) -> LocalRun:
-        calls = self.stack.aws_calls() - self._calls
-        comprehend_now = self.stack._comprehend.stats()
-        logs = _log_sizes(self.executor.log_dir) - self._logs
-        objects, size = _bucket_bytes(self._s3, self._bucket)
-        items = []
-        for page in self._ddb.get_paginator("scan").paginate(TableName=self.stack.outputs["TableName"]):
-            items.extend(page["Items"])
-        before = self._comprehend
-        comprehend = {
-            "calls": dict(Counter(comprehend_now["calls"]) - Counter(before["calls"])),
-            "documents": comprehend_now["documents_scored"] - before["documents_scored"],
-            "characters": comprehend_now["characters"] - before["characters"],
-            "billed_units": comprehend_now["billed_units"] - before["billed_units"],
-        }
-        schedules = [s.expression for s in self.executor.schedules if s.state == "ENABLED"]
-        return LocalRun(
-            recorded_at=iso(utc_now()),
-            stack_name=self.stack.stack_name,
-            schedule=schedules[0] if schedules else None,
-            companies_queued=int(queued or 0),
-            batches=batches,
-            records=records,
-            aws_calls=dict(sorted(calls.items())),
-            comprehend=comprehend,
-            table_items=len(items),
-            table_bytes=sum(item_bytes(item) for item in items),
-            results_objects=objects - self._objects,
-            results_bytes=size - self._bytes,
-            log_bytes=sum(logs.values()),
-        )

@@ -1,8 +1,8 @@
 """Local mode's CloudWatch alarms: evaluates the stack's alarms and sends their notifications.
 
-moto stores alarms (the stack's, created by CloudFormation through watchlist_workstation/local/moto_fixes.py) but never
-evaluates them, and its queues and the executor's invocations emit no metrics. This module plays that
-part the way watchlist_workstation/local/executor.py plays Lambda's, reading every setting from the deployed alarms
+moto stores alarms (the stack's, created by CloudFormation through watchlist_workstation/local/moto_server/fixes.py)
+but never evaluates them, and its queues and the executor's invocations emit no metrics. This module plays that
+part the way watchlist_workstation/local/lambda_service/ plays Lambda's, reading every setting from the deployed alarms
 (DescribeAlarms), never from the template's text:
 
     alarms = LocalAlarms(lambda service: local_client(service, endpoint), stack_name, region="us-east-1",

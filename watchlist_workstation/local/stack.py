@@ -1,5 +1,17 @@
 """The local stack: embedded AWS (moto server), the Comprehend-compatible endpoint and the text
-source, all on 127.0.0.1, with the stack created from template.yml and state kept across restarts.
+source, all on 127.0.0.1, with the stack created from template.yml, its Lambda service playing the
+functions, and state kept across restarts (docs/design.md, "Local mode").
+
+One way brings it up, for the CLI, the benches and the tests alike:
+
+    stack = LocalStack(state_dir=..., results_dir=..., parameters={...}).start(lambda_api=True)
+    try:
+        stack.lambda_service.fire_and_drain()      # the Lambda service (local/lambda_service/), discovered
+        stack.text_server.add_page(title, text)    # the local text source (None with online=True)
+        stack.comprehend.stats()                   # the Comprehend endpoint's counters
+        stack.client("dynamodb"), stack.outputs, stack.endpoints, stack.aws_calls()
+    finally:
+        stack.stop(save=False)                     # save=True keeps the watchlist and results for next time
 
 Nothing here talks to AWS or (unless `online`) to Wikipedia. Other commands find a running local
 stack through `<state dir>/endpoints.json`.
@@ -7,22 +19,32 @@ stack through `<state dir>/endpoints.json`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lib import table as watchlist
 from watchlist_workstation.deploy.offline import deploy_offline
 from watchlist_workstation.limits import DEFAULT_STACK_NAME
-from watchlist_workstation.project import COMPANIES_DIR, work_dir
+from watchlist_workstation.local.saved_state import TABLE_FILE, deployed_outputs, restore, snapshot
+from watchlist_workstation.project import COMPANIES_DIR, local_results_dir, work_dir
+
+if TYPE_CHECKING:
+    from watchlist_workstation.local.comprehend import ComprehendServer
+    from watchlist_workstation.local.lambda_service.invoke_api import InvokeServer
+    from watchlist_workstation.local.lambda_service.service import LocalLambda
+    from watchlist_workstation.local.notifications import NotificationWatcher
+    from watchlist_workstation.local.textserver import TextServer
 
 REGION = "us-east-1"
 ARTIFACT_BUCKET = "local-artifacts"
@@ -38,7 +60,7 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("CFCLI_LOCAL_STATE_DIR") or work_dir() / ".local-state")
 
 
-RESULTS_DIR = work_dir() / "local-results"
+RESULTS_DIR = local_results_dir()
 # In the state folder: what the stack's notification topic sent (watchlist_workstation/local/notifications.py).
 NOTIFICATIONS_LOG = "notifications.log"
 
@@ -55,7 +77,7 @@ class Endpoints:
     region: str
     stack_name: str
     pid: int
-    # The Lambda API whose Invoke runs the functions (watchlist_workstation/local/invoke_api.py); None until it serves.
+    # The Lambda API whose Invoke runs the functions (local/lambda_service/invoke_api.py); None until it serves.
     lambda_: str | None = None
     # Where the results are mirrored (`--results-dir`), so teardown --local can remove the mirror.
     results_dir: str | None = None
@@ -74,7 +96,7 @@ class Endpoints:
     def saved_state(self, state_dir: Path) -> list[Path]:
         """What is kept on this machine for the stack: the saved watchlist and the results mirror (only
         its results/ folder, where snapshot() writes: nothing else in a --results-dir is ours)."""
-        paths = [state_dir / "table.json"]
+        paths = [state_dir / TABLE_FILE]
         if self.results_dir:
             paths.append(Path(self.results_dir) / "results")
         return paths
@@ -116,62 +138,9 @@ def local_client(service: str, endpoint: str, region: str = REGION) -> Any:
         return session.client(service, endpoint_url=endpoint, config=config)
 
 
-def snapshot(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir: Path, region: str = REGION) -> dict:
-    """Save the watchlist with its latest state, and mirror every results object to `results_dir`."""
-    ddb, s3 = local_client("dynamodb", endpoint, region), local_client("s3", endpoint, region)
-    items = []
-    for page in ddb.get_paginator("scan").paginate(TableName=outputs["TableName"]):
-        items.extend(page["Items"])
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / "table.json.tmp"
-    tmp.write_text(json.dumps(items, sort_keys=True))
-    tmp.replace(state_dir / "table.json")
-    mirrored = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs["ResultsBucketName"]):
-        for obj in page.get("Contents", []):
-            target = results_dir / obj["Key"]
-            if target.exists() and target.stat().st_size == obj["Size"]:
-                continue  # keys are content-addressed: same key and size is the same object
-            target.parent.mkdir(parents=True, exist_ok=True)
-            body = s3.get_object(Bucket=outputs["ResultsBucketName"], Key=obj["Key"])["Body"].read()
-            target.write_bytes(body)
-            mirrored += 1
-    return {"items": len(items), "results_mirrored": mirrored}
-
-
-def deployed_outputs(endpoint: str, stack_name: str, region: str = REGION) -> dict[str, str] | None:
-    """The stack's outputs as deployed now; None when there is no such stack (or only its deleted record)."""
-    try:
-        stack = local_client("cloudformation", endpoint, region).describe_stacks(StackName=stack_name)["Stacks"][0]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationError":  # "Stack with id ... does not exist"
-            return None
-        raise
-    if stack["StackStatus"].startswith("DELETE_"):
-        return None
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-def restore(endpoint: str, outputs: dict[str, str], state_dir: Path, results_dir: Path, region: str = REGION) -> dict:
-    """Put a saved watchlist and the mirrored results back into a freshly created stack."""
-    ddb, s3 = local_client("dynamodb", endpoint, region), local_client("s3", endpoint, region)
-    items: list[dict] = []
-    saved = state_dir / "table.json"
-    if saved.exists():
-        items = json.loads(saved.read_text())
-    watchlist.batch_write(ddb, outputs["TableName"], [{"PutRequest": {"Item": item}} for item in items])
-    uploaded = 0
-    base = results_dir / "results"
-    if base.is_dir():
-        for path in sorted(base.rglob("*.csv")):
-            key = path.relative_to(results_dir).as_posix()
-            s3.put_object(Bucket=outputs["ResultsBucketName"], Key=key, Body=path.read_bytes())
-            uploaded += 1
-    return {"items": len(items), "results": uploaded}
-
-
 class LocalStack:
-    """Start the emulated account and its helpers, create the stack, restore saved state."""
+    """The emulated account, its helpers, the stack and its Lambda service: `start` them, use the public
+    handles, `stop` them (see the module docstring)."""
 
     def __init__(
         self,
@@ -191,55 +160,114 @@ class LocalStack:
         # Template parameters the stack is created with, over the ones local mode sets (stack_parameters).
         self.parameters = dict(parameters or {})
         self.outputs: dict[str, str] = {}
-        self._moto = self._comprehend = self._text = None
         self.endpoints: Endpoints | None = None
-        self.notifications = None  # a NotificationWatcher once watch_notifications() ran
+        self.restored: dict[str, int] = {}
+        self.startup_seconds = 0.0
+        self.notifications: NotificationWatcher | None = None  # with start(watch_notifications=True)
+        self.lambda_api: InvokeServer | None = None  # with start(lambda_api=True)
+        self._moto: Any = None
+        self._comprehend: ComprehendServer | None = None
+        self._text: TextServer | None = None
+        self._lambda: LocalLambda | None = None
 
-    def start(self) -> LocalStack:
-        from watchlist_workstation.local.comprehend import ComprehendServer
-        from watchlist_workstation.local.motoserver import MotoProcess
-        from watchlist_workstation.local.textserver import TextServer
+    def start(
+        self,
+        *,
+        prepare: Callable[[LocalStack], None] | None = None,
+        watch_notifications: bool = False,
+        echo: Callable[[str], None] | None = None,
+        prewarm: bool = False,
+        lambda_api: bool = False,
+    ) -> LocalStack:
+        """Start everything, in this order, and return the started stack:
 
+        1. the moto process, the Comprehend endpoint and the text source; the stack created from
+           template.yml and its saved state restored; endpoints.json written (startup_seconds ends here);
+        2. `prepare(stack)`, if given: the CLI seeds an empty watchlist here;
+        3. the stack's Lambda service (`lambda_service`), discovered; with `watch_notifications`, what
+           the stack's topic sends is kept (`notifications`, printed through `echo`) and CloudWatch's
+           alarms are played; with `prewarm`, workers start in the background;
+        4. with `lambda_api`, Lambda's API on a loopback port (`lambda_api`), recorded in endpoints.json
+           with the results folder: the last thing written, so a reader seeing it knows the stack is ready.
+
+        Anything that fails stops what had started (stop(save=False)) and raises.
+        """
         started = time.perf_counter()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        # moto boots in its own process (local/motoserver.py says why) while the helpers start here.
+        self._start_servers()
+        try:
+            self._create_stack()
+            self.startup_seconds = time.perf_counter() - started
+            if prepare is not None:
+                prepare(self)
+            self._lambda = self.lambda_service_for()
+            self._lambda.discover()
+            if watch_notifications:
+                self._watch_notifications(echo)
+            if prewarm:
+                # Workers start in the background (on the other core) while the caller goes on.
+                self._lambda.prewarm()
+            if lambda_api:
+                self._serve_lambda_api()
+        except BaseException:
+            self.stop(save=False)
+            raise
+        return self
+
+    def _start_servers(self) -> None:
+        from watchlist_workstation.local.comprehend import ComprehendServer
+        from watchlist_workstation.local.moto_server.process import MotoProcess
+        from watchlist_workstation.local.textserver import TextServer
+
+        # moto boots in its own process (local/moto_server/process.py says why) while the helpers start here.
         self._moto = MotoProcess(port=self.port, log_path=self.state_dir / "moto.log").launch()
         try:
             self._comprehend = ComprehendServer().start()
-            if self.online:
-                text_url = ONLINE_TEXT_SOURCE
-            else:
+            if not self.online:
                 self._text = TextServer.from_folder(self.data_dir, request_log_size=self.text_request_log).start()
-                text_url = self._text.base_url
-            aws = self._moto.wait_ready().url
+            self._moto.wait_ready()
         except BaseException:
             self._stop_servers()
             raise
-        endpoints = Endpoints(aws, self._comprehend.url, text_url, REGION, self.stack_name, os.getpid())
+
+    def _create_stack(self) -> None:
+        text_url = self._text.base_url if self._text is not None else ONLINE_TEXT_SOURCE
+        endpoints = Endpoints(self._moto.url, self.comprehend.url, text_url, REGION, self.stack_name, os.getpid())
         self.outputs = deploy_offline(
             self.stack_name,
             {**endpoints.stack_parameters(), **self.parameters},
             region=REGION,
             artifact_bucket=ARTIFACT_BUCKET,
-            cloudformation=local_client("cloudformation", aws),
-            s3=local_client("s3", aws),
+            cloudformation=local_client("cloudformation", endpoints.aws),
+            s3=local_client("s3", endpoints.aws),
         )
-        self.restored = restore(aws, self.outputs, self.state_dir, self.results_dir)
+        ddb, s3 = local_client("dynamodb", endpoints.aws), local_client("s3", endpoints.aws)
+        self.restored = restore(ddb, s3, self.outputs, self.state_dir, self.results_dir)
         self.endpoints = endpoints
         self.endpoints.write(self.state_dir)
-        self.startup_seconds = time.perf_counter() - started
-        return self
 
-    @property
-    def notifications_log(self) -> Path:
-        """Where watch_notifications() appends what the stack's topic sends, one JSON line each."""
-        return self.state_dir / NOTIFICATIONS_LOG
+    def lambda_service_for(self, stack_name: str | None = None, *, work_dir: Path | None = None) -> LocalLambda:
+        """A Lambda service, not yet discovered, for a stack of this account (this stack by default): the
+        account's session, the functions' extra environment, code under `work_dir` (the state folder's
+        functions/ by default) and logs in the state folder's logs/. The caller closes one it made;
+        start() makes this stack's own (`lambda_service`)."""
+        from watchlist_workstation.local.lambda_service.service import LocalLambda
 
-    def watch_notifications(self, lambda_errors, echo=None):
+        endpoints = self._require_started()
+        return LocalLambda(
+            local_session(endpoints.region),
+            endpoints.aws,
+            stack_name or self.stack_name,
+            extra_env=self.function_env(),
+            work_dir=work_dir or self.state_dir / "functions",
+            log_dir=self.state_dir / "logs",
+        )
+
+    def _watch_notifications(self, echo: Callable[[str], None] | None) -> None:
         """Subscribe to the stack's topic, so that what it sends is printed through `echo` and appended to
         notifications_log, and play CloudWatch's alarms (local/notifications.py): on each flush(), or
-        in the background once started. `lambda_errors(function, seconds)` counts failed invocations for
-        the alarms on Lambda's Errors metric (LocalLambda.errors)."""
+        in the background once started. The alarms on Lambda's Errors metric count the failed
+        invocations of this stack's Lambda service (LocalLambda.errors)."""
         from watchlist_workstation.local.notifications import NotificationWatcher
 
         aws = self._require_started().aws
@@ -248,14 +276,54 @@ class LocalStack:
             self.stack_name,
             self.notifications_log,
             region=REGION,
-            lambda_errors=lambda_errors,
+            lambda_errors=self.lambda_service.errors,
             echo=echo,
         )
         self.notifications.subscribe()
-        return self.notifications
 
-    def aws_calls(self):
-        """The AWS requests the emulated account has served so far, by service:operation (a Counter)."""
+    def _serve_lambda_api(self) -> None:
+        from watchlist_workstation.local.lambda_service.invoke_api import InvokeServer
+
+        endpoints = self._require_started()
+        # Lambda's API with an Invoke that runs the function here; other commands reach it with --local.
+        self.lambda_api = InvokeServer(self.lambda_service, forward_to=endpoints.aws).start()
+        self.endpoints = dataclasses.replace(
+            endpoints, lambda_=self.lambda_api.url, results_dir=str(self.results_dir.resolve())
+        )
+        self.endpoints.write(self.state_dir)
+
+    # -- the public handles -----------------------------------------------------------------------
+
+    @property
+    def lambda_service(self) -> LocalLambda:
+        """The stack's Lambda service: it invokes the functions, fires the schedule, polls the queue."""
+        if self._lambda is None:
+            raise LocalStackError("the local stack is not started")
+        return self._lambda
+
+    @property
+    def comprehend(self) -> ComprehendServer:
+        """The local Comprehend endpoint; its stats() count the calls, documents and billed units."""
+        if self._comprehend is None:
+            raise LocalStackError("the local stack is not started")
+        return self._comprehend
+
+    @property
+    def text_server(self) -> TextServer | None:
+        """The local text source, whose pages can change while the stack runs; None when `online`."""
+        return self._text
+
+    def client(self, service: str) -> Any:
+        """A client of the emulated account (fake credentials, the account's endpoint)."""
+        return local_client(service, self._require_started().aws)
+
+    @property
+    def notifications_log(self) -> Path:
+        """Where what the stack's topic sends is appended, one JSON line each (watch_notifications)."""
+        return self.state_dir / NOTIFICATIONS_LOG
+
+    def aws_calls(self) -> Counter[str]:
+        """The AWS requests the emulated account has served so far, by service:operation."""
         if self._moto is None:
             raise LocalStackError("the local stack is not started")
         return self._moto.calls()
@@ -272,25 +340,27 @@ class LocalStack:
             "AWS_REGION": REGION,
         }
 
+    # -- saving and stopping ----------------------------------------------------------------------
+
     def save(self) -> dict:
         """Save the stack as deployed now (make-infra --local may have updated or re-created it).
 
         Nothing is written when the stack is gone: teardown --local removed its saved state, and
         writing it again would bring a torn-down watchlist back on the next start.
         """
-        aws = self._require_started().aws
-        outputs = deployed_outputs(aws, self.stack_name)
+        cloudformation = self.client("cloudformation")
+        outputs = deployed_outputs(cloudformation, self.stack_name)
         if outputs is None:
             return {"items": 0, "results_mirrored": 0}
         self.outputs = outputs
         try:
-            saved = snapshot(aws, outputs, self.state_dir, self.results_dir)
+            saved = snapshot(self.client("dynamodb"), self.client("s3"), outputs, self.state_dir, self.results_dir)
         except ClientError:
-            if deployed_outputs(aws, self.stack_name) is not None:
+            if deployed_outputs(cloudformation, self.stack_name) is not None:
                 raise
             saved = {"items": 0, "results_mirrored": 0}  # torn down while it was being read
-        if deployed_outputs(aws, self.stack_name) is None:
-            (self.state_dir / "table.json").unlink(missing_ok=True)  # torn down while it was being written
+        if deployed_outputs(cloudformation, self.stack_name) is None:
+            (self.state_dir / TABLE_FILE).unlink(missing_ok=True)  # torn down while it was being written
         return saved
 
     def _require_started(self) -> Endpoints:
@@ -299,7 +369,13 @@ class LocalStack:
         return self.endpoints
 
     def stop(self, *, save: bool = True) -> None:
+        """Stop the Lambda API, the Lambda service's workers, the notifications (after their last round),
+        save (unless `save` is False) and stop the servers; endpoints.json is removed."""
         try:
+            if self.lambda_api is not None:
+                self.lambda_api.stop()
+            if self._lambda is not None:
+                self._lambda.close()
             if self.notifications is not None:
                 self.notifications.stop()  # its last round needs the emulator still up
             if save and self.endpoints is not None:

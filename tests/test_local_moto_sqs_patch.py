@@ -1,5 +1,6 @@
-"""The SQS patch local mode applies to moto (watchlist_workstation/local/motosqs.py): fast on a deep queue, thread-safe,
-and SQS as moto served it. Every test talks boto3 to a real moto server on 127.0.0.1 with the patch on.
+"""The SQS patch local mode applies to moto (watchlist_workstation/local/moto_server/sqs_patch.py): fast on a
+deep queue, thread-safe, and SQS as moto served it. Every test talks boto3 to a real moto server on 127.0.0.1
+with the patch on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from watchlist_workstation.local import motosqs
+from watchlist_workstation.local.moto_server import sqs_patch
+from watchlist_workstation.local.moto_server.version import UnsupportedMotoVersion
 
 REGION = "us-east-1"
 LONG = 600  # a visibility timeout no test outlives: a received message stays hidden for the whole test
@@ -28,7 +30,7 @@ LONG = 600  # a visibility timeout no test outlives: a received message stays hi
 def endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    motosqs.apply()
+    sqs_patch.apply()
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
     werkzeug.setLevel(logging.ERROR)  # one access-log line per request otherwise
@@ -110,15 +112,15 @@ def test_apply_refuses_a_moto_version_it_was_not_written_for(monkeypatch: pytest
     import moto
 
     monkeypatch.setattr(moto, "__version__", "5.3.0")
-    with pytest.raises(motosqs.UnsupportedMotoVersion, match=r"moto 5\.2\.5.*moto 5\.3\.0 is installed"):
-        motosqs.apply()
+    with pytest.raises(UnsupportedMotoVersion, match=r"moto 5\.2\.5.*moto 5\.3\.0 is installed"):
+        sqs_patch.apply()
 
 
 def test_apply_twice_patches_once(endpoint: str) -> None:
     from moto.sqs.models import Queue, SQSBackend
 
     receive_message, add_message = SQSBackend.receive_message, Queue.add_message
-    motosqs.apply()
+    sqs_patch.apply()
     assert (SQSBackend.receive_message, Queue.add_message) == (receive_message, add_message)
 
 

@@ -15,75 +15,38 @@ scripted per title and served before the normal answer. Every request is recorde
 
     server = TextServer.from_folder(Path("data/companies"))  # the texts the project ships
 
-A data folder holds one JSON file per title, named after the title (`title_file_name`):
-
-    {"title": "Netflix", "description": "...", "tone": "positive", "extract": "Netflix is ..."}
-    {"title": "Mercury", "type": "disambiguation", "tone": "neutral", "extract": "Mercury may refer to ..."}
-    {"title": "Facebook, Inc.", "redirect": "Meta Platforms"}
-
-`load_pages` and `load_redirects` read such a folder. `tone` is the tone the text's author
-meant it to carry, kept for tests and docs; it is never served. One file per title rather
-than one big file: adding, editing or reviewing a company touches one small file, so
-parallel edits do not conflict and a load error names the file.
-
-    python -m watchlist_workstation.local.textserver --port 8081 [--data data/companies]
-
-serves a folder on 127.0.0.1 until Ctrl-C (or SIGTERM), printing the base URL on stderr.
-Only the standard library is used, so nothing here needs pytest.
+The pages and the data folders they come from are pages.py's; the command line is cli.py's.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import html
 import json
 import logging
-import re
-import signal
 import socket
 import struct
 import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from watchlist_workstation.project import COMPANIES_DIR
+from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
+from watchlist_workstation.local.textserver.pages import Page, read_folder, title_key
 
 API_PREFIX = "/api/rest_v1"
 SUMMARY_PREFIX = f"{API_PREFIX}/page/summary/"
 SUMMARY_CONTENT_TYPE = 'application/json; charset=utf-8; profile="https://www.mediawiki.org/wiki/Specs/Summary/1.5.0"'
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-PAGE_TYPES = ("standard", "disambiguation", "no-extract")
-TONES = ("positive", "negative", "neutral", "mixed")
-# The texts this project ships; found from this file so the entry point works from any directory.
-DEFAULT_DATA = COMPANIES_DIR
-# A server left running for days must not grow without bound; tests keep every request.
-_CLI_REQUEST_LOG_SIZE = 1000
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page the server knows. `type` is "standard", "disambiguation" or "no-extract".
-
-    `tone` is what the author of a shipped text meant it to convey (one of TONES); it is
-    metadata for tests and docs and never appears in the served JSON.
-    """
-
-    extract: str
-    type: str = "standard"
-    description: str | None = None
-    tone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,17 +84,16 @@ class RecordedRequest:
         return next((value for key, value in self.headers if key.lower() == wanted), None)
 
 
-def title_key(title: str) -> str:
-    """Titles are compared as MediaWiki shows them: underscores are spaces."""
-    return title.replace("_", " ").strip()
-
-
 def _strip_weak(tag: str) -> str:
     return tag.removeprefix("W/")
 
 
-class TextServer:
+class TextServer(LoopbackServer):
     """A threaded loopback server speaking the summary endpoint; safe to configure while it runs."""
+
+    thread_name = "text-server"
+    # A client that gave up (timeout, size cap) leaves a broken pipe behind: expected, not a bug.
+    hangups = (OSError,)
 
     def __init__(
         self,
@@ -145,6 +107,7 @@ class TextServer:
         request_log_size: int | None = None,
     ):
         """`request_log_size` bounds the recorded requests to the newest N; None keeps them all."""
+        super().__init__(host, port)
         self.lang = lang
         # content_urls only name the page; nothing fetches them, so the real site's form is fine offline.
         self.page_url_base = page_url_base or f"https://{lang}.wikipedia.org/wiki/"
@@ -159,14 +122,11 @@ class TextServer:
             self.add_page(title, page)
         for source, target in (redirects or {}).items():
             self.add_redirect(source, target)
-        self._host, self._port = host, port
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_folder(cls, folder: Path, **kwargs: Any) -> TextServer:
         """A server, not yet started, holding a data folder's pages and redirects (see `load_pages`)."""
-        pages, redirects = _read_folder(Path(folder))
+        pages, redirects = read_folder(Path(folder))
         return cls(pages, redirects=redirects, **kwargs)
 
     # -- configuration -------------------------------------------------------------------
@@ -195,10 +155,9 @@ class TextServer:
     @property
     def base_url(self) -> str:
         """The REST API root to give a client, like https://en.wikipedia.org/api/rest_v1."""
-        if self._httpd is None:
+        if not self.running:
             raise RuntimeError("the server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return self.url + API_PREFIX
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -222,36 +181,22 @@ class TextServer:
     def page_url(self, title: str) -> str:
         return self.page_url_base + quote(title_key(title).replace(" ", "_"), safe="")
 
-    # -- lifecycle -----------------------------------------------------------------------
+    # -- lifecycle (stop, url and the context manager come from LoopbackServer) ----------------
 
     def start(self) -> TextServer:
-        if self._httpd is not None:
+        """Start serving; starting a running server does nothing."""
+        if self.running:
             return self
-        self._httpd = _Server((self._host, self._port), _handler_for(self))
-        # A short poll keeps stop() quick: shutdown() waits for the loop's next poll.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="text-server", daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
 
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.stopping.set()
-        httpd.shutdown()
-        # Kept-alive connections would otherwise hold their handler threads in readline().
-        httpd.drop_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
-    def __enter__(self) -> TextServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def handler_failed(self, request: Any, client_address: Any) -> None:
+        # On stderr, as http.server reports it (the handler records its own failures in `errors`).
+        sys.stderr.write(f"{'-' * 40}\nException occurred during processing of request from {client_address}\n")
+        traceback.print_exc()
+        sys.stderr.write("-" * 40 + "\n")
 
     # -- what the handler asks -----------------------------------------------------------
 
@@ -298,53 +243,10 @@ class TextServer:
 WikiServer = TextServer
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address, handler):
-        self.stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def track(self, connection: socket.socket, alive: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if alive else self._connections.discard)(connection)
-
-    def drop_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that gave up (timeout, size cap) leaves a broken pipe behind: expected, not a bug.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
 def _handler_for(wiki: TextServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse pooled connections as with the real API
-        # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for
-        # the client's delayed ACK (about 40 ms a response on loopback).
-        disable_nagle_algorithm = True
-        server: _Server
-
+    class Handler(LoopbackHandler):
         def log_message(self, format, *args) -> None:
             pass
-
-        def setup(self) -> None:
-            super().setup()
-            self.server.track(self.request, alive=True)
-
-        def finish(self) -> None:
-            try:
-                super().finish()
-            finally:
-                self.server.track(self.request, alive=False)
 
         def do_GET(self) -> None:
             try:
@@ -442,145 +344,3 @@ def _handler_for(wiki: TextServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
     return Handler
-
-
-# -- data folders ------------------------------------------------------------------------
-
-
-class DataFolderError(ValueError):
-    """A data folder the server cannot serve; the message names the file and what is wrong with it."""
-
-
-_PAGE_KEYS = frozenset({"title", "type", "extract", "description", "tone"})
-_REDIRECT_KEYS = frozenset({"title", "redirect"})
-
-
-def title_file_name(title: str) -> str:
-    """The file a title's entry lives in: "Tesla, Inc." -> "tesla-inc.json"."""
-    return re.sub(r"[^a-z0-9]+", "-", title_key(title).lower()).strip("-") + ".json"
-
-
-def load_pages(folder: Path) -> dict[str, Page]:
-    """The pages of a data folder (`*.json`, one entry per file), keyed by title; redirects are left out.
-
-    The whole folder is checked, redirects included, so a folder that loads here also serves.
-    """
-    return _read_folder(Path(folder))[0]
-
-
-def load_redirects(folder: Path) -> dict[str, str]:
-    """The redirects of a data folder: source title -> target title, every target a page of the folder."""
-    return _read_folder(Path(folder))[1]
-
-
-def _read_folder(folder: Path) -> tuple[dict[str, Page], dict[str, str]]:
-    if not folder.is_dir():
-        raise DataFolderError(f"{folder}: not a folder")
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise DataFolderError(f"{folder}: no *.json files")
-    pages: dict[str, Page] = {}
-    redirects: dict[str, str] = {}
-    origin: dict[str, Path] = {}
-    for path in files:
-        entry = _read_entry(path)
-        key = title_key(entry["title"])
-        if key in origin:
-            raise DataFolderError(f"{path}: title {key!r} is already in {origin[key].name}")
-        origin[key] = path
-        if "redirect" in entry:
-            redirects[key] = title_key(entry["redirect"])
-        else:
-            pages[key] = _page_from(path, entry)
-    for source, target in redirects.items():
-        # MediaWiki does not follow a redirect to a redirect either; a chain here is a data mistake.
-        if target not in pages:
-            raise DataFolderError(f"{origin[source]}: redirect target {target!r} is not a page in {folder}")
-    return pages, redirects
-
-
-def _read_entry(path: Path) -> dict[str, Any]:
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFolderError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
-    except ValueError as exc:
-        # ValueError covers bad UTF-8 (UnicodeDecodeError) as well as bad JSON.
-        raise DataFolderError(f"{path}: not UTF-8 JSON ({exc})") from exc
-    if not isinstance(entry, dict):
-        raise DataFolderError(f"{path}: expected a JSON object")
-    if not _is_text(entry.get("title")):
-        raise DataFolderError(f"{path}: 'title' must be a non-empty string")
-    allowed = _REDIRECT_KEYS if "redirect" in entry else _PAGE_KEYS
-    unknown = sorted(set(entry) - allowed)
-    if unknown:
-        kind = "a redirect" if "redirect" in entry else "a page"
-        raise DataFolderError(f"{path}: unknown keys for {kind}: {', '.join(unknown)}")
-    if "redirect" in entry and not _is_text(entry["redirect"]):
-        raise DataFolderError(f"{path}: 'redirect' must be a non-empty title")
-    return entry
-
-
-def _page_from(path: Path, entry: dict[str, Any]) -> Page:
-    page_type = entry.get("type", "standard")
-    if page_type not in PAGE_TYPES:
-        raise DataFolderError(f"{path}: 'type' must be one of {', '.join(PAGE_TYPES)}, got {page_type!r}")
-    extract = entry.get("extract", "" if page_type == "no-extract" else None)
-    if not isinstance(extract, str) or (page_type != "no-extract" and not extract.strip()):
-        raise DataFolderError(f"{path}: 'extract' must be a non-empty string")
-    description = entry.get("description")
-    if description is not None and not _is_text(description):
-        raise DataFolderError(f"{path}: 'description' must be a non-empty string when given")
-    tone = entry.get("tone")
-    if tone is not None and tone not in TONES:
-        raise DataFolderError(f"{path}: 'tone' must be one of {', '.join(TONES)}, got {tone!r}")
-    return Page(extract, page_type, description, tone)
-
-
-def _is_text(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-# -- command line ------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m watchlist_workstation.local.textserver",
-        description="Serve a folder of page summaries on 127.0.0.1 as the Wikipedia REST summary API.",
-    )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: 0, any free port)")
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="folder of *.json page entries (default: data/companies)"
-    )
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be 0-65535, got {args.port}")
-    try:
-        pages, redirects = _read_folder(args.data)
-    except DataFolderError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    server = TextServer(pages, redirects=redirects, port=args.port, request_log_size=_CLI_REQUEST_LOG_SIZE)
-    try:
-        server.start()
-    except OSError as exc:
-        sys.stderr.write(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}\n")
-        return 1
-    # SIGTERM (a supervisor stopping us) ends the server the same orderly way as Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        # The URL alone on the first line, so a script can read it; then a line for people.
-        sys.stderr.write(f"{server.base_url}\n")
-        sys.stderr.write(f"serving {len(pages)} pages and {len(redirects)} redirects from {args.data}; Ctrl-C stops\n")
-        sys.stderr.flush()
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -39,7 +39,7 @@ the condition expression, `Expected`, the copy for streams and `ReturnValues`, t
 missing item, `AttributeUpdates`, and every expression of any other shape (paths, functions,
 arithmetic, `ADD`, `DELETE`, set values, list and map values).
 
-bench/ddb_update.py measures it; tests/test_local_motoddb.py checks that patched and shipped moto
+bench/ddb_update.py measures it; tests/test_local_moto_ddb_patch.py checks that patched and shipped moto
 leave the same items and raise the same errors for the same requests.
 """
 
@@ -50,7 +50,7 @@ import re
 import threading
 from typing import Any
 
-from watchlist_workstation.local.motosqs import require_supported_moto
+from watchlist_workstation.local.moto_server.version import require_supported_moto
 
 PARSE_CACHE_SIZE = 256
 # Larger values take moto's path, so its item-size limit (about 400 KB) is judged in its own order.
@@ -65,7 +65,7 @@ _SET_CLAUSE = re.compile(rf"\s*SET\s+({_NAME}\s*=\s*{_VALUE}(?:\s*,\s*{_NAME}\s*
 _REMOVE_CLAUSE = re.compile(rf"\s*REMOVE\s+({_NAME}(?:\s*,\s*{_NAME})*)\s*", re.IGNORECASE)
 _ASSIGNMENT = re.compile(rf"({_NAME})\s*=\s*({_VALUE})")
 _PLACEHOLDER = re.compile(_NAME)
-_SHAPE = "_motoddb_shape"
+_SHAPE = "_local_ddb_shape"
 
 _apply_lock = threading.Lock()
 _originals: dict[str, Any] = {}
@@ -202,7 +202,7 @@ def _condition_parsers(shipped: Any) -> Any:
 def apply() -> None:
     """Patch moto's DynamoDB UpdateItem in this process (see the module docstring); idempotent."""
     require_supported_moto(
-        "watchlist_workstation/local/motoddb.py",
+        "watchlist_workstation/local/moto_server/ddb_patch.py",
         "moto/dynamodb/models/__init__.py (update_item), comparisons.py and parsing/",
     )
     from moto.dynamodb import comparisons, models, responses

@@ -6,7 +6,7 @@ and records it in `<state dir>/endpoints.json` (`lambda_`); `--local` gives it t
 `lambda` client as that service's endpoint, so `./cfcli.py run` makes the same boto3 Invoke call
 in local mode as on AWS (docs/design.md rule 1: local mode changes endpoints, not code paths).
 
-    with InvokeServer(executor, forward_to="http://127.0.0.1:4566") as server:
+    with InvokeServer(lambda_service, forward_to="http://127.0.0.1:4566") as server:
         boto3.client("lambda", endpoint_url=server.url, ...).invoke(FunctionName=name, Payload=b"{}")
 
 Protocol: what botocore's rest-json Lambda client sends and parses (Lambda API reference, "Invoke").
@@ -30,27 +30,25 @@ Protocol: what botocore's rest-json Lambda client sends and parses (Lambda API r
   `forward_to` (the moto server holding the functions), so this is one whole Lambda endpoint. No
   signature is checked, so the server binds to loopback only.
 
-The backend (watchlist_workstation.local.executor.LocalLambda) has `has_function(name)`, `invoke(name, event) ->
-InvokeResult` (KeyError for a function it does not know) and `refresh() -> bool` (read the stack
-again if its deployment changed; True when it did).
+The backend (service.py's LocalLambda) has `has_function(name)`, `invoke(name, event) -> InvokeResult`
+(KeyError for a function it does not know) and `refresh() -> bool` (read the stack again if its
+deployment changed; True when it did).
 """
 
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
-import socket
-import sys
 import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lib.log import get_logger
+from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer, require_loopback
 
 log = get_logger("local.invoke_api")
 
@@ -103,68 +101,29 @@ def function_name(path_name: str, qualifier: str | None) -> tuple[str, str | Non
     return name, qualifier or in_name
 
 
-def _require_loopback(host: str) -> None:
-    # Nothing here checks a signature, so the endpoint must never listen beyond this machine.
-    try:
-        loopback = host == "localhost" or ipaddress.IPv4Address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"InvokeServer binds only to an IPv4 loopback address, not {host!r}")
-
-
-class InvokeServer:
+class InvokeServer(LoopbackServer):
     """The Lambda API on a loopback port: Invoke runs the backend's function; the rest goes to moto."""
+
+    thread_name = "local-lambda-api"
 
     def __init__(
         self, backend: Invoker, *, forward_to: str | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        _require_loopback(host)
+        super().__init__(host, port)
         if forward_to is not None:
+            # Forwarded requests carry no checked signature either: moto must be on this machine too.
             target = urlsplit(forward_to)
-            _require_loopback(target.hostname or "")
+            require_loopback(target.hostname or "", "InvokeServer")
             self._forward: tuple[str, int] | None = (str(target.hostname), int(target.port or 80))
         else:
             self._forward = None
         self.backend = backend
-        self._address = (host, port)
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> InvokeServer:
-        if self._httpd is not None:
-            raise RuntimeError("InvokeServer is already running")
-        self._httpd = _Server(self._address, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="local-lambda-api", daemon=True
-        )
-        self._thread.start()
-        return self
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
-    def stop(self) -> None:
-        """Stop serving and close open keep-alive connections."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._httpd = self._thread = None
-        httpd.shutdown()
-        httpd.drop_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> InvokeServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("InvokeServer is not running; call start() first")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_failed(self, request: Any, client_address: Any) -> None:
+        log.exception("local Lambda API handler failed", extra={"client": client_address[0]})
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -246,47 +205,8 @@ class InvokeServer:
             connection.close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], endpoint: InvokeServer) -> None:
-        self.endpoint = endpoint
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request, client_address) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that hung up mid-answer (a timeout, Ctrl-C on the CLI) is expected, not a bug.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        log.exception("local Lambda API handler failed", extra={"client": client_address[0]})
-
-    def drop_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # the peer already hung up
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # Keep-alive, as Lambda's endpoint allows: botocore reuses its pooled connections.
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     timeout = _IDLE_SECONDS
-    disable_nagle_algorithm = True
-    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("local Lambda API http", extra={"detail": format % args})

@@ -1,5 +1,5 @@
-"""The DynamoDB UpdateItem patch local mode applies to moto (watchlist_workstation/local/motoddb.py): the same items and
-the same errors as moto as shipped, for the consumer's writes and for every shape around them, and
+"""The DynamoDB UpdateItem patch local mode applies to moto (watchlist_workstation/local/moto_server/ddb_patch.py):
+the same items and the same errors as moto as shipped, for the consumer's writes and for every shape around them, and
 the direct path really taken for the consumer's writes.
 
 Each scenario runs twice in this process through boto3 against moto's in-process mock: once with
@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from lib import state
 from tests.conftest import result_row
-from watchlist_workstation.local import motoddb
+from watchlist_workstation.local.moto_server import ddb_patch
 
 TABLE = "watchlist"
 AT = "2026-11-28T12:00:00Z"
@@ -28,9 +28,9 @@ LATER = "2026-11-28T12:00:00.000001Z"
 
 @pytest.fixture
 def restore_shipped() -> Iterator[None]:
-    motoddb.revert()
+    ddb_patch.revert()
     yield
-    motoddb.revert()
+    ddb_patch.revert()
 
 
 def _update(ddb: Any, expression: str, names: dict, values: dict | None = None, key: str = "Acme", **extra) -> dict:
@@ -199,7 +199,7 @@ def _outcomes() -> list[tuple[str, Any]]:
 
 def test_patched_moto_answers_like_shipped_moto(restore_shipped: None) -> None:
     shipped = _outcomes()
-    motoddb.apply()
+    ddb_patch.apply()
     patched = _outcomes()
     for (label, expected), (_, got) in zip(shipped, patched, strict=True):
         assert got == expected, label
@@ -218,7 +218,7 @@ def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 
-    motoddb.apply()
+    ddb_patch.apply()
     validated, conditions = [], []
     shipped_validate, shipped_parse = UpdateExpressionValidator.validate, ConditionExpressionParser.parse
     monkeypatch.setattr(
@@ -257,11 +257,11 @@ def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch
 def test_a_parsed_expression_is_reused(restore_shipped: None) -> None:
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
-    motoddb.apply()
+    ddb_patch.apply()
     assert UpdateExpressionParser.make("SET #a = :a") is UpdateExpressionParser.make("SET #a = :a")
     with pytest.raises(Exception, match="Invalid UpdateExpression"):
         UpdateExpressionParser.make("SET #a = ")
-    motoddb.revert()
+    ddb_patch.revert()
     assert UpdateExpressionParser.make("SET #a = :a") is not UpdateExpressionParser.make("SET #a = :a")
 
 
@@ -282,12 +282,12 @@ def test_a_parsed_expression_is_reused(restore_shipped: None) -> None:
     ],
 )
 def test_simple_shape(expression: str, shape: Any) -> None:
-    assert motoddb.simple_shape(expression) == shape
+    assert ddb_patch.simple_shape(expression) == shape
 
 
 def test_refuses_another_moto_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    from watchlist_workstation.local import motosqs
+    from watchlist_workstation.local.moto_server import version
 
-    monkeypatch.setattr(motosqs, "installed_moto_version", lambda: "5.3.0")
-    with pytest.raises(motosqs.UnsupportedMotoVersion, match=r"moto 5\.2\.5.*moto 5\.3\.0 is installed"):
-        motoddb.apply()
+    monkeypatch.setattr(version, "installed_moto_version", lambda: "5.3.0")
+    with pytest.raises(version.UnsupportedMotoVersion, match=r"moto 5\.2\.5.*moto 5\.3\.0 is installed"):
+        ddb_patch.apply()

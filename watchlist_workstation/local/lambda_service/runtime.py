@@ -1,9 +1,10 @@
 """One Lambda execution environment for local mode: a worker process that runs one function's handler.
 
-The executor (watchlist_workstation/local/executor.py) starts it as
+A Worker (workers.py) starts it as
 
-    python -m watchlist_workstation.local.runtime --function NAME --handler lambda_function.lambda_handler
-        --task-root CODE_DIR [--layer LAYER_DIR ...] --fallback PROJECT_ROOT --in-fd N --out-fd M
+    python -m watchlist_workstation.local.lambda_service.runtime --function NAME
+        --handler lambda_function.lambda_handler --task-root CODE_DIR [--layer LAYER_DIR ...]
+        --fallback PROJECT_ROOT --in-fd N --out-fd M
 
 with cwd = CODE_DIR and the function's environment, and talks to it over two pipes (JSON lines):
 
@@ -118,7 +119,7 @@ def build_sys_path(task_root: str, layers: list[str], fallback: str | None, curr
     project root last.
 
     Each layer contributes `python/` and `python/lib/python3.X/site-packages/`, the two folders
-    Lambda's Python runtime searches under /opt. The executor passes layers later-first: Lambda
+    Lambda's Python runtime searches under /opt. The Worker passes layers later-first: Lambda
     extracts layers into /opt in order, so on a clash the later layer's file wins, and here the
     first match on sys.path wins.
 
@@ -140,9 +141,8 @@ def build_sys_path(task_root: str, layers: list[str], fallback: str | None, curr
 
 
 def _forget_bootstrap_modules() -> None:
-    """`python -m watchlist_workstation.local.runtime` imported the project's `lib` package (and
-    watchlist_workstation.local) to start
-    this module; the function must import `lib` from its own layer, not get that copy."""
+    """`python -m watchlist_workstation.local.lambda_service.runtime` imported the project's packages on its
+    way to this module; the function must import `lib` from its own layer, never get the project's copy."""
     for name in [n for n in sys.modules if n == "lib" or n.startswith("lib.")]:
         del sys.modules[name]
 
@@ -284,7 +284,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m watchlist_workstation.local.runtime", description=__doc__.splitlines()[0]
+        prog="python -m watchlist_workstation.local.lambda_service.runtime", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--function", required=True, help="the function's name (shown in ps, for people)")
     parser.add_argument("--handler", required=True)

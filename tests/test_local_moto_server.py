@@ -7,7 +7,8 @@ import socket
 import boto3
 import pytest
 
-from watchlist_workstation.local.motoserver import MotoProcess, MotoServerError, operation_key
+from watchlist_workstation.local.moto_server.counting import operation_key
+from watchlist_workstation.local.moto_server.process import MotoProcess, MotoServerError
 
 
 def client(service: str, url: str):
@@ -85,7 +86,7 @@ def test_stop_ends_the_process_and_a_second_stop_is_harmless(tmp_path):
 def test_the_module_list_is_read_from_disk_once_and_stays_the_same():
     from moto import backends
 
-    from watchlist_workstation.local.motoserver import cache_module_list
+    from watchlist_workstation.local.moto_server.lookup_caches import cache_module_list
 
     original = backends.list_of_moto_modules
     listed = list(original())
@@ -104,7 +105,7 @@ def test_method_names_are_listed_once_per_class_and_stay_the_same():
     from moto.dynamodb.responses import DynamoHandler
     from moto.sqs.responses import SQSResponse
 
-    from watchlist_workstation.local.motoserver import cache_method_names
+    from watchlist_workstation.local.moto_server.lookup_caches import cache_method_names
 
     original = responses.method_names_from_class
     try:

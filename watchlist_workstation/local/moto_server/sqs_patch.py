@@ -68,8 +68,8 @@ Deliberate differences from moto 5.2.5
 - Expired messages count in the approximate counts until a receive reaches them (SQS's counts
   are approximate as well).
 
-`apply()` refuses (UnsupportedMotoVersion) any moto but 5.2.5: it replaces private methods whose
-shape it was written against.
+`apply()` refuses (UnsupportedMotoVersion, moto_server/version.py) any moto but 5.2.5: it replaces
+private methods whose shape it was written against.
 """
 
 from __future__ import annotations
@@ -81,38 +81,19 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-SUPPORTED_MOTO = "5.2.5"
+from watchlist_workstation.local.moto_server.version import require_supported_moto
+
 # SQS caps a message's total visibility timeout at 12 hours from when it was sent (moto checks it too).
 MAX_TOTAL_VISIBILITY_SECONDS = 43200
-_PATCHED = "_motosqs_patched"
-_INDEX = "_motosqs_index"
+_PATCHED = "_local_sqs_patched"
+_INDEX = "_local_sqs_index"
 _READY, _IN_FLIGHT, _DELAYED = 0, 1, 2
 _apply_lock = threading.Lock()
 
 
-class UnsupportedMotoVersion(RuntimeError):
-    """The installed moto is not the version this patch was written against."""
-
-
-def installed_moto_version() -> str:
-    import moto
-
-    return moto.__version__
-
-
-def require_supported_moto(patch: str, internals: str) -> None:
-    """Refuse to patch a moto other than the one the local-mode patches were written against."""
-    version = installed_moto_version()
-    if version != SUPPORTED_MOTO:
-        raise UnsupportedMotoVersion(
-            f"{patch} patches moto {SUPPORTED_MOTO}'s internals, but moto {version} is installed; "
-            f"pin moto=={SUPPORTED_MOTO} or check the patch against moto {version}'s {internals} and update it"
-        )
-
-
 def apply() -> None:
     """Patch moto's SQS model in this process (see the module docstring); calling it again does nothing."""
-    require_supported_moto("watchlist_workstation/local/motosqs.py", "moto/sqs/models.py")
+    require_supported_moto("watchlist_workstation/local/moto_server/sqs_patch.py", "moto/sqs/models.py")
     from moto.sqs import models
 
     with _apply_lock:

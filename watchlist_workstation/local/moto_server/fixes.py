@@ -8,8 +8,8 @@ its ARN (AWS::Lambda::LayerVersion, "Return values"); the fix gives moto's model
 physical id. Creating a stack is unaffected (moto creates a function from CloudFormation without
 its Layers), so only `make-infra --local` updates depend on it.
 
-    from watchlist_workstation.local import moto_fixes
-    moto_fixes.apply()   # before the first stack update; idempotent
+    from watchlist_workstation.local.moto_server import fixes
+    fixes.apply()   # before the first stack update; idempotent
 
 moto's CloudFormation also has no model for AWS::CloudWatch::Alarm: it skips the template's alarms
 with a warning, so the local account would have none for watchlist_workstation/local/alarms.py to evaluate. The second
@@ -21,6 +21,8 @@ metric alarms on one metric are modelled (no Metrics math), which is what templa
 from __future__ import annotations
 
 from typing import Any
+
+from watchlist_workstation.local.moto_server.version import require_supported_moto
 
 
 def layer_version_physical_id(layer_version: Any) -> str:
@@ -139,6 +141,11 @@ def _alarm_model() -> type:
 
 
 def apply() -> None:
+    """Apply both fixes in this process; each is skipped if moto already has it (fixed there, or applied)."""
+    require_supported_moto(
+        "watchlist_workstation/local/moto_server/fixes.py",
+        "moto/awslambda/models.py (LayerVersion) and moto/cloudformation/parsing.py (its model listings)",
+    )
     from moto.awslambda.models import LayerVersion
     from moto.cloudformation import parsing
 
