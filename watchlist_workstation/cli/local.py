@@ -39,6 +39,9 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path, paramete
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
+    if online and not parameters.get("UserAgentContact"):
+        # The real Wikipedia asks every client for a way to reach its operator; no placeholder is ever sent.
+        raise CliError("--online reads the real Wikipedia: give your contact with -p UserAgentContact=<url or e-mail>")
     stack = LocalStack(
         stack_name=app.stack_name, port=port, online=online, results_dir=results_dir, parameters=parameters
     )
@@ -50,8 +53,9 @@ def _seed_watchlist(stack) -> None:
     table = stack.outputs["TableName"]
     ddb = stack.client("dynamodb")
     if not ddb_ops.items_list(table, ddb):
-        # The same reading (comments, blank lines, validation) as `./cfcli.py add -f`.
-        report = ddb_ops.items_add(table, read_names((), str(SAMPLE_WATCHLIST), "add").names, ddb)
+        # The same reading (comments, blank lines, validation, "Name | Page title") as `./cfcli.py add -f`.
+        sample = read_names((), str(SAMPLE_WATCHLIST), "add")
+        report = ddb_ops.items_add(table, sample.names, ddb, titles=sample.titles)
         note(f"seeded the watchlist with {len(report.added)} companies from {SAMPLE_WATCHLIST.relative_to(ROOT)}")
     else:
         note(f"restored {stack.restored['items']} companies and {stack.restored['results']} results objects")

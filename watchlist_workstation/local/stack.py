@@ -50,7 +50,11 @@ REGION = "us-east-1"
 ARTIFACT_BUCKET = "local-artifacts"
 # Fake credentials: moto accepts anything, and real ones must never be sent to an emulator.
 FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-ONLINE_TEXT_SOURCE = "https://en.wikipedia.org/api/rest_v1"
+# What local mode deploys with, unless the caller's parameters say otherwise. The local text source has no
+# rate limit, so its budget only keeps the pace quick; the contact goes to it alone (a reserved .invalid
+# address, RFC 2606). With --online the texts come from the real Wikipedia: the template's own budget
+# applies, and the caller must give a real contact (the CLI refuses to start without one).
+LOCAL_PARAMETERS = {"UserAgentContact": "local-mode@example.invalid", "WikipediaRequestsPerMinute": "60000"}
 # The local text source remembers this many recent requests (a `local up` may run for days).
 TEXT_REQUEST_LOG = 10_000
 
@@ -90,8 +94,11 @@ class Endpoints:
         partial.replace(state_dir / "endpoints.json")
 
     def stack_parameters(self) -> dict[str, str]:
-        """The template parameters a stack in this local account needs: texts from the local text source."""
-        return {"TextSourceUrl": self.text_source, "UserAgentContact": "local-mode"}
+        """The template parameters a stack in this local account needs: texts from the local text source, or
+        (online, no text source of ours) the Wikipedia of the stack's LanguageCode."""
+        if not self.text_source:
+            return {"TextSourceUrl": ""}
+        return {"TextSourceUrl": self.text_source, **LOCAL_PARAMETERS}
 
     def saved_state(self, state_dir: Path) -> list[Path]:
         """What is kept on this machine for the stack: the saved watchlist and the results mirror (only
@@ -231,7 +238,7 @@ class LocalStack:
             raise
 
     def _create_stack(self) -> None:
-        text_url = self._text.base_url if self._text is not None else ONLINE_TEXT_SOURCE
+        text_url = self._text.api_url if self._text is not None else ""
         endpoints = Endpoints(self._moto.url, self.comprehend.url, text_url, REGION, self.stack_name, os.getpid())
         self.outputs = deploy_offline(
             self.stack_name,

@@ -1,12 +1,14 @@
-"""Local mode's text source: a loopback server speaking the Wikipedia REST API's page summary endpoint.
+"""Local mode's text source: a loopback server speaking the MediaWiki Action API.
 
-Local mode points the consumer's `TextSource` here instead of at Wikipedia, and the tests use the
-same server as their fake (tests/wiki_fixture.py). Only the standard library is used (local/loopback.py,
+Local mode points the consumer's text source here instead of at Wikipedia, and the tests use the same
+server as their fake (tests/wiki_fixture.py). Only the standard library is used (local/loopback.py,
 which the server is built on, included), so nothing here needs pytest.
 
-    pages.py     the pages served and the data folders they are read from (data/companies/)
-    server.py    TextServer: the summary endpoint over HTTP, scripted faults, the request log
-    cli.py       python -m watchlist_workstation.local.textserver: serve a data folder until Ctrl-C
+    pages.py       the pages served and the data folders they are read from (data/companies/)
+    store.py       the wiki: pages with page ids and growing revision ids, redirects, title rules
+    action_api.py  the answers to action=query, shaped as MediaWiki documents them
+    server.py      TextServer: the API over HTTP, scripted faults, the request log, the in-flight count
+    cli.py         python -m watchlist_workstation.local.textserver: serve a data folder until Ctrl-C
 """
 
 from watchlist_workstation.local.textserver.cli import main
@@ -21,34 +23,25 @@ from watchlist_workstation.local.textserver.pages import (
     title_file_name,
     title_key,
 )
-from watchlist_workstation.local.textserver.server import (
-    API_PREFIX,
-    PROBLEM_CONTENT_TYPE,
-    SUMMARY_CONTENT_TYPE,
-    SUMMARY_PREFIX,
-    RecordedRequest,
-    Scripted,
-    TextServer,
-    WikiServer,
-)
+from watchlist_workstation.local.textserver.server import API_PATH, RecordedRequest, Scripted, TextServer
+from watchlist_workstation.local.textserver.store import InvalidTitle, WikiStore, normalize_title
 
 __all__ = [
-    "API_PREFIX",
+    "API_PATH",
     "DEFAULT_DATA",
     "PAGE_TYPES",
-    "PROBLEM_CONTENT_TYPE",
-    "SUMMARY_CONTENT_TYPE",
-    "SUMMARY_PREFIX",
     "TONES",
     "DataFolderError",
+    "InvalidTitle",
     "Page",
     "RecordedRequest",
     "Scripted",
     "TextServer",
-    "WikiServer",
+    "WikiStore",
     "load_pages",
     "load_redirects",
     "main",
+    "normalize_title",
     "title_file_name",
     "title_key",
 ]

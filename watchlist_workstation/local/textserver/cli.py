@@ -1,8 +1,8 @@
-"""Serve a data folder as the summary API until Ctrl-C or SIGTERM.
+"""Serve a data folder as the MediaWiki Action API until Ctrl-C or SIGTERM.
 
     python -m watchlist_workstation.local.textserver --port 8081 [--data data/companies]
 
-serves a folder on 127.0.0.1 until Ctrl-C (or SIGTERM), printing the base URL on stderr.
+serves a folder on 127.0.0.1 until Ctrl-C (or SIGTERM), printing the api.php URL on stderr.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _CLI_REQUEST_LOG_SIZE = 1000
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m watchlist_workstation.local.textserver",
-        description="Serve a folder of page summaries on 127.0.0.1 as the Wikipedia REST summary API.",
+        description="Serve a folder of page intros on 127.0.0.1 as the MediaWiki Action API (api.php).",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: 0, any free port)")
     parser.add_argument(
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # The URL alone on the first line, so a script can read it; then a line for people.
-        sys.stderr.write(f"{server.base_url}\n")
+        sys.stderr.write(f"{server.api_url}\n")
         sys.stderr.write(f"serving {len(pages)} pages and {len(redirects)} redirects from {args.data}; Ctrl-C stops\n")
         sys.stderr.flush()
         threading.Event().wait()

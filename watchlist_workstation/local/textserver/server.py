@@ -1,17 +1,16 @@
-"""A loopback server speaking the Wikipedia REST API's page summary endpoint.
+"""A loopback server speaking the MediaWiki Action API (`GET /w/api.php?action=query...`) for local mode and tests.
 
-Local mode points the consumer's `TextSource` here instead of at Wikipedia, and the tests use
-the same server as their fake. It answers `GET /api/rest_v1/page/summary/{title}` the way the
-real endpoint does in the respects the pipeline relies on: the summary JSON shape, a strong
-ETag derived from the content with 304 for a matching If-None-Match, a problem+json 404,
-disambiguation pages, 302 redirects with a relative Location, HTTP/1.1 keep-alive. Faults are
-scripted per title and served before the normal answer. Every request is recorded.
+Local mode points the consumer's text source here instead of at Wikipedia, and the tests use the same
+server as their fake. The answers are action_api.py's (each shape there names the documentation page it
+follows); the pages and their revisions are store.py's. Faults are scripted per title and served, in
+order, to the next requests that ask for that title, before the normal answer. Every request is
+recorded, and the server counts the requests it served and the most it had in flight at once.
 
     server = TextServer({"Apple Inc.": "Apple Inc. is an American technology company."})
     server.add_redirect("Apple", "Apple Inc.")
-    server.script("Apple Inc.", Scripted(429, {"Retry-After": "2"}), Scripted.connection_reset())
+    server.script("Apple Inc.", Scripted(429, {"Retry-After": "2"}, "Too many requests"), Scripted.connection_reset())
     with server:
-        url = server.base_url  # http://127.0.0.1:<port>/api/rest_v1
+        url = server.api_url  # http://127.0.0.1:<port>/w/api.php
 
     server = TextServer.from_folder(Path("data/companies"))  # the texts the project ships
 
@@ -20,9 +19,6 @@ The pages and the data folders they come from are pages.py's; the command line i
 
 from __future__ import annotations
 
-import hashlib
-import html
-import json
 import logging
 import socket
 import struct
@@ -35,16 +31,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
-from watchlist_workstation.local.textserver.pages import Page, read_folder, title_key
+from watchlist_workstation.local.textserver.action_api import Answer, answer_query, split_values
+from watchlist_workstation.local.textserver.pages import Page, read_folder
+from watchlist_workstation.local.textserver.store import InvalidTitle, StoredPage, WikiStore, normalize_title
 
-API_PREFIX = "/api/rest_v1"
-SUMMARY_PREFIX = f"{API_PREFIX}/page/summary/"
-SUMMARY_CONTENT_TYPE = 'application/json; charset=utf-8; profile="https://www.mediawiki.org/wiki/Specs/Summary/1.5.0"'
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-
+API_PATH = "/w/api.php"
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +70,34 @@ class RecordedRequest:
     method: str
     path: str  # raw request target, percent-encoding intact
     headers: tuple[tuple[str, str], ...]
-    title: str | None  # the decoded title (spaces, not underscores) for summary paths
+    params: tuple[tuple[str, str], ...]  # the decoded query parameters, in order
 
     def header(self, name: str) -> str | None:
         """The first value of a header, matched case-insensitively."""
         wanted = name.lower()
         return next((value for key, value in self.headers if key.lower() == wanted), None)
 
+    def param(self, name: str) -> str | None:
+        return dict(self.params).get(name)
 
-def _strip_weak(tag: str) -> str:
-    return tag.removeprefix("W/")
+    @property
+    def titles(self) -> list[str]:
+        return split_values(self.param("titles") or "")
+
+    @property
+    def asks_intros(self) -> bool:
+        return "extracts" in split_values(self.param("prop") or "")
+
+
+def _title_key(title: str) -> str:
+    try:
+        return normalize_title(title)
+    except InvalidTitle:
+        return title
 
 
 class TextServer(LoopbackServer):
-    """A threaded loopback server speaking the summary endpoint; safe to configure while it runs."""
+    """A threaded loopback server speaking the Action API; safe to configure while it runs."""
 
     thread_name = "text-server"
     # A client that gave up (timeout, size cap) leaves a broken pipe behind: expected, not a bug.
@@ -100,23 +108,23 @@ class TextServer(LoopbackServer):
         pages: Mapping[str, str | Page] | None = None,
         *,
         redirects: Mapping[str, str] | None = None,
-        lang: str = "en",
-        page_url_base: str | None = None,
+        page_url_base: str = "https://en.wikipedia.org/wiki/",
         host: str = "127.0.0.1",
         port: int = 0,
         request_log_size: int | None = None,
     ):
-        """`request_log_size` bounds the recorded requests to the newest N; None keeps them all."""
+        """`request_log_size` bounds the recorded requests to the newest N; None keeps them all.
+        `page_url_base` only names pages (fullurl); nothing fetches it, so the real site's form is fine offline."""
         super().__init__(host, port)
-        self.lang = lang
-        # content_urls only name the page; nothing fetches them, so the real site's form is fine offline.
-        self.page_url_base = page_url_base or f"https://{lang}.wikipedia.org/wiki/"
+        self.page_url_base = page_url_base
+        self.store = WikiStore()
+        self.lag = 0.0  # the replication lag the wiki reports: requests with a smaller maxlag get the maxlag error
         self._lock = threading.Lock()
-        self._pages: dict[str, Page] = {}
-        self._redirects: dict[str, str] = {}
         self._scripts: dict[str, deque[Scripted]] = {}
         self._requests: deque[RecordedRequest] = deque(maxlen=request_log_size)
         self.requests_served = 0  # every request, also those the bounded log has dropped
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests it was answering at once
         self.errors: list[str] = []  # tracebacks of handler failures, so a server bug cannot pass silently
         for title, page in (pages or {}).items():
             self.add_page(title, page)
@@ -131,33 +139,44 @@ class TextServer(LoopbackServer):
 
     # -- configuration -------------------------------------------------------------------
 
-    def add_page(self, title: str, extract: str | Page, *, type: str = "standard", description: str | None = None):
+    def add_page(
+        self, title: str, extract: str | Page, *, type: str = "standard", description: str | None = None
+    ) -> StoredPage:
+        """Create or rewrite a page; a new text is a new revision."""
         page = extract if isinstance(extract, Page) else Page(extract, type, description)
-        with self._lock:
-            self._pages[title_key(title)] = page
+        return self.store.put(title, page)
+
+    def touch_page(self, title: str) -> StoredPage:
+        """A new revision that leaves the intro as it was."""
+        return self.store.touch(title)
 
     def remove_page(self, title: str) -> None:
-        with self._lock:
-            self._pages.pop(title_key(title), None)
+        self.store.delete(title)
 
     def add_redirect(self, source: str, target: str) -> None:
-        """Requests for `source` get a 302 to `target` (relative Location, as the real API sends)."""
-        with self._lock:
-            self._redirects[title_key(source)] = title_key(target)
+        """`source` becomes a redirect to `target`, reported in query.redirects when a client sends redirects=1."""
+        self.store.redirect(source, target)
 
     def script(self, title: str, *responses: Scripted) -> None:
-        """Queue responses for `title`, each served to one request before normal behaviour resumes."""
+        """Queue responses served, one each, to the next requests that ask for `title`."""
         with self._lock:
-            self._scripts.setdefault(title_key(title), deque()).extend(responses)
+            self._scripts.setdefault(_title_key(title), deque()).extend(responses)
+
+    def reset_counts(self) -> None:
+        """Forget the request log and the counts (a bench measures one tick at a time)."""
+        with self._lock:
+            self._requests.clear()
+            self.requests_served = 0
+            self.peak_in_flight = self.in_flight
 
     # -- inspection ----------------------------------------------------------------------
 
     @property
-    def base_url(self) -> str:
-        """The REST API root to give a client, like https://en.wikipedia.org/api/rest_v1."""
+    def api_url(self) -> str:
+        """The endpoint to give a client, like https://en.wikipedia.org/w/api.php."""
         if not self.running:
             raise RuntimeError("the server is not running")
-        return self.url + API_PREFIX
+        return self.url + API_PATH
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -165,21 +184,17 @@ class TextServer(LoopbackServer):
             return list(self._requests)
 
     def requests_for(self, title: str) -> list[RecordedRequest]:
-        key = title_key(title)
-        return [r for r in self.requests if r.title == key]
+        key = _title_key(title)
+        return [r for r in self.requests if key in {_title_key(t) for t in r.titles}]
 
-    def page_json(self, title: str) -> bytes:
-        """The exact body served for a page (the ETag is derived from it)."""
-        key = title_key(title)
-        with self._lock:
-            page = self._pages[key]
-        return self._summary_body(key, page)
-
-    def etag_for(self, title: str) -> str:
-        return '"' + hashlib.sha256(self.page_json(title)).hexdigest()[:32] + '"'
+    def revision(self, title: str) -> int:
+        stored = self.store.get(normalize_title(title))
+        if stored is None:
+            raise KeyError(title)
+        return stored.revision
 
     def page_url(self, title: str) -> str:
-        return self.page_url_base + quote(title_key(title).replace(" ", "_"), safe="")
+        return self.page_url_base + quote(normalize_title(title).replace(" ", "_"), safe=",:/()'!*")
 
     # -- lifecycle (stop, url and the context manager come from LoopbackServer) ----------------
 
@@ -200,47 +215,24 @@ class TextServer(LoopbackServer):
 
     # -- what the handler asks -----------------------------------------------------------
 
-    def _record(self, request: RecordedRequest) -> Scripted | None:
+    def _enter(self, request: RecordedRequest) -> Scripted | None:
         with self._lock:
             self._requests.append(request)
             self.requests_served += 1
-            queue = self._scripts.get(request.title) if request.title is not None else None
-            return queue.popleft() if queue else None
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            for title in request.titles:
+                queue = self._scripts.get(_title_key(title))
+                if queue:
+                    return queue.popleft()
+            return None
 
-    def _resolve(self, key: str) -> tuple[str, Page | str | None]:
-        """("page", Page) | ("redirect", target) | ("missing", None)."""
+    def _leave(self) -> None:
         with self._lock:
-            if key in self._redirects:
-                return "redirect", self._redirects[key]
-            page = self._pages.get(key)
-        return ("page", page) if page is not None else ("missing", None)
+            self.in_flight -= 1
 
-    def _summary_body(self, title: str, page: Page) -> bytes:
-        canonical = title.replace(" ", "_")
-        display = f'<span class="mw-page-title-main">{html.escape(title)}</span>'
-        url = self.page_url_base + quote(canonical, safe="")
-        payload = {
-            "type": page.type,
-            "title": title,
-            "displaytitle": display,
-            "namespace": {"id": 0, "text": ""},
-            "titles": {"canonical": canonical, "normalized": title, "display": display},
-            "lang": self.lang,
-            "dir": "ltr",
-            "content_urls": {
-                "desktop": {"page": url},
-                "mobile": {"page": url.replace(".wikipedia.org/", ".m.wikipedia.org/", 1)},
-            },
-            "extract": page.extract,
-            "extract_html": f"<p>{html.escape(page.extract)}</p>" if page.extract else "",
-        }
-        if page.description is not None:
-            payload["description"] = page.description
-        return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
-
-
-# The name the tests and the benchmark knew it by before local mode shared it.
-WikiServer = TextServer
+    def _answer(self, request: RecordedRequest) -> Answer:
+        return answer_query(dict(request.params), self.store, page_url_base=self.page_url_base, lag=self.lag)
 
 
 def _handler_for(wiki: TextServer) -> type[BaseHTTPRequestHandler]:
@@ -249,8 +241,19 @@ def _handler_for(wiki: TextServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            target = urlsplit(self.path)
+            request = RecordedRequest(
+                "GET", self.path, tuple(self.headers.items()), tuple(parse_qsl(target.query, keep_blank_values=True))
+            )
+            scripted = wiki._enter(request)
             try:
-                self._get()
+                if scripted is not None:
+                    self._serve_scripted(scripted)
+                elif target.path != API_PATH:
+                    self._send(404, {"Content-Type": "text/plain"}, b"Not Found")
+                else:
+                    answer = wiki._answer(request)
+                    self._send(answer.status, answer.headers, answer.body)
             except OSError:
                 raise
             except Exception:
@@ -259,51 +262,8 @@ def _handler_for(wiki: TextServer) -> type[BaseHTTPRequestHandler]:
                 wiki.errors.append(traceback.format_exc())
                 log.error("text server failed to answer %s", self.path, exc_info=True)
                 self._send(500, {"Content-Type": "text/plain"}, b"text server error")
-
-        def _get(self) -> None:
-            path = self.path
-            title = None
-            if path.startswith(SUMMARY_PREFIX):
-                title = title_key(unquote(path[len(SUMMARY_PREFIX) :].split("?", 1)[0]))
-            scripted = wiki._record(RecordedRequest("GET", path, tuple(self.headers.items()), title))
-            if scripted is not None:
-                self._serve_scripted(scripted)
-                return
-            if not title:
-                self._not_found(path)
-                return
-            kind, found = wiki._resolve(title)
-            if kind == "redirect":
-                # Relative and fully encoded, like the real API: a bare ":" here would read as a scheme.
-                self._send(302, {"Location": quote(str(found).replace(" ", "_"), safe="")}, b"")
-                return
-            if kind == "missing":
-                self._not_found(path)
-                return
-            body = wiki._summary_body(title, found)
-            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            if self._matches(self.headers.get("If-None-Match"), etag):
-                self._send(304, {"ETag": etag}, None)
-                return
-            self._send(200, {"Content-Type": SUMMARY_CONTENT_TYPE, "ETag": etag, "Cache-Control": "max-age=0"}, body)
-
-        @staticmethod
-        def _matches(if_none_match: str | None, etag: str) -> bool:
-            if not if_none_match:
-                return False
-            # If-None-Match uses the weak comparison (RFC 9110, 13.1.2).
-            tags = [tag.strip() for tag in if_none_match.split(",")]
-            return "*" in tags or any(_strip_weak(tag) == _strip_weak(etag) for tag in tags)
-
-        def _not_found(self, path: str) -> None:
-            problem = {
-                "type": "https://mediawiki.org/wiki/HyperSwitch/errors/not_found",
-                "title": "Not found.",
-                "method": "get",
-                "detail": "Page or revision not found.",
-                "uri": path,
-            }
-            self._send(404, {"Content-Type": PROBLEM_CONTENT_TYPE}, json.dumps(problem).encode())
+            finally:
+                wiki._leave()
 
         def _serve_scripted(self, scripted: Scripted) -> None:
             if scripted.delay and self.server.stopping.wait(scripted.delay):
