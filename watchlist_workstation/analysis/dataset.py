@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from lib.clock import iso, parse_iso
 from lib.names import normalize_name
-from lib.results import COLUMNS
+from lib.results import COLUMNS, LEGACY_COLUMNS
 from watchlist_workstation.limits import RESULTS_PARTITION_LOOKBACK_DAYS
 
 DEFAULT_PREFIX = "results"
@@ -101,6 +101,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in SCORE_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
     frame["analyzed_at"] = pd.to_datetime(frame["analyzed_at"], utc=True, format="ISO8601").astype(TIME_DTYPE)
+    # Nullable: rows written before rows carried the page revision have none.
+    frame["revision"] = pd.to_numeric(frame["revision"].replace("", None), errors="raise").astype("Int64")
     return frame
 
 
@@ -119,10 +121,12 @@ def parse_csv(body: bytes) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pd.errors.ParserWarning) as exc:
         raise MalformedObject(f"not a readable CSV ({str(exc).strip().splitlines()[0]})") from exc
     header = tuple(raw.iloc[0]) if len(raw) else ()
-    if header != COLUMNS:
+    if header not in (COLUMNS, LEGACY_COLUMNS):
         raise MalformedObject(f"header is not the dataset's columns ({','.join(map(str, header))[:80]})")
     frame = raw.iloc[1:].reset_index(drop=True)
-    frame.columns = list(COLUMNS)
+    frame.columns = list(header)
+    if header == LEGACY_COLUMNS:  # written before rows carried the page revision
+        frame["revision"] = ""
     for column in REQUIRED_COLUMNS:
         if (frame[column] == "").any():
             raise MalformedObject(f"row {int((frame[column] == '').idxmax()) + 1} has no {column}")

@@ -148,7 +148,9 @@ class StackReader:
             handler=config["Handler"],
             timeout=float(config.get("Timeout", 3)),
             memory_mb=int(config.get("MemorySize", 128)),
-            environment=dict((config.get("Environment") or {}).get("Variables") or {}),
+            # Lambda's environment values are strings (Lambda API reference, Environment); moto's stack keeps a
+            # Number parameter's !Ref as a number, so it is given as the string CloudFormation would pass.
+            environment={k: str(v) for k, v in ((config.get("Environment") or {}).get("Variables") or {}).items()},
             code_dir=code_dir,
             layer_dirs=[layer / "python" for layer in layers if (layer / "python").is_dir()],
             arn=config["FunctionArn"],
