@@ -1,7 +1,6 @@
-"""The `wiki_server` pytest fixture over the loopback summary API server.
+"""The `wiki_server` pytest fixture: the loopback MediaWiki Action API server local mode uses.
 
-The server lives in `watchlist_workstation.local.textserver`, shared with local mode; its names are
-re-exported here so tests and the benchmark keep importing them from this module.
+The server lives in `watchlist_workstation.local.textserver`, shared with local mode.
 """
 
 from __future__ import annotations
@@ -10,37 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from watchlist_workstation.local.textserver import (
-    API_PREFIX,
-    PROBLEM_CONTENT_TYPE,
-    SUMMARY_CONTENT_TYPE,
-    SUMMARY_PREFIX,
-    Page,
-    RecordedRequest,
-    Scripted,
-    TextServer,
-    WikiServer,
-    title_key,
-)
+from watchlist_workstation.local.textserver import Page, RecordedRequest, Scripted, TextServer
 
-__all__ = [
-    "API_PREFIX",
-    "PROBLEM_CONTENT_TYPE",
-    "SUMMARY_CONTENT_TYPE",
-    "SUMMARY_PREFIX",
-    "Page",
-    "RecordedRequest",
-    "Scripted",
-    "TextServer",
-    "WikiServer",
-    "title_key",
-    "wiki_server",
-]
+__all__ = ["Page", "RecordedRequest", "Scripted", "TextServer", "wiki_server"]
 
 
 @pytest.fixture
 def wiki_server() -> Iterator[TextServer]:
-    """A running server with no pages; configure it in the test, read `base_url` for the client."""
+    """A running server with no pages; configure it in the test, give `api_url` to the client."""
     server = TextServer().start()
     try:
         yield server
