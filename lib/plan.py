@@ -5,11 +5,16 @@ The operator's budget is Wikipedia requests per minute. A tick of `period` secon
 `budget * period / 60` of them; PLAN_SHARE of those are planned for revision checks, WIKI_TITLES_PER_QUERY
 companies each, and the rest are left for the intros of pages that changed and for retries.
 
-When the watchlist holds more companies than a tick can check, it is cut into `windows` equal parts by
-a fixed order (the SHA-256 of each name), and tick number t checks part `t mod windows`: every company
-is checked once every `windows` ticks, the part whose last check is the oldest goes first, and the
-refresh interval `windows * period` is what `./cfcli.py status` shows. Nothing about it is stored: the
-tick number comes from the schedule event's time, so the producer writes nothing per company.
+When the watchlist holds more companies than a tick can check, each company belongs to part
+`floor(h * windows)` of `windows` parts, where `h` is the SHA-256 of its name read as a fraction in
+[0, 1), and tick number t checks part `t mod windows`. A company's part depends on its own name only,
+so companies added or removed never move it: every company is checked once every `windows` ticks, the
+part whose last check is the oldest goes first, and the refresh interval `windows * period` is what
+`./cfcli.py status` shows. (When the watchlist grows or shrinks past a multiple of a tick's capacity,
+`windows` changes and the parts are cut anew: that once, a company may wait up to two rounds.) The
+parts are equal in size only on average; a part a little over a tick's capacity is absorbed by the
+share of the budget kept back. Nothing about it is stored: the tick number comes from the schedule
+event's time, so the producer writes nothing per company.
 """
 
 from __future__ import annotations
@@ -58,14 +63,13 @@ def tick_number(requested_at: str, period_seconds: int) -> int:
     return math.floor(parse_iso(requested_at).timestamp() / period_seconds)
 
 
-def rotation_key(name: str) -> str:
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()
+def part_of(name: str, windows: int) -> int:
+    """The part a company belongs to: its name's SHA-256, read as a fraction of 1, times `windows`."""
+    fraction = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+    return fraction * windows >> 64
 
 
 def window(items: Sequence[Named], names: Sequence[str], tick: int, windows: int) -> list[Named]:
-    """The part of `items` (named by `names`, in the same order) that tick number `tick` checks."""
-    keyed = sorted(zip((rotation_key(n) for n in names), items, strict=True), key=lambda pair: pair[0])
-    ordered = [item for _, item in keyed]
+    """The items (named by `names`, in the same order) that tick number `tick` checks, in their given order."""
     part = tick % windows
-    start, end = part * len(ordered) // windows, (part + 1) * len(ordered) // windows
-    return ordered[start:end]
+    return [item for item, name in zip(items, names, strict=True) if part_of(name, windows) == part]
