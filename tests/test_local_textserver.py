@@ -1,8 +1,9 @@
 """The local text server and the company texts the project ships for it.
 
-The shipped folder is checked as data (every watchlisted company present, summary-sized,
-a mix of tones) and served to the real `TextSource` client, so local mode's demo cannot
-drift from what the consumer expects of the Wikipedia summary API.
+The shipped folder is checked as data (every watchlisted company present, intro-sized, a mix of
+tones) and served to the real Action API client, so local mode's demo cannot drift from what the
+consumer expects of the MediaWiki Action API. The answers' shapes are checked in
+tests/test_local_action_api.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.textsource import NotModified, PermanentTextError, Summary, TextSource
+from lib.webclient import PermanentTextError, WebClient
+from lib.wikipedia import PageText, Wikipedia
 from watchlist_workstation.local.textserver import (
     DEFAULT_DATA,
     TONES,
@@ -38,12 +40,14 @@ CONTACT = "https://example.org/watchlist-pipeline; ops@example.org"
 # Long enough to say what a company does and why it is known, short enough that Comprehend,
 # which scores only a document's first 500 characters, sees nearly all of it.
 EXTRACT_MIN, EXTRACT_MAX = 250, 600
-BASE_URL_LINE = re.compile(r"http://127\.0\.0\.1:\d+/api/rest_v1")
+API_URL_LINE = re.compile(r"http://127\.0\.0\.1:\d+/w/api\.php")
 
 
-def watchlist_names() -> list[str]:
+def watchlist_titles() -> list[str]:
+    """The page each entry of the sample watchlist reads: its title after a bar, else its name."""
     lines = (line.strip() for line in WATCHLIST.read_text(encoding="utf-8").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+    entries = [line for line in lines if line and not line.startswith("#")]
+    return [entry.split("|", 1)[-1].strip() for entry in entries]
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +67,9 @@ def server():
 
 @pytest.fixture
 def source(server):
-    text_source = TextSource(server.base_url, CONTACT)
-    yield text_source
-    text_source.close()
+    client = WebClient(server.api_url, CONTACT)
+    yield Wikipedia(client)
+    client.close()
 
 
 def write_entries(folder: Path, *entries: dict) -> Path:
@@ -80,9 +84,9 @@ def write_entries(folder: Path, *entries: dict) -> Path:
 
 def test_every_watchlisted_company_has_a_standard_page(pages):
     # GIVEN the sample watchlist the demo loads
-    names = watchlist_names()
+    names = watchlist_titles()
     assert len(names) == 28
-    # THEN each name, exactly as written there, is a page with text (not missing, not a disambiguation)
+    # THEN each page it names is a page with text (not missing, not a disambiguation)
     assert [name for name in names if name not in pages] == []
     assert [name for name in names if pages[name].type != "standard"] == []
 
@@ -123,58 +127,41 @@ def test_each_file_is_named_after_its_title():
 # -- served to the real client ---------------------------------------------------------------
 
 
-def test_a_page_is_served_with_its_extract_and_page_url(server, source, pages):
+def test_a_page_is_served_with_its_intro_revision_and_page_url(server, source, pages):
     # GIVEN a title whose parentheses and space must survive URL encoding
     title = "Amazon (company)"
-    # WHEN the client fetches it
-    result = source.fetch_summary(title)
-    # THEN the summary carries the shipped text, the ETag and the desktop page URL
-    assert result == Summary(
-        title=title, text=pages[title].extract, etag=server.etag_for(title), source_url=server.page_url(title)
-    )
-    assert result.source_url.startswith("https://en.wikipedia.org/wiki/Amazon_")
+    # WHEN the client reads its intro
+    result = source.intros([title])[title]
+    # THEN the answer carries the shipped text, the page's revision and its URL
+    assert result == PageText(title, server.revision(title), server.page_url(title), pages[title].extract)
+    assert result.url == "https://en.wikipedia.org/wiki/Amazon_(company)"
 
 
-def test_the_whole_watchlist_is_served(source, pages):
-    fetched = {name: source.fetch_summary(name) for name in watchlist_names()}
-    assert {name: summary.text for name, summary in fetched.items()} == {name: pages[name].extract for name in fetched}
+def test_the_whole_watchlist_is_served_in_two_intro_requests(server, source, pages):
+    titles = watchlist_titles()
+    fetched = source.intros(titles)
+    assert {title: answer.text for title, answer in fetched.items()} == {
+        title: pages[title].extract for title in titles
+    }
+    assert len(server.requests) == 2  # 28 intros, 20 a request
 
 
-def test_the_summary_json_has_the_description_but_not_the_tone(server):
-    body = json.loads(server.page_json("Netflix"))
-    assert body["description"] == "American streaming service and production company"
-    assert "tone" not in body
-
-
-def test_a_matching_etag_gets_304(server, source):
-    # GIVEN the ETag of a first fetch
-    first = source.fetch_summary("Nokia")
-    # WHEN the page is fetched again with it
-    again = source.fetch_summary("Nokia", etag=first.etag)
-    # THEN the server answers 304 and the client reports the text unchanged
-    assert again == NotModified(etag=first.etag)
-    assert server.requests[-1].header("If-None-Match") == first.etag
-
-
-def test_a_disambiguation_page_is_a_permanent_error(source):
-    with pytest.raises(PermanentTextError) as exc:
-        source.fetch_summary("Mercury")
-    assert exc.value.reason == "disambiguation"
+def test_a_disambiguation_page_is_a_permanent_problem(source):
+    assert source.revisions(["Mercury"])["Mercury"].reason == "disambiguation"
 
 
 def test_a_redirect_resolves_to_its_target(server, source, pages):
     # GIVEN a former company name that the folder redirects
-    result = source.fetch_summary("Facebook, Inc.")
-    # THEN the client followed the 302 and got the current article
+    result = source.intros(["Facebook, Inc."])["Facebook, Inc."]
+    # THEN one request resolved it and got the current article
     assert result.title == "Meta Platforms"
     assert result.text == pages["Meta Platforms"].extract
-    assert [request.title for request in server.requests] == ["Facebook, Inc.", "Meta Platforms"]
+    assert len(server.requests) == 1
 
 
 def test_an_unknown_title_is_not_found(source):
-    with pytest.raises(PermanentTextError) as exc:
-        source.fetch_summary("Pets.com")
-    assert (exc.value.reason, exc.value.status) == ("not_found", 404)
+    answer = source.revisions(["Pets.com"])["Pets.com"]
+    assert isinstance(answer, PermanentTextError) and answer.reason == "not_found"
 
 
 # -- reading a folder ------------------------------------------------------------------------
@@ -252,12 +239,12 @@ def test_cli_serves_the_shipped_texts_until_terminated():
     try:
         ready, _, _ = select.select([process.stderr], [], [], 30)
         assert ready, "the server printed nothing within 30 s"
-        # THEN its first stderr line is the base URL alone, and a client can fetch from it
-        base_url = process.stderr.readline().strip()
-        assert BASE_URL_LINE.fullmatch(base_url), base_url
-        client = TextSource(base_url, CONTACT)
+        # THEN its first stderr line is the api.php URL alone, and a client can read from it
+        api_url = process.stderr.readline().strip()
+        assert API_URL_LINE.fullmatch(api_url), api_url
+        client = WebClient(api_url, CONTACT)
         try:
-            assert client.fetch_summary("Enron").title == "Enron"
+            assert Wikipedia(client).revisions(["Enron"])["Enron"].title == "Enron"
         finally:
             client.close()
         # WHEN it is told to stop
