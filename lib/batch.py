@@ -21,7 +21,12 @@ log = get_logger("consumer")
 
 
 class BatchFailed(RuntimeError):
-    """Every record of the batch failed: raised so Lambda retries the whole batch and counts an error."""
+    """Every record of the batch failed and no company made progress: raised so Lambda retries the whole batch
+    and counts an error (the consumer-errors alarm watches those)."""
+
+
+# Counts of companies that reached an outcome: their work is done, whatever happens to their messages.
+PROGRESS = ("unchanged", "new_revision", "permanent_error", "analysed", "already_recorded", "not_on_watchlist")
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ class BatchOutcome:
         self.count(key, len(jobs))
 
     def finish(self, total: int) -> BatchOutcome:
-        """Log the batch in two lines at most, and raise BatchFailed when every record failed."""
+        """Log the batch in two lines at most, and raise BatchFailed when every record failed without any company
+        of the batch making progress (one company failing in a batch of one chunk only hands that chunk back)."""
         self.failures = list(dict.fromkeys(self.failures))
         if self.failures:
             # One line names every handed-back message, its company and why, so a message that ends in the
@@ -119,6 +125,6 @@ class BatchOutcome:
                 extra={"failed": handed_back, "not_listed": max(0, len(self.failures) - LOG_MAX_LISTED)},
             )
         log.info("batch done", extra={"records": total, "failed": len(self.failures), "counts": self.counts})
-        if total and len(self.failures) == total:
+        if total and len(self.failures) == total and not any(self.counts.get(k) for k in PROGRESS):
             raise BatchFailed(f"all {total} records failed")
         return self

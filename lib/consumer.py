@@ -81,7 +81,9 @@ def _process(
     force = _refresh_snapshots(jobs, config, outcome, clients)
     if not jobs:
         return
-    verdicts = check({name: job.company for name, job in jobs.items()}, wiki, deadline=deadline, force=force)
+    companies = {name: job.company for name, job in jobs.items()}
+    chunks = _chunks_of(jobs)
+    verdicts = check(companies, wiki, groups=chunks, deadline=deadline, force=force)
     checked_at = iso(now())
     by_kind: dict[type, list[tuple[Job, Any]]] = {}
     for name, verdict in verdicts.items():
@@ -96,6 +98,14 @@ def _process(
     record_revisions(by_kind.get(NewRevision, []), config.table_name, checked_at, outcome, clients["ddb"])
     if by_kind.get(NewText):
         analyse(by_kind[NewText], config, outcome, clients, now)
+
+
+def _chunks_of(jobs: dict[str, Job]) -> list[list[str]]:
+    """The companies of each delivered chunk, each company in the first chunk that carries it."""
+    chunks: dict[str, list[str]] = {}
+    for name, job in jobs.items():
+        chunks.setdefault(job.deliveries[0].message_id, []).append(name)
+    return list(chunks.values())
 
 
 def _refresh_snapshots(

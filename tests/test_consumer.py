@@ -1,509 +1,270 @@
-"""The consumer: fetch, analyse only what changed, store, and report exactly the records that failed."""
+"""The consumer on chunks: one revision request per 50 pages, intros only for pages that moved, Comprehend only for
+intros that changed, writes only when something changed, and exactly the failed messages handed back."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import json
-import uuid
 
 import boto3
 import pytest
 
-from lib.config import ConsumerConfig
-from lib.consumer import BatchFailed, process_batch
+from lib.batch import BatchFailed
+from lib.limits import COMPREHEND_SCORED_CHARS
+from lib.message import Company
 from lib.results import COLUMNS
-from lib.textsource import TextSource
 from tests.conftest import load_event, put_companies
+from tests.consumer_fixture import chunk, sqs_record
 from tests.test_producer import load_handler
 from tests.wiki_fixture import Page, Scripted
 
-REQUESTED_AT = "2026-11-27T12:00:00Z"
 
-
-def sqs_record(name, run_id="run-1", message_id=None, body=None) -> dict:
-    """One record shaped like Lambda's SQS event."""
-    body = body if body is not None else json.dumps({"name": name, "run_id": run_id, "requested_at": REQUESTED_AT})
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "receiptHandle": "handle-" + str(uuid.uuid4()),
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795780800000"},
-        "messageAttributes": {"correlation_id": {"stringValue": run_id, "dataType": "String"}},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work",
-        "awsRegion": "us-east-1",
-    }
-
-
-@pytest.fixture
-def pipeline(resources, wiki_server, comprehend_server, monkeypatch):
-    """Moto resources, the fake Wikipedia and the fake Comprehend, wired the way the template wires them."""
-    env = {
-        "TABLE_NAME": resources.table,
-        "RESULTS_BUCKET": resources.bucket,
-        "RESULTS_PREFIX": "results",
-        "LANGUAGE_CODE": "en",
-        "TEXT_SOURCE_URL": wiki_server.base_url,
-        "USER_AGENT_CONTACT": "https://example.org/contact",
-        "LABEL_CHANGE_TOPIC_ARN": "",  # as the template sets it with NotifyOnLabelChange=false
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-
-    class Pipeline:
-        config = ConsumerConfig.from_env()
-        source = TextSource(wiki_server.base_url, "https://example.org/contact", sleep=lambda s: None)
-        wiki = wiki_server
-        comprehend = comprehend_server
-        res = resources
-
-        def run(self, records, **kw):
-            return process_batch(records, self.config, self.source, **kw)
-
-        def objects(self):
-            s3 = boto3.client("s3")
-            return [o["Key"] for o in s3.list_objects_v2(Bucket=resources.bucket).get("Contents", [])]
-
-        def rows(self):
-            s3 = boto3.client("s3")
-            out = []
-            for key in self.objects():
-                body = s3.get_object(Bucket=resources.bucket, Key=key)["Body"].read().decode()
-                out.extend(csv.DictReader(io.StringIO(body)))
-            return out
-
-        def item(self, name):
-            return boto3.client("dynamodb").get_item(TableName=resources.table, Key={"name": {"S": name}}).get("Item")
-
-    return Pipeline()
-
-
-def watch(pipeline, pages: dict[str, str]) -> None:
-    put_companies(pipeline.res.table, pages)
-    for title, extract in pages.items():
-        pipeline.wiki.add_page(title, extract)
-
-
-def test_one_bad_company_in_ten_fails_alone(pipeline):
-    # GIVEN ten companies, one of which the text source keeps answering 500 for
-    pages = {f"Company {i}": f"Company {i} posted record growth." for i in range(10)}
-    watch(pipeline, pages)
-    pipeline.wiki.script("Company 3", *[Scripted(status=500)] * 10)
-    records = [sqs_record(name) for name in pages]
-    # WHEN the batch is processed
-    outcome = pipeline.run(records)
-    # THEN exactly that company's message is reported as failed
-    assert outcome.failures == [records[3]["messageId"]]
-    # AND the other nine are in one results object and in the table
+def test_a_chunk_of_fifty_costs_one_revision_request_three_intro_requests_and_two_comprehend_calls(pipeline):
+    # GIVEN 50 companies never checked before
+    pages = {f"Company {i:02d}": f"Company {i:02d} posted record growth." for i in range(50)}
+    pipeline.watch(pages)
+    # WHEN their chunk is processed
+    outcome = pipeline.run([chunk(pages)])
+    # THEN one request asked for 50 revisions, three for 20 + 20 + 10 intros, and Comprehend was called twice
+    assert outcome.failures == [] and outcome.counts["analysed"] == 50
+    assert [len(r.titles) for r in pipeline.wiki.requests] == [50, 20, 20, 10]
+    assert pipeline.comprehend.operations() == ["BatchDetectSentiment", "BatchDetectSentiment"]
+    # AND one results object holds the 50 rows, each with its page revision
     assert len(pipeline.objects()) == 1
-    assert sorted(r["name"] for r in pipeline.rows()) == sorted(n for n in pages if n != "Company 3")
-    for name in pages:
-        item = pipeline.item(name)
-        assert ("sentiment" in item) == (name != "Company 3")
+    rows = pipeline.rows()
+    assert sorted(r["name"] for r in rows) == sorted(pages)
+    assert all(int(r["revision"]) == pipeline.wiki.revision(r["name"]) for r in rows)
 
 
-def test_results_row_has_every_column(pipeline):
-    watch(pipeline, {"Netflix": "Netflix is a popular and innovative streaming service."})
-    pipeline.run([sqs_record("Netflix", run_id="run-9")])
+def test_the_results_row_has_every_column_and_the_table_the_latest_state(pipeline):
+    pipeline.watch({"Netflix": "Netflix is a popular and innovative streaming service."})
+    pipeline.run([chunk(["Netflix"], run_id="run-9")])
     (row,) = pipeline.rows()
     assert tuple(row) == COLUMNS
-    assert row["sentiment"] == "POSITIVE" and row["run_id"] == "run-9"
-    assert row["source_url"] == pipeline.wiki.page_url("Netflix")
-    assert len(row["text_sha256"]) == 64 and row["analyzed_at"].endswith("Z")
-    assert pipeline.objects()[0].startswith("results/dt=2026-11-27/part-")
+    assert (row["sentiment"], row["run_id"], row["source_url"]) == (
+        "POSITIVE",
+        "run-9",
+        pipeline.wiki.page_url("Netflix"),
+    )
+    item = pipeline.item("Netflix")
+    assert item["revision"] == {"N": str(pipeline.wiki.revision("Netflix"))} and item["page"] == {"S": "Netflix"}
+    assert item["text_sha256"]["S"] == row["text_sha256"] and item["last_run_id"] == {"S": "run-9"}
 
 
-def test_table_keeps_the_latest_state(pipeline):
-    watch(pipeline, {"Enron": "Enron collapsed after fraud and a scandal."})
-    pipeline.run([sqs_record("Enron")])
-    item = pipeline.item("Enron")
-    assert item["sentiment"]["S"] == "NEGATIVE"
-    assert {"score_positive", "score_negative", "score_neutral", "score_mixed"} <= set(item)
-    assert item["etag"]["S"] == pipeline.wiki.etag_for("Enron")
-    assert item["source_url"]["S"] == pipeline.wiki.page_url("Enron")
-    assert item["result_key"]["S"] == pipeline.objects()[0]
-    assert "last_error" not in item
+def test_an_unchanged_revision_costs_no_intro_request_no_comprehend_call_and_no_write(pipeline):
+    # GIVEN a company analysed once, and its chunk queued again with the table's state
+    pipeline.watch({"Netflix": "Netflix is a popular streaming service."})
+    pipeline.run([chunk(["Netflix"])])
+    before = pipeline.item("Netflix")
+    pipeline.wiki.reset_counts()
+    ddb = boto3.client("dynamodb")
+    writes: list = []
+    ddb.meta.events.register("before-call.dynamodb.UpdateItem", lambda **kw: writes.append(1))
+    # WHEN the next tick's chunk is processed
+    outcome = pipeline.run([chunk(pipeline.snapshot(["Netflix"]), run_id="run-2")], ddb=ddb)
+    # THEN one revision request was the only cost
+    assert outcome.counts == {"unchanged": 1}
+    assert len(pipeline.wiki.requests) == 1 and pipeline.intro_requests() == 0
+    assert pipeline.comprehend.operations() == ["BatchDetectSentiment"] and writes == []
+    assert pipeline.item("Netflix") == before
 
 
-def test_unchanged_text_is_not_analysed_again(pipeline):
-    # GIVEN a company analysed once
-    watch(pipeline, {"Google": "Google is a leading search company."})
-    pipeline.run([sqs_record("Google", run_id="run-1")])
-    calls, objects = len(pipeline.comprehend.calls), pipeline.objects()
-    # WHEN the next run finds the same text
-    outcome = pipeline.run([sqs_record("Google", run_id="run-2")])
-    # THEN Comprehend is not called, no result object is added, and the ETag was offered
-    assert outcome.failures == [] and outcome.counts.get("unchanged") == 1
-    assert len(pipeline.comprehend.calls) == calls and pipeline.objects() == objects
-    assert pipeline.wiki.requests_for("Google")[-1].header("If-None-Match") == pipeline.wiki.etag_for("Google")
+def test_a_new_revision_with_the_same_intro_is_recorded_without_comprehend(pipeline):
+    # GIVEN an analysed company whose page was edited below its intro
+    pipeline.watch({"Intel": "Intel makes chips."})
+    pipeline.run([chunk(["Intel"])])
+    pipeline.wiki.touch_page("Intel")
+    # WHEN the next chunk is processed
+    outcome = pipeline.run([chunk(pipeline.snapshot(["Intel"]), run_id="run-2")])
+    # THEN the intro was read, hashed the same, and only the revision was written
+    assert outcome.counts == {"unchanged": 0, "new_revision": 1}
+    assert pipeline.comprehend.operations() == ["BatchDetectSentiment"]
+    assert pipeline.item("Intel")["revision"] == {"N": str(pipeline.wiki.revision("Intel"))}
+    assert len(pipeline.rows()) == 1
 
 
-def test_changed_text_is_analysed_again(pipeline):
-    watch(pipeline, {"Amazon": "Amazon is a popular retailer."})
-    pipeline.run([sqs_record("Amazon", run_id="run-1")])
-    pipeline.wiki.add_page("Amazon", "Amazon faces a lawsuit and layoffs.")
-    pipeline.run([sqs_record("Amazon", run_id="run-2")])
+def test_a_rewritten_intro_is_analysed_again(pipeline):
+    pipeline.watch({"Nokia": "Nokia posted record growth."})
+    pipeline.run([chunk(["Nokia"])])
+    pipeline.wiki.add_page("Nokia", "Nokia faced a lawsuit and layoffs.")
+    outcome = pipeline.run([chunk(pipeline.snapshot(["Nokia"]), run_id="run-2")])
+    assert outcome.counts["analysed"] == 1
     assert [r["sentiment"] for r in sorted(pipeline.rows(), key=lambda r: r["run_id"])] == ["POSITIVE", "NEGATIVE"]
-    assert pipeline.item("Amazon")["sentiment"]["S"] == "NEGATIVE"
 
 
-def test_missing_page_is_recorded_on_the_company_not_retried(pipeline):
-    # GIVEN a company with no Wikipedia page
-    put_companies(pipeline.res.table, ["Nonexistent Co"])
-    # WHEN its message is processed
-    outcome = pipeline.run([sqs_record("Nonexistent Co"), sqs_record("Nonexistent Co")])
-    # THEN the message succeeds (no endless retry), the table says why, and Comprehend was not asked
-    assert outcome.failures == []
-    assert pipeline.item("Nonexistent Co")["last_error"]["S"] == "not_found"
-    assert pipeline.comprehend.calls == []
+def test_only_the_first_500_characters_go_to_comprehend_and_the_whole_intro_to_the_dataset(pipeline):
+    text = "Tesla posted record growth. " + "x" * 2_000
+    pipeline.watch({"Tesla": text})
+    pipeline.run([chunk(["Tesla"])])
+    (sent,) = pipeline.comprehend.calls[0]["request"]["TextList"]
+    assert sent == text[:COMPREHEND_SCORED_CHARS]
+    assert pipeline.rows()[0]["text"] == text
 
 
-def test_disambiguation_page_is_a_permanent_error(pipeline):
-    put_companies(pipeline.res.table, ["Mercury"])
-    pipeline.wiki.add_page("Mercury", Page("Mercury may refer to:", "disambiguation"))
-    outcome = pipeline.run([sqs_record("Mercury")])
-    assert outcome.failures == [] and pipeline.item("Mercury")["last_error"]["S"] == "disambiguation"
+def test_a_company_may_name_its_page(pipeline):
+    # GIVEN "Amazon" on the watchlist naming the page "Amazon (company)", while "Amazon" is a disambiguation page
+    put_companies(pipeline.res.table, ["Amazon"], title="Amazon (company)")
+    pipeline.wiki.add_page("Amazon", Page("Amazon may refer to a river or a company.", "disambiguation"))
+    pipeline.wiki.add_page("Amazon (company)", "Amazon is a popular online retailer.")
+    # WHEN its chunk (as the producer builds it) is processed
+    outcome = pipeline.run([chunk(pipeline.snapshot(["Amazon"]))])
+    # THEN the named page was read and the row is the company's
+    assert outcome.counts["analysed"] == 1
+    (row,) = pipeline.rows()
+    assert row["name"] == "Amazon" and row["source_url"] == pipeline.wiki.page_url("Amazon (company)")
 
 
-def test_error_clears_once_the_page_appears(pipeline):
-    put_companies(pipeline.res.table, ["Newco"])
-    pipeline.run([sqs_record("Newco")])
-    pipeline.wiki.add_page("Newco", "Newco won an award.")
-    pipeline.run([sqs_record("Newco")])
-    item = pipeline.item("Newco")
-    assert "last_error" not in item and item["sentiment"]["S"] == "POSITIVE"
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda wiki: None, "not_found"),
+        (lambda wiki: wiki.add_page("Ghost Co", Page("Ghost Co may refer to...", "disambiguation")), "disambiguation"),
+        (lambda wiki: wiki.add_page("Ghost Co", Page("", "no-extract")), "no_extract"),
+    ],
+    ids=["missing", "disambiguation", "no intro"],
+)
+def test_a_page_without_usable_text_is_recorded_once_and_not_retried(pipeline, setup, reason):
+    # GIVEN a company whose title has no usable page
+    put_companies(pipeline.res.table, ["Ghost Co"])
+    setup(pipeline.wiki)
+    # WHEN its chunk is processed twice (the second time with the state the first recorded)
+    first = pipeline.run([chunk(["Ghost Co"])])
+    ddb = boto3.client("dynamodb")
+    writes: list = []
+    ddb.meta.events.register("before-call.dynamodb.UpdateItem", lambda **kw: writes.append(1))
+    second = pipeline.run([chunk(pipeline.snapshot(["Ghost Co"]), run_id="run-2")], ddb=ddb)
+    # THEN the error is on the company, the messages are done, and the second time wrote nothing
+    assert first.failures == second.failures == []
+    assert pipeline.item("Ghost Co")["last_error"] == {"S": reason}
+    assert writes == []
 
 
-def test_redirect_is_followed(pipeline):
+def test_the_error_clears_once_the_page_appears(pipeline):
+    put_companies(pipeline.res.table, ["Late Co"])
+    pipeline.run([chunk(["Late Co"])])
+    pipeline.wiki.add_page("Late Co", "Late Co posted record growth.")
+    pipeline.run([chunk(pipeline.snapshot(["Late Co"]), run_id="run-2")])
+    assert "last_error" not in pipeline.item("Late Co") and pipeline.item("Late Co")["sentiment"] == {"S": "POSITIVE"}
+
+
+def test_a_redirect_is_followed_and_recorded_as_the_page_it_reached(pipeline):
     put_companies(pipeline.res.table, ["Facebook"])
     pipeline.wiki.add_page("Meta Platforms", "Meta Platforms reported strong growth.")
     pipeline.wiki.add_redirect("Facebook", "Meta Platforms")
-    pipeline.run([sqs_record("Facebook")])
+    pipeline.run([chunk(["Facebook"])])
     (row,) = pipeline.rows()
     assert row["name"] == "Facebook" and row["source_url"] == pipeline.wiki.page_url("Meta Platforms")
+    assert pipeline.item("Facebook")["page"] == {"S": "Meta Platforms"}
 
 
-def test_body_that_is_not_json_fails_that_record_only(pipeline):
-    watch(pipeline, {"Apple": "Apple makes popular phones."})
-    good, broken = sqs_record("Apple"), sqs_record("x", body="{not json")
-    outcome = pipeline.run([good, broken])
-    assert outcome.failures == [broken["messageId"]] and len(pipeline.rows()) == 1
+def test_a_failed_revision_request_hands_back_only_its_chunk(pipeline):
+    # GIVEN two chunks, and a text source that keeps failing the first chunk's request
+    first = {f"A{i}": f"A{i} grew." for i in range(3)}
+    second = {f"B{i}": f"B{i} grew." for i in range(3)}
+    pipeline.watch({**first, **second})
+    pipeline.wiki.script("A0", *[Scripted(500, {"Retry-After": "0"})] * 10)
+    records = [chunk(first), chunk(second)]
+    # WHEN the batch is processed
+    outcome = pipeline.run(records)
+    # THEN only the first chunk's message comes back; the second chunk is analysed
+    assert outcome.failures == [records[0]["messageId"]]
+    assert sorted(r["name"] for r in pipeline.rows()) == sorted(second)
+
+
+def test_one_company_failing_in_a_chunk_keeps_the_others_progress(pipeline):
+    # GIVEN a chunk of three, one of which Comprehend cannot score
+    pipeline.watch({"Good Co": "Good Co is the best.", "Fine Co": "Fine Co grew.", "Odd Co": "odd text"})
+    pipeline.comprehend.document_errors["odd text"] = "INTERNAL_SERVER_ERROR"
+    record = chunk(["Good Co", "Fine Co", "Odd Co"])
+    # WHEN it is processed
+    outcome = pipeline.run([record])
+    # THEN the message comes back, while the two others are recorded with their rows
+    assert outcome.failures == [record["messageId"]] and outcome.reasons[record["messageId"]] == (
+        "Odd Co",
+        "sentiment_error",
+    )
+    assert sorted(r["name"] for r in pipeline.rows()) == ["Fine Co", "Good Co"]
+    assert "sentiment" not in pipeline.item("Odd Co")
 
 
 @pytest.mark.parametrize(
     "body",
     [
+        "{not json",
         '["a list"]',
         '{"run_id": "r", "requested_at": "2026-11-27T12:00:00Z"}',
-        '{"name": "A\\u0000B", "run_id": "r", "requested_at": "2026-11-27T12:00:00Z"}',
-        '{"name": "A", "run_id": "r", "requested_at": "yesterday"}',
+        '{"v": 2, "run_id": "r", "requested_at": "yesterday", "companies": [{"name": "A"}]}',
+        '{"v": 2, "run_id": "r", "requested_at": "2026-11-27T12:00:00Z", "companies": []}',
     ],
+    ids=["not json", "not an object", "no companies or name", "bad time", "empty chunk"],
 )
-def test_body_that_is_not_the_expected_message_fails(pipeline, body):
-    watch(pipeline, {"Apple": "Apple makes popular phones."})
-    broken = sqs_record("x", body=body)
-    outcome = pipeline.run([sqs_record("Apple"), broken])
+def test_a_body_that_is_not_a_work_message_fails_that_record_with_its_reason(pipeline, body):
+    pipeline.watch({"Apple": "Apple makes popular phones."})
+    broken = sqs_record(body)
+    outcome = pipeline.run([chunk(["Apple"]), broken])
     assert outcome.failures == [broken["messageId"]]
+    assert outcome.reasons[broken["messageId"]][1].startswith("bad_message: ")
+    assert len(pipeline.rows()) == 1
 
 
-def test_whole_batch_failure_raises(pipeline):
-    # GIVEN every record is unreadable WHEN processed THEN the consumer raises so Lambda retries them all
+def test_an_unreadable_entry_sends_its_chunk_to_the_dead_letter_path_after_the_others_are_done(pipeline):
+    # GIVEN a chunk whose second entry's name holds a control character
+    pipeline.watch({"Apple": "Apple makes popular phones."})
+    body = json.dumps(
+        {
+            "v": 2,
+            "run_id": "r",
+            "requested_at": "2026-11-27T12:00:00Z",
+            "companies": [{"name": "Apple"}, {"name": "A\u0007B"}],
+        }
+    )
+    record = sqs_record(body)
+    # WHEN it is processed
+    outcome = pipeline.run([record])
+    # THEN Apple is analysed, and the message comes back naming the bad entry
+    assert [r["name"] for r in pipeline.rows()] == ["Apple"]
+    assert outcome.failures == [record["messageId"]]
+    assert "company 2: invalid name" in outcome.reasons[record["messageId"]][1]
+
+
+def test_every_record_failing_raises_so_lambda_retries_the_batch(pipeline):
     with pytest.raises(BatchFailed):
-        pipeline.run([sqs_record("x", body="nope"), sqs_record("y", body="")])
+        pipeline.run([sqs_record("nope"), sqs_record("")])
 
 
-def test_company_removed_in_flight_is_skipped_not_recreated(pipeline):
+def test_a_company_removed_in_flight_is_not_recreated(pipeline):
     pipeline.wiki.add_page("Gone Inc", "Gone Inc had record growth.")
-    outcome = pipeline.run([sqs_record("Gone Inc")])
-    assert outcome.failures == [] and pipeline.item("Gone Inc") is None and pipeline.wiki.requests == []
+    outcome = pipeline.run([chunk(["Gone Inc"])])
+    assert outcome.failures == [] and pipeline.item("Gone Inc") is None
 
 
-def test_table_writes_run_in_parallel_and_a_failed_one_fails_its_record_alone(pipeline):
-    # GIVEN ten companies, and a table that refuses the write of two of them
-    import threading
-
-    pages = {f"Company {i}": f"Company {i} posted record growth." for i in range(10)}
-    watch(pipeline, pages)
-    ddb = boto3.client("dynamodb")
-    writers: list[str] = []
-
-    def refuse(params, **_):
-        writers.append(threading.current_thread().name)
-        if params["Key"]["name"]["S"] in ("Company 2", "Company 7"):
-            raise RuntimeError("the table is unavailable")
-
-    ddb.meta.events.register("before-parameter-build.dynamodb.UpdateItem", refuse)
-    records = [sqs_record(name) for name in pages]
-    # WHEN the batch is processed
-    outcome = pipeline.run(records, ddb=ddb)
-    # THEN the two records come back as failures and the eight others have their state and their row
-    assert sorted(outcome.failures) == sorted([records[2]["messageId"], records[7]["messageId"]])
-    assert outcome.counts["table_error"] == 2 and outcome.counts["analysed"] == 8
-    for name in pages:
-        assert ("sentiment" in pipeline.item(name)) == (name not in ("Company 2", "Company 7"))
-    # AND the two refused ones have no row yet: their retry writes it, once
-    assert sorted(r["name"] for r in pipeline.rows()) == sorted(set(pages) - {"Company 2", "Company 7"})
-    # AND the ten writes were spread over more than one thread
-    assert len(writers) == 10 and len(set(writers)) > 1
-
-
-def test_results_write_failure_returns_the_analysed_records_and_their_retry_analyses_again(pipeline):
-    # GIVEN the results bucket does not exist
-    watch(pipeline, {"A Co": "A Co grew.", "B Co": "B Co fell."})
-    broken = ConsumerConfig(**{**pipeline.config.__dict__, "results_bucket": "no-such-bucket-here"})
-    records = [sqs_record("A Co"), sqs_record("B Co")]
-    # WHEN the batch is processed THEN every record fails (raised as a whole)
-    with pytest.raises(BatchFailed):
-        process_batch(records, broken, pipeline.source)
-    # (the table already names the object the rows were meant for)
-    assert pipeline.item("A Co")["last_run_id"]["S"] == "run-1"
-    # WHEN Lambda retries the messages and the bucket is back
-    outcome = pipeline.run(records)
-    # THEN the run's object is found missing, the texts are analysed again and written, once
-    assert outcome.failures == [] and outcome.counts["analysed"] == 2
-    assert sorted(r["name"] for r in pipeline.rows()) == ["A Co", "B Co"]
-    assert pipeline.comprehend.operations().count("BatchDetectSentiment") == 2
-
-
-def test_sentiment_document_error_fails_that_record(pipeline):
-    watch(pipeline, {"Good Co": "Good Co is the best.", "Odd Co": "odd text"})
-    pipeline.comprehend.document_errors["odd text"] = "INTERNAL_SERVER_ERROR"
-    records = [sqs_record("Good Co"), sqs_record("Odd Co")]
-    outcome = pipeline.run(records)
-    assert outcome.failures == [records[1]["messageId"]]
-    assert [r["name"] for r in pipeline.rows()] == ["Good Co"]
-
-
-def test_same_company_twice_in_a_batch_is_analysed_once(pipeline):
-    watch(pipeline, {"Tesla": "Tesla posted record growth."})
-    outcome = pipeline.run([sqs_record("Tesla", run_id="r1"), sqs_record("Tesla", run_id="r2")])
+def test_the_same_company_in_two_chunks_of_a_batch_is_checked_once(pipeline):
+    pipeline.watch({"Tesla": "Tesla posted record growth."})
+    outcome = pipeline.run([chunk(["Tesla"], run_id="r1"), chunk(["Tesla"], run_id="r2")])
     assert outcome.failures == [] and len(pipeline.rows()) == 1
-    assert len(pipeline.wiki.requests_for("Tesla")) == 1
+    assert len(pipeline.wiki.requests_for("Tesla")) == 2  # one revision request, one intro request
 
 
-def test_a_message_redelivered_after_its_results_were_written_writes_nothing_again(pipeline):
-    # GIVEN a batch fully stored (state and object), whose messages Lambda never got to delete
-    watch(pipeline, {"Uber": "Uber grew.", "Lyft": "Lyft grew."})
-    records = [sqs_record("Uber"), sqs_record("Lyft")]
-    pipeline.run(records)
-    # WHEN one of them comes back in a batch of its own, beside a new company
-    watch(pipeline, {"Bolt": "Bolt grew."})
-    outcome = pipeline.run([records[0], sqs_record("Bolt")])
-    # THEN Uber's run finds its object and writes no second row; only Bolt is analysed
-    assert outcome.failures == [] and outcome.counts["analysed"] == 1
-    names = [r["name"] for r in pipeline.rows()]
-    assert sorted(names) == ["Bolt", "Lyft", "Uber"]
-    # AND the check asked for Uber's full text, not a 304, so it could have analysed it again
-    assert pipeline.wiki.requests_for("Uber")[-1].header("If-None-Match") is None
-
-
-def test_a_crash_between_the_table_and_the_object_is_repaired_by_the_redelivery(pipeline):
-    # GIVEN a batch whose table update happened but whose object was never written (a crash in between)
-    watch(pipeline, {"Uber": "Uber grew.", "Lyft": "Lyft grew."})
-    records = [sqs_record("Uber"), sqs_record("Lyft")]
-    pipeline.run(records)
-    s3 = boto3.client("s3")
-    (key,) = pipeline.objects()
-    s3.delete_object(Bucket=pipeline.res.bucket, Key=key)
-    # WHEN only Uber's message is delivered again
-    outcome = pipeline.run([records[0]])
-    # THEN Uber is analysed again and its row written; nothing else is
-    assert outcome.failures == [] and outcome.counts["analysed"] == 1
-    assert [r["name"] for r in pipeline.rows()] == ["Uber"]
-    assert pipeline.item("Uber")["result_key"]["S"] == pipeline.objects()[0]
-
-
-def test_a_later_run_does_not_look_for_an_earlier_runs_object(pipeline):
-    # GIVEN Uber analysed by run-1
-    watch(pipeline, {"Uber": "Uber grew."})
-    pipeline.run([sqs_record("Uber")])
-    s3 = boto3.client("s3")
-    heads: list = []
-    s3.meta.events.register("before-parameter-build.s3.HeadObject", lambda **kw: heads.append(kw["params"]["Key"]))
-    # WHEN run-2 finds the text unchanged THEN it neither checks S3 nor writes anything
-    outcome = pipeline.run([sqs_record("Uber", run_id="run-2")], s3=s3)
-    assert outcome.failures == [] and heads == [] and len(pipeline.rows()) == 1
-
-
-def test_batch_of_thirty_uses_two_comprehend_calls_and_one_put(pipeline):
-    pages = {f"Firm {i}": f"Firm {i} reported record growth." for i in range(30)}
-    watch(pipeline, pages)
-    s3 = boto3.client("s3")
-    puts: list = []
-    s3.meta.events.register("before-parameter-build.s3.PutObject", lambda **kw: puts.append(kw["params"]["Key"]))
-    pipeline.run([sqs_record(n) for n in pages], s3=s3)
-    assert pipeline.comprehend.operations() == ["BatchDetectSentiment", "BatchDetectSentiment"]
-    assert len(puts) == 1
-
-
-def test_every_consumer_log_line_carries_a_correlation_id(pipeline, capsys):
-    watch(pipeline, {"IBM": "IBM is a leading company."})
-    put_companies(pipeline.res.table, ["Missing Co"])
-    pipeline.run([sqs_record("IBM", run_id="run-A"), sqs_record("Missing Co", run_id="run-B")])
+def test_a_batch_logs_two_lines_and_none_per_company(pipeline, capsys):
+    pages = {f"Firm {i}": f"Firm {i} grew." for i in range(30)}
+    pipeline.watch(pages)
+    pipeline.run([chunk(pages, run_id="run-A")])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert lines and all(line["correlation_id"] for line in lines)
-    assert {line["correlation_id"] for line in lines if line.get("company") == "IBM"} == {"run-A"}
+    assert [line["message"] for line in lines] == ["results written", "batch done"]
+    assert all(line["correlation_id"] == "run-A" for line in lines)
 
 
-def test_handler_returns_batch_item_failures_for_the_sample_event(pipeline):
-    # GIVEN the sample SQS event and Netflix on the watchlist
-    watch(pipeline, {"Netflix": "Netflix is a popular streaming service."})
+def test_the_handler_reads_the_sample_event_and_returns_no_failures(pipeline):
+    pipeline.watch({"Netflix": "Netflix is a popular streaming service."})
     handler = load_handler("ProducerAI")
     handler._setup.cache_clear()
-    # WHEN the handler runs THEN nothing failed and the row carries the event's run id
     assert handler.lambda_handler(load_event("sqs_batch.json"), None) == {"batchItemFailures": []}
     assert pipeline.rows()[0]["run_id"] == "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa"
 
 
-def test_handler_lists_failed_message_ids(pipeline):
-    put_companies(pipeline.res.table, ["Flaky"])
-    pipeline.wiki.add_page("Flaky", "Flaky grew.")
-    pipeline.wiki.add_page("Steady", "Steady grew.")
-    put_companies(pipeline.res.table, ["Steady"])
-    pipeline.wiki.script("Flaky", *[Scripted(status=503)] * 10)
-    event = {"Records": [sqs_record("Flaky", message_id="m-1"), sqs_record("Steady", message_id="m-2")]}
+def test_the_handler_lists_the_failed_message_ids(pipeline):
+    pipeline.watch({"Flaky": "Flaky grew.", "Steady": "Steady grew."})
+    pipeline.wiki.script("Flaky", *[Scripted(503, {"Retry-After": "0"})] * 10)
+    event = {"Records": [chunk([Company("Flaky")], message_id="m-1"), chunk(["Steady"], message_id="m-2")]}
     handler = load_handler("ProducerAI")
     handler._setup.cache_clear()
-    # Retry-After-less 503s back off for real inside the handler; keep that short.
     assert handler.lambda_handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
-
-
-# --- label-change notifications ------------------------------------------------------------------
-
-NEGATIVE_SCORES = "(positive 0.05, negative 0.85, neutral 0.08, mixed 0.02)"
-
-
-@pytest.fixture
-def topic(pipeline):
-    """A moto SNS topic with an SQS queue subscribed to it, to read back what the consumer published."""
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    arn = sns.create_topic(Name=f"notify-{uuid.uuid4().hex[:8]}")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-
-    class Topic:
-        def __init__(self) -> None:
-            self.arn = arn
-
-        def config(self, topic_arn=arn):
-            return dataclasses.replace(pipeline.config, label_change_topic_arn=topic_arn)
-
-        def published(self) -> list[tuple[str, str]]:
-            """(Subject, Message) of every notification so far, read off the subscribed queue."""
-            out = []
-            while True:
-                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-                if not messages:
-                    return out
-                for m in messages:
-                    envelope = json.loads(m["Body"])
-                    out.append((envelope["Subject"], envelope["Message"]))
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-
-    return Topic()
-
-
-def analysed_once(pipeline, pages: dict[str, str], config) -> None:
-    """GIVEN-step: the companies are on the watchlist and were analysed once with these texts."""
-    watch(pipeline, pages)
-    assert process_batch([sqs_record(n, run_id="run-1") for n in pages], config, pipeline.source).failures == []
-
-
-def test_label_changes_of_a_batch_are_published_as_one_message(pipeline, topic):
-    # GIVEN three companies analysed as POSITIVE, and new texts that turn two of them NEGATIVE
-    pages = {
-        "Alpha Co": "Alpha Co posted record growth.",
-        "Beta Co": "Beta Co won an award.",
-        "Gamma Co": "Gamma Co won an award.",
-    }
-    analysed_once(pipeline, pages, topic.config())
-    assert topic.published() == []  # a first analysis is no change
-    pipeline.wiki.add_page("Alpha Co", "Alpha Co faces a lawsuit.")
-    pipeline.wiki.add_page("Beta Co", "Beta Co reported a loss.")
-    # WHEN the next batch is processed
-    outcome = process_batch([sqs_record(n, run_id="run-2") for n in pages], topic.config(), pipeline.source)
-    # THEN exactly one message lists both changes, and the table holds the new labels
-    assert outcome.failures == [] and outcome.counts["label_changes_notified"] == 2
-    ((subject, body),) = topic.published()
-    assert subject == "Sentiment label changed for 2 companies"
-    lines = body.splitlines()
-    assert lines[:4] == [
-        "2 companies on the watchlist have a new sentiment label:",
-        "",
-        f"Alpha Co: POSITIVE -> NEGATIVE {NEGATIVE_SCORES}",
-        f"Beta Co: POSITIVE -> NEGATIVE {NEGATIVE_SCORES}",
-    ]
-    assert lines[5].startswith("Analysed at ") and lines[5].endswith(" (run run-2).")
-    assert lines[6] == f"Results: s3://{pipeline.res.bucket}/{pipeline.item('Alpha Co')['result_key']['S']}"
-    assert [pipeline.item(n)["sentiment"]["S"] for n in pages] == ["NEGATIVE", "NEGATIVE", "POSITIVE"]
-
-
-def test_one_change_names_the_company_in_the_subject(pipeline, topic):
-    analysed_once(pipeline, {"Delta Co": "Delta Co won an award."}, topic.config())
-    pipeline.wiki.add_page("Delta Co", "Delta Co faces fraud charges.")
-    process_batch([sqs_record("Delta Co", run_id="run-2")], topic.config(), pipeline.source)
-    ((subject, body),) = topic.published()
-    assert subject == "Sentiment changed: Delta Co POSITIVE -> NEGATIVE"
-    assert body.splitlines()[0] == "1 company on the watchlist has a new sentiment label:"
-
-
-def test_a_new_text_with_the_same_label_publishes_nothing(pipeline, topic):
-    # GIVEN a company analysed as POSITIVE, whose text changes but stays positive
-    analysed_once(pipeline, {"Echo Co": "Echo Co won an award."}, topic.config())
-    pipeline.wiki.add_page("Echo Co", "Echo Co posted record growth.")
-    # WHEN analysed again THEN it was analysed, and nothing was published
-    outcome = process_batch([sqs_record("Echo Co", run_id="run-2")], topic.config(), pipeline.source)
-    assert outcome.counts["analysed"] == 1 and "label_changes_notified" not in outcome.counts
-    assert topic.published() == []
-
-
-def test_a_first_analysis_publishes_nothing(pipeline, topic):
-    # GIVEN companies never analysed  WHEN analysed  THEN no notification: there is no old label to change from
-    watch(pipeline, {"Foxtrot Co": "Foxtrot Co faces a lawsuit.", "Golf Co": "Golf Co won an award."})
-    outcome = process_batch([sqs_record("Foxtrot Co"), sqs_record("Golf Co")], topic.config(), pipeline.source)
-    assert outcome.counts["analysed"] == 2 and topic.published() == []
-
-
-def test_without_a_topic_label_changes_publish_nothing(pipeline, topic):
-    # GIVEN NotifyOnLabelChange off (LABEL_CHANGE_TOPIC_ARN empty) and a label that changes
-    assert pipeline.config.label_change_topic_arn is None
-    analysed_once(pipeline, {"Hotel Co": "Hotel Co won an award."}, pipeline.config)
-    pipeline.wiki.add_page("Hotel Co", "Hotel Co faces a lawsuit.")
-    # WHEN analysed again THEN the table has the new label and the topic got nothing
-    outcome = pipeline.run([sqs_record("Hotel Co", run_id="run-2")])
-    assert outcome.failures == [] and pipeline.item("Hotel Co")["sentiment"]["S"] == "NEGATIVE"
-    assert topic.published() == []
-
-
-def test_a_failed_publish_fails_only_the_changed_records_and_keeps_their_old_state(pipeline, topic):
-    # GIVEN three companies analysed as POSITIVE; two get negative texts, one a new positive text
-    pages = {
-        "India Co": "India Co won an award.",
-        "Juliet Co": "Juliet Co won an award.",
-        "Kilo Co": "Kilo Co won an award.",
-    }
-    analysed_once(pipeline, pages, topic.config())
-    before = {n: pipeline.item(n) for n in pages}
-    pipeline.wiki.add_page("India Co", "India Co faces a lawsuit.")
-    pipeline.wiki.add_page("Juliet Co", "Juliet Co reported a loss.")
-    pipeline.wiki.add_page("Kilo Co", "Kilo Co posted record growth.")
-    records = [sqs_record(n, run_id="run-2") for n in pages]
-    # WHEN the batch is processed and Publish fails (the topic is gone)
-    missing = topic.arn + "-deleted"
-    outcome = process_batch(records, topic.config(missing), pipeline.source)
-    # THEN exactly the two changed records are handed back, with their table state untouched
-    assert sorted(outcome.failures) == sorted([records[0]["messageId"], records[1]["messageId"]])
-    assert outcome.counts["notify_error"] == 2
-    assert pipeline.item("India Co") == before["India Co"] and pipeline.item("Juliet Co") == before["Juliet Co"]
-    # AND the record whose label did not change was stored
-    assert pipeline.item("Kilo Co")["text_sha256"]["S"] != before["Kilo Co"]["text_sha256"]["S"]
-    # AND when Lambda retries the two, the changes are found again and published once
-    retried = process_batch(records[:2], topic.config(), pipeline.source)
-    assert retried.failures == []
-    ((subject, _),) = topic.published()
-    assert subject == "Sentiment label changed for 2 companies"
-    assert pipeline.item("India Co")["sentiment"]["S"] == "NEGATIVE"
