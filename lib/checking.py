@@ -36,6 +36,8 @@ class NewRevision:
 @dataclass(frozen=True)
 class NewText:
     page: PageText
+    # Read again because the row this revision's analysis recorded is missing: the revision may be the stored one.
+    repair: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def check(
         elif name not in forced and text_sha256(answer.text) == companies[name].text_sha256:
             verdicts[name] = NewRevision(answer)
         else:
-            verdicts[name] = NewText(answer)
+            verdicts[name] = NewText(answer, repair=name in forced)
     return verdicts
 
 

@@ -28,11 +28,11 @@ from lib.state import GONE, SUPERSEDED, WRITTEN, forget_text, save_analysis, sav
 log = get_logger("consumer")
 
 
-def store(outcome: BatchOutcome, job: Job, write: Callable[..., str], *args: Any) -> str:
+def store(outcome: BatchOutcome, job: Job, write: Callable[..., str], *args: Any, **kwargs: Any) -> str:
     """Run one table write for a company: what lib.state reports (written, gone, superseded), or "failed"
     when the write raised and the company's messages were handed back."""
     try:
-        return write(*args)
+        return write(*args, **kwargs)
     except Exception as exc:
         with correlation(job.correlation_id):
             log.error("table update failed", extra={"company": job.name, "error": repr(exc)})
@@ -109,7 +109,17 @@ def analyse(
 
     def write(entry: tuple[ResultRow, Job, NewText]) -> str:
         row, job, verdict = entry
-        return store(outcome, job, save_analysis, config.table_name, row, verdict.page, key, clients["ddb"])
+        return store(
+            outcome,
+            job,
+            save_analysis,
+            config.table_name,
+            row,
+            verdict.page,
+            key,
+            clients["ddb"],
+            repair=verdict.repair,
+        )
 
     results = list(in_parallel(write, rows, WRITE_WORKERS))
     kept = [entry for entry, result in zip(rows, results, strict=True) if result in (WRITTEN, GONE)]

@@ -94,6 +94,8 @@ def _update(
 # The stored revision is older, or of another page (the watchlist now names another title, or a redirect
 # moved): then this revision is news.
 NEWER_REVISION = "(attribute_not_exists(#rev) OR #rev < :rev OR #page <> :page)"
+# A repair writes again the revision whose row went missing (see lib/consumer.py): the same revision will do.
+SAME_OR_NEWER_REVISION = "(attribute_not_exists(#rev) OR #rev <= :rev OR #page <> :page)"
 LATER_ANALYSIS = "(attribute_not_exists(#k) OR #k < :k)"
 
 
@@ -106,9 +108,11 @@ def _page_sets(page: PageRevision, checked_at: str) -> dict[str, Any]:
     }
 
 
-def save_analysis(table: str, row: ResultRow, page: PageRevision, result_key: str, ddb: Any = None) -> str:
+def save_analysis(
+    table: str, row: ResultRow, page: PageRevision, result_key: str, ddb: Any = None, *, repair: bool = False
+) -> str:
     """Record a fresh analysis as the company's latest state, unless the table holds this revision (or a newer
-    one) or a later analysis already."""
+    one; with `repair`, a newer one only) or a later analysis already."""
     sets = {
         **_page_sets(page, row.analyzed_at),
         watchlist.SENTIMENT: {"S": row.sentiment},
@@ -120,7 +124,8 @@ def save_analysis(table: str, row: ResultRow, page: PageRevision, result_key: st
         watchlist.ANALYSIS_KEY: {"S": row.order_key},
     }
     removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT, watchlist.ETAG]
-    return _update(ddb or client("dynamodb"), table, row.name, sets, removes, [NEWER_REVISION, LATER_ANALYSIS])
+    revision = SAME_OR_NEWER_REVISION if repair else NEWER_REVISION
+    return _update(ddb or client("dynamodb"), table, row.name, sets, removes, [revision, LATER_ANALYSIS])
 
 
 def save_revision(table: str, name: str, page: PageRevision, checked_at: str, ddb: Any = None) -> str:
