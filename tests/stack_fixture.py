@@ -56,6 +56,10 @@ class Stack:
         return out
 
 
+# What every deploy of the template must give: the contact Wikimedia's User-Agent policy asks for has no default.
+REQUIRED_PARAMETERS = {"UserAgentContact": "tests@example.invalid"}
+
+
 @pytest.fixture
 def stack(aws, monkeypatch) -> Iterator[Stack]:
     """A freshly created stack in moto; CFCLI_STACK_NAME points the CLI at it."""
@@ -66,7 +70,12 @@ def stack(aws, monkeypatch) -> Iterator[Stack]:
         # moto skips a few resource types it does not model (alarms, policies); the stack is still created.
         warnings.simplefilter("ignore")
         outputs = deploy_offline(
-            name, {}, region=REGION, artifact_bucket="artifacts-cli-tests", cloudformation=cloudformation, s3=s3
+            name,
+            dict(REQUIRED_PARAMETERS),
+            region=REGION,
+            artifact_bucket="artifacts-cli-tests",
+            cloudformation=cloudformation,
+            s3=s3,
         )
     monkeypatch.setenv("CFCLI_STACK_NAME", name)
     monkeypatch.delenv("CFCLI_TABLE_NAME", raising=False)

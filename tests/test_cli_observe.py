@@ -68,6 +68,7 @@ def test_status_of_a_fresh_stack_shows_aligned_lines_with_zeros_and_an_enabled_s
         "work queue": "0 waiting, 0 in flight",
         "dead-letter queue": "0 messages",
         "watchlist": "0 companies",
+        "refresh": "each company every 5 minutes (1 tick of at most 20,000 companies, 100 Wikipedia requests a minute)",
         "results": "0 objects, 0 B",
         "newest result": "none yet",
     }
@@ -152,11 +153,27 @@ def test_status_of_a_stack_without_outputs_shows_what_it_can(aws, cli_runner):
     # THEN the stack line is shown, every other part is "unavailable", and one note says why
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].split(":", 1)[1].strip() == "bare (CREATE_COMPLETE)"
-    assert [line.split(":", 1)[1].strip() for line in result.stdout.splitlines()[2:]] == ["unavailable"] * 5
+    assert [line.split(":", 1)[1].strip() for line in result.stdout.splitlines()[2:]] == ["unavailable"] * 6
     assert result.stderr == (
         "stack bare has no output ScheduleRuleName, QueueUrl, DeadLetterQueueUrl, TableName, ResultsBucketName: "
         "those parts are unavailable\n"
     )
+
+
+def test_status_shows_the_refresh_interval_the_budget_gives_a_long_watchlist(stack, cli_runner, monkeypatch):
+    # GIVEN 50,000 companies counted on the watchlist of a stack with the default budget and schedule
+    monkeypatch.setattr(observe, "count_companies", lambda ddb, table: {"table": table, "companies": 50_000})
+    # WHEN status is asked for
+    result = invoke(cli_runner, "status", "--json")
+    # THEN it says each company is checked every 15 minutes: 3 ticks of at most 20,000
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["refresh"] == {
+        "requests_per_minute": 100,
+        "period_seconds": 300,
+        "companies_per_tick": 20_000,
+        "windows": 3,
+        "interval_seconds": 900,
+    }
 
 
 def test_status_of_a_missing_stack_is_one_line_and_exit_1(aws, cli_runner):

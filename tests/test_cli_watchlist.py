@@ -386,9 +386,9 @@ def test_list_shows_names_sorted_with_latest_sentiment(seeded, stack, cli_runner
     # THEN both appear, sorted, with the analysed one's sentiment and time
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "name          sentiment  analyzed_at           last_error",
+        "name          title  sentiment  analyzed_at           last_error",
         "Aardvark Ltd",
-        "Apple         NEUTRAL    2026-11-27T12:00:00Z",
+        "Apple                NEUTRAL    2026-11-27T12:00:00Z",
     ]
 
 
@@ -396,7 +396,13 @@ def test_list_json_is_a_list_of_rows(seeded, cli_runner):
     result = cli_runner.invoke(cli, ["list", "--json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == [
-        {"name": "Apple", "sentiment": "NEUTRAL", "analyzed_at": "2026-11-27T12:00:00Z", "last_error": None}
+        {
+            "name": "Apple",
+            "title": None,
+            "sentiment": "NEUTRAL",
+            "analyzed_at": "2026-11-27T12:00:00Z",
+            "last_error": None,
+        }
     ]
 
 
@@ -441,3 +447,34 @@ def test_a_stack_that_does_not_exist_fails_in_one_line(seeded, stack, cli_runner
     result = cli_runner.invoke(cli, ["--stack-name", "nope", *args])
     assert "stack nope does not exist" in assert_one_line_failure(result, 1)
     assert stack.items() == seeded
+
+
+# ---------------------------------------------------------------- a name that names its page
+def test_add_takes_a_page_title_after_a_bar_and_list_shows_it(stack, cli_runner):
+    # WHEN a name is added with the page it should read
+    result = cli_runner.invoke(cli, ["add", "--item", "Amazon | Amazon (company)", "--item", "Netflix"])
+    # THEN the company is on the watchlist under its name, with its page title
+    assert result.exit_code == 0, result.stderr
+    items = stack.items()
+    assert items["Amazon"]["title"] == {"S": "Amazon (company)"} and "title" not in items["Netflix"]
+    listed = json.loads(cli_runner.invoke(cli, ["list", "--json"]).stdout)
+    assert [(row["name"], row["title"]) for row in listed] == [("Amazon", "Amazon (company)"), ("Netflix", None)]
+
+
+def test_a_file_of_names_with_page_titles_is_read_like_the_sample_watchlist(stack, cli_runner, tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("# a comment\nApple | Apple Inc.\nIBM\n", encoding="utf-8")
+    result = cli_runner.invoke(cli, ["add", "--file", str(names)])
+    assert result.exit_code == 0, result.stderr
+    assert stack.items()["Apple"]["title"] == {"S": "Apple Inc."}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["Amazon | ", " | Amazon (company)", "A | B | C", "Amazon | Amazon\x07"],
+    ids=["no title", "no name", "two bars", "control"],
+)
+def test_a_malformed_name_and_title_is_refused_and_nothing_is_written(stack, cli_runner, entry):
+    result = cli_runner.invoke(cli, ["add", "--item", entry])
+    assert result.exit_code == 1 and "nothing written" in result.stderr
+    assert stack.names() == []
