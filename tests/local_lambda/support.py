@@ -26,8 +26,9 @@ from watchlist_workstation.local.textserver import TextServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
+# The pages of the shipped watchlist (the title after a bar, else the name), used here as the companies' names.
 WATCHLIST = [
-    line.strip()
+    line.split("|", 1)[-1].strip()
     for line in (ROOT / "data" / "watchlist.txt").read_text(encoding="utf-8").splitlines()
     if line.strip() and not line.startswith("#")
 ]
@@ -54,7 +55,7 @@ class Account:
         """Another stack in the same account, its texts from the same text server; its outputs."""
         return deploy_offline(
             name,
-            {"TextSourceUrl": self.text.base_url, **parameters},
+            {**self.stack.endpoints.stack_parameters(), **parameters},
             region=REGION,
             artifact_bucket="executor-test-artifacts",
             cloudformation=self.client("cloudformation"),

@@ -20,7 +20,7 @@ def test_mapping_settings_are_read_from_the_deployed_mapping_and_its_queue(accou
     assert (mapping.batch_size, mapping.batching_window, mapping.maximum_concurrency) == (BATCH_SIZE, 0, 2)
     assert mapping.report_batch_item_failures is True
     assert mapping.queue_arn == deployed["EventSourceArn"]
-    assert (mapping.visibility_timeout, mapping.max_receive_count) == (360, 5)
+    assert (mapping.visibility_timeout, mapping.max_receive_count) == (720, 5)
     assert mapping.dlq_arn == dlq_arn["Attributes"]["QueueArn"]
 
 
@@ -30,7 +30,7 @@ def test_function_settings_are_read_from_the_deployed_function(account, stack, l
     # WHEN the executor discovered it
     spec = lam.functions[stack.ConsumerFunctionName]
     # THEN handler, timeout, memory and environment are the deployed ones, and its code is unzipped
-    assert (spec.handler, spec.timeout, spec.memory_mb) == (deployed["Handler"], 60, 256)
+    assert (spec.handler, spec.timeout, spec.memory_mb) == (deployed["Handler"], 120, 256)
     assert spec.environment == deployed["Environment"]["Variables"]
     assert (spec.code_dir / "lambda_function.py").is_file()
 

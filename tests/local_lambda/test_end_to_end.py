@@ -23,8 +23,8 @@ def test_every_company_ends_in_the_results_or_with_its_error(account, stack, lam
     tick = lam.fire_schedule()
     report = lam.drain(timeout=120)
     # THEN every company was analysed (a CSV row) or has its error recorded; none is lost or dead-lettered
-    assert tick.ok and tick.payload["queued"] == 30
-    assert (report.records, report.deleted, report.failed, report.dead_lettered) == (30, 30, 0, 0)
+    assert tick.ok and tick.payload["queued"] == 30 and tick.payload["chunks"] == 1
+    assert (report.records, report.deleted, report.failed, report.dead_lettered) == (1, 1, 0, 0)
     rows = []
     # Only the shipped watchlist's companies are ever analysed in the shared stack, by this module's tests.
     for obj in s3.list_objects_v2(Bucket=stack.ResultsBucketName).get("Contents", []):
@@ -46,6 +46,6 @@ def test_fire_and_drain_ticks_once_and_drains_everything_it_queued(account, stac
     # THEN the drain did not stop before the tick's messages were handled: every one was delivered
     # and deleted, none failed, and the queue is empty
     assert tick.ok and report.ticks == 1
-    assert report.records == tick.payload["queued"] == len(WATCHLIST)
-    assert (report.deleted, report.failed, report.dead_lettered) == (len(WATCHLIST), 0, 0)
+    assert tick.payload["queued"] == len(WATCHLIST) and report.records == tick.payload["chunks"] == 1
+    assert (report.deleted, report.failed, report.dead_lettered) == (1, 0, 0)
     assert counts(account, stack.QueueUrl) == {"visible": 0, "in_flight": 0}

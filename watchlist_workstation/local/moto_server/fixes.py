@@ -16,6 +16,13 @@ with a warning, so the local account would have none for watchlist_workstation/l
 fix gives it one that creates, updates and deletes the alarm in moto's own CloudWatch (PutMetricAlarm's
 backend), with the properties CloudFormation resolved, so DescribeAlarms shows them as deployed. Only
 metric alarms on one metric are modelled (no Metrics math), which is what template.yml declares.
+
+The third fix: moto's CloudFormation resolves a `Ref` to a Number parameter as a number, and hands it on
+to a function's environment as one. CloudFormation passes it as a string ("when you use the parameter
+elsewhere in your template, for example with Ref, the parameter value becomes a string": CloudFormation
+user guide, Parameters, type Number), and Lambda's environment variables are strings (Lambda API
+reference, Environment). The fix turns a function's environment values into strings as moto's
+CloudFormation creates or updates the function, so GetFunctionConfiguration answers as Lambda does.
 """
 
 from __future__ import annotations
@@ -140,14 +147,46 @@ def _alarm_model() -> type:
     return StackAlarm
 
 
+def string_environment(cloudformation_json: Any) -> Any:
+    """A function's resource with its Environment.Variables values as strings (see the module docstring)."""
+    variables = ((cloudformation_json.get("Properties") or {}).get("Environment") or {}).get("Variables")
+    if isinstance(variables, dict):
+        cloudformation_json["Properties"]["Environment"]["Variables"] = {
+            key: value if isinstance(value, str) else str(value) for key, value in variables.items()
+        }
+    return cloudformation_json
+
+
+def _string_environments(model: Any) -> None:
+    for name in ("create_from_cloudformation_json", "update_from_cloudformation_json"):
+        shipped = getattr(model, name).__func__
+
+        def wrapped(cls, *args: Any, _shipped: Any = shipped, _name: str = name, **kwargs: Any) -> Any:
+            # The resource's template is the third positional argument of create (name, json, ...) and the fourth of
+            # update (original, new name, json, ...).
+            position = 1 if _name.startswith("create") else 2
+            args = list(args)
+            if len(args) > position:
+                args[position] = string_environment(args[position])
+            elif "cloudformation_json" in kwargs:
+                kwargs["cloudformation_json"] = string_environment(kwargs["cloudformation_json"])
+            return _shipped(cls, *args, **kwargs)
+
+        setattr(model, name, classmethod(wrapped))
+    model._string_environments = True
+
+
 def apply() -> None:
-    """Apply both fixes in this process; each is skipped if moto already has it (fixed there, or applied)."""
+    """Apply the fixes in this process; each is skipped if moto already has it (fixed there, or applied)."""
     require_supported_moto(
         "watchlist_workstation/local/moto_server/fixes.py",
         "moto/awslambda/models.py (LayerVersion) and moto/cloudformation/parsing.py (its model listings)",
     )
-    from moto.awslambda.models import LayerVersion
+    from moto.awslambda.models import LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
+
+    if not getattr(LambdaFunction, "_string_environments", False):
+        _string_environments(LambdaFunction)
 
     if "physical_resource_id" not in vars(LayerVersion):  # moto fixed it itself, or already applied
         LayerVersion.physical_resource_id = property(layer_version_physical_id)  # type: ignore[attr-defined]
