@@ -12,7 +12,8 @@ from botocore.stub import ANY, Stubber
 import ddb_ops
 from lib.names import InvalidName
 from lib.results import ResultRow
-from lib.state import save_analysis, save_error
+from lib.state import WRITTEN, save_analysis, save_error
+from lib.wikipedia import PageRevision
 
 REGION = "us-east-1"
 NOW = "2026-11-27T12:00:00Z"
@@ -209,7 +210,8 @@ def _analysed(ddb, table: str, name: str) -> None:
     """A company with everything the consumer writes about its page (through the consumer's own code)."""
     put(ddb, table, name, added_at="2020-01-01T00:00:00Z")
     row = ResultRow(name, "POSITIVE", 0.9, 0.05, 0.04, 0.01, "text", "a" * 64, "https://x/wiki/A", NOW, "run-1")
-    assert save_analysis(table, row, '"etag-1"', "results/dt=2026-11-27/part-x.csv", ddb=ddb)
+    page = PageRevision(name, 1234, f"https://en.wikipedia.org/wiki/{name}")
+    assert save_analysis(table, row, page, "results/dt=2026-11-27/part-x.csv", ddb=ddb) == WRITTEN
     assert save_error(table, name, "no such page", NOW, ddb=ddb)
 
 
@@ -285,15 +287,15 @@ def test_items_list_of_an_empty_table_is_an_empty_list(ddb, table):
 def test_items_list_is_sorted_with_plain_values_and_none_for_missing(ddb, table):
     # GIVEN one analysed company, one that failed, and one never analysed
     put(ddb, table, "Tesla", sentiment="NEGATIVE", analyzed_at=NOW, text_sha256="b" * 64)
-    put(ddb, table, "Apple")
+    put(ddb, table, "Apple", title="Apple Inc.")
     put(ddb, table, "Netflix", last_error="no such page")
     # WHEN the watchlist is listed
     rows = ddb_ops.items_list(table, ddb)
     # THEN rows come sorted by name, with exactly the listed fields as str or None
     assert rows == [
-        {"name": "Apple", "sentiment": None, "analyzed_at": None, "last_error": None},
-        {"name": "Netflix", "sentiment": None, "analyzed_at": None, "last_error": "no such page"},
-        {"name": "Tesla", "sentiment": "NEGATIVE", "analyzed_at": NOW, "last_error": None},
+        {"name": "Apple", "title": "Apple Inc.", "sentiment": None, "analyzed_at": None, "last_error": None},
+        {"name": "Netflix", "title": None, "sentiment": None, "analyzed_at": None, "last_error": "no such page"},
+        {"name": "Tesla", "title": None, "sentiment": "NEGATIVE", "analyzed_at": NOW, "last_error": None},
     ]
 
 

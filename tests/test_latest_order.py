@@ -17,6 +17,7 @@ import cfcli  # noqa: F401 - registers every command on the group
 from lib import state
 from lib.clock import iso, normalize_iso, parse_iso
 from lib.results import order_key, to_csv
+from lib.wikipedia import PageRevision
 from tests.conftest import put_companies, result_row
 from watchlist_workstation.analysis.dataset import history, latest_per_company, load_results, order_keys
 from watchlist_workstation.cli.app import cli
@@ -98,6 +99,9 @@ def test_results_shows_the_same_latest_in_either_read_order(tied, cli_runner):
     assert [(r["name"], r["run_id"]) for r in json.loads(result.stdout)] == [("Netflix", "run-b")]
 
 
+PAGE = PageRevision("Netflix", 100, "https://en.wikipedia.org/wiki/Netflix")
+
+
 @pytest.mark.parametrize(
     "writes", [(EARLIER, LATER), (LATER, EARLIER)], ids=["later written last", "later written first"]
 )
@@ -105,9 +109,10 @@ def test_the_table_keeps_the_same_latest_in_either_write_order(stack, writes):
     # GIVEN Netflix on the watchlist
     put_companies(stack.table, ["Netflix"])
     ddb = boto3.client("dynamodb")
-    # WHEN both analyses are recorded, in either order
-    first = state.save_analysis(stack.table, writes[0], None, "results/a.csv", ddb=ddb)
-    second = state.save_analysis(stack.table, writes[1], None, "results/b.csv", ddb=ddb)
+    # WHEN both analyses of one revision are recorded, in either order (a repair may write a revision again,
+    # so only the order key decides)
+    first = state.save_analysis(stack.table, writes[0], PAGE, "results/a.csv", ddb=ddb, repair=True)
+    second = state.save_analysis(stack.table, writes[1], PAGE, "results/b.csv", ddb=ddb, repair=True)
     # THEN the table holds run-b's analysis, and the earlier one was refused only when it came second
     item = stack.items()["Netflix"]
     assert item["last_run_id"] == {"S": "run-b"} and item["analysis_key"] == {"S": LATER.order_key}
@@ -120,7 +125,7 @@ def test_an_item_written_before_keys_existed_takes_the_next_analysis(stack):
     # GIVEN an item with an analysis but no analysis_key (written by an older consumer)
     put_companies(stack.table, ["Netflix"], sentiment="NEGATIVE", analyzed_at="2026-11-27T11:00:00Z", last_run_id="old")
     # WHEN a new analysis is recorded
-    result = state.save_analysis(stack.table, LATER, None, "results/b.csv", ddb=boto3.client("dynamodb"))
+    result = state.save_analysis(stack.table, LATER, PAGE, "results/b.csv", ddb=boto3.client("dynamodb"))
     # THEN it is written
     assert result == state.WRITTEN and stack.items()["Netflix"]["last_run_id"] == {"S": "run-b"}
 

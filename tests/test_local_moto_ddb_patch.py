@@ -18,12 +18,17 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lib import state
+from lib.wikipedia import PageRevision
 from tests.conftest import result_row
 from watchlist_workstation.local.moto_server import ddb_patch
 
 TABLE = "watchlist"
 AT = "2026-11-28T12:00:00Z"
 LATER = "2026-11-28T12:00:00.000001Z"
+
+
+def page(title: str, revision: int) -> PageRevision:
+    return PageRevision(title, revision, f"https://en.wikipedia.org/wiki/{title}")
 
 
 @pytest.fixture
@@ -55,16 +60,24 @@ def _set_note_if(condition: str, names: dict, value: str) -> Callable[[Any], Any
 
 BIG = "x" * 250_000
 STEPS: list[tuple[str, Callable[[Any], Any]]] = [
-    ("consumer analysis", lambda ddb: state.save_analysis(TABLE, result_row("Acme", AT), "etag-1", "k/1", ddb=ddb)),
+    (
+        "consumer analysis",
+        lambda ddb: state.save_analysis(TABLE, result_row("Acme", AT), page("Acme", 10), "k/1", ddb=ddb),
+    ),
     (
         "consumer analysis, no etag",
-        lambda ddb: state.save_analysis(TABLE, result_row("Acme", LATER, positive=0.2), None, "k/2", ddb=ddb),
+        lambda ddb: state.save_analysis(
+            TABLE, result_row("Acme", LATER, positive=0.2), page("Acme", 11), "k/2", ddb=ddb
+        ),
     ),
-    ("consumer unchanged", lambda ddb: state.save_unchanged(TABLE, "Acme", "etag-2", "2026-11-28T12:05:00Z", ddb=ddb)),
+    (
+        "consumer new revision",
+        lambda ddb: state.save_revision(TABLE, "Acme", page("Acme", 12), "2026-11-28T12:05:00Z", ddb=ddb),
+    ),
     ("consumer error", lambda ddb: state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:06:00Z", ddb=ddb)),
     (
         "consumer on a removed company",
-        lambda ddb: state.save_analysis(TABLE, result_row("Gone", AT), None, "k/3", ddb=ddb),
+        lambda ddb: state.save_analysis(TABLE, result_row("Gone", AT), page("Gone", 10), "k/3", ddb=ddb),
     ),
     (
         "no condition creates the item",
@@ -239,13 +252,16 @@ def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch
         )
         ddb.put_item(TableName=TABLE, Item={"name": {"S": "Acme"}})
         ddb.put_item(TableName=TABLE, Item={"name": {"S": "Globex"}})
-        assert state.save_analysis(TABLE, result_row("Globex", AT), "etag-9", "k/0", ddb=ddb)
-        assert state.save_analysis(TABLE, result_row("Acme", AT), "etag-1", "k/1", ddb=ddb)
-        assert state.save_unchanged(TABLE, "Acme", None, "2026-11-28T12:05:00Z", ddb=ddb)
+        assert state.save_analysis(TABLE, result_row("Globex", AT), page("Globex", 9), "k/0", ddb=ddb) == state.WRITTEN
+        assert state.save_analysis(TABLE, result_row("Acme", AT), page("Acme", 10), "k/1", ddb=ddb) == state.WRITTEN
+        assert state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:05:00Z", ddb=ddb) == state.WRITTEN
         assert validated == []  # moto's own validator never ran
         # A condition without values was parsed once per set of names, not twice per write; the analysis's
-        # condition carries its order key as a value, so moto parses it on every write, as shipped.
-        newer = "attribute_exists(#n) AND (attribute_not_exists(#k) OR #k < :k)"
+        # condition carries its revision, page and order key as values, so moto parses it on every write, as shipped.
+        newer = (
+            "attribute_exists(#n) AND (attribute_not_exists(#rev) OR #rev < :rev OR #page <> :page) "
+            "AND (attribute_not_exists(#k) OR #k < :k)"
+        )
         assert [c for c in conditions if c] == [newer] * 4 + ["attribute_exists(#n)"]
         item = ddb.get_item(TableName=TABLE, Key={"name": {"S": "Acme"}})["Item"]
         assert item["sentiment"] == {"S": "POSITIVE"} and item["checked_at"] == {"S": "2026-11-28T12:05:00Z"}
