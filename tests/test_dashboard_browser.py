@@ -53,9 +53,10 @@ def analysed(tmp_path_factory) -> Iterator[tuple[LocalStack, list[str], Path]]:
     state_dir = base / "state"
     stack = LocalStack(state_dir=state_dir, results_dir=base / "results").start()
     try:
-        names = read_names((), str(ROOT / "data" / "watchlist.txt"), "add").names
+        sample = read_names((), str(ROOT / "data" / "watchlist.txt"), "add")
+        names = sample.names
         assert set(REWRITES) <= set(names)
-        ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"))
+        ddb_ops.items_add(stack.outputs["TableName"], names, stack.client("dynamodb"), titles=sample.titles)
         for round_ in range(3):
             if round_:
                 for title, texts in REWRITES.items():

@@ -17,9 +17,11 @@ from watchlist_workstation.local.stack import LocalStack, local_client
 from watchlist_workstation.local.textserver import load_pages
 
 
-def watchlist_names() -> list[str]:
-    lines = (ROOT / "data" / "watchlist.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+def watchlist() -> dict[str, str]:
+    """The sample watchlist: each company's name and the page it reads (after a bar, else the name)."""
+    lines = [line.strip() for line in (ROOT / "data" / "watchlist.txt").read_text().splitlines()]
+    entries = [line for line in lines if line and not line.startswith("#")]
+    return {entry.split("|")[0].strip(): entry.split("|")[-1].strip() for entry in entries}
 
 
 @pytest.fixture
@@ -42,7 +44,8 @@ def mirrored_rows(results_dir) -> list[dict]:
 
 def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_runner, local_dirs):
     results_dir = local_dirs / "results"
-    names = watchlist_names()
+    pages_of = watchlist()
+    names = list(pages_of)
     # GIVEN a fresh machine WHEN the demo runs once
     first = run_once(cli_runner, results_dir)
     # THEN every company of the shipped watchlist was queued, analysed and mirrored; nothing was dead-lettered
@@ -54,12 +57,13 @@ def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_ru
     counted = read_run(Path(summary["counts_file"]))
     assert counted.companies_queued == len(names) and counted.comprehend["documents"] == len(names)
     assert counted.aws_calls["dynamodb:UpdateItem"] == len(names)
+    assert counted.text_requests == 3  # one revision request and two intro requests for the 28 companies
     rows = mirrored_rows(results_dir)
     assert sorted(r["name"] for r in rows) == sorted(names)
     # AND each label agrees with the tone the text was written in, where the tone is clear-cut
     pages = load_pages(ROOT / "data" / "companies")
     for row in rows:
-        tone = pages[row["name"]].tone
+        tone = pages[pages_of[row["name"]]].tone
         if tone == "positive":
             assert row["sentiment"] == "POSITIVE", row["name"]
         elif tone == "negative":
@@ -71,6 +75,7 @@ def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_ru
     assert second.exit_code == 0, second.stderr
     again = json.loads(second.stdout)
     assert again["queued"] == len(names) and again["comprehend_calls"] == 0
+    assert read_run(Path(again["counts_file"])).text_requests == 1
     assert read_run(Path(again["counts_file"])).comprehend["billed_units"] == 0
     assert len(mirrored_rows(results_dir)) == len(rows)
     assert "restored" in second.stderr

@@ -38,6 +38,10 @@ class LocalRun:
     results_objects: int  # objects the tick added to the results bucket
     results_bytes: int
     log_bytes: int  # bytes the functions wrote to their logs during the tick
+    # Requests the local text source answered during the tick, and the most it had in flight at once
+    # (None when the texts came from the real Wikipedia, or in a record written before they were counted).
+    text_requests: int | None = None
+    text_peak_in_flight: int | None = None
     format: int = RECORD_FORMAT
     notes: list[str] = field(default_factory=list)
 

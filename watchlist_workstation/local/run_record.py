@@ -51,6 +51,9 @@ class RunRecorder:
         self._logs = _log_sizes(stack.lambda_service.log_dir)
         self._comprehend = stack.comprehend.stats()
         self._calls = stack.aws_calls()
+        self._text = stack.text_server
+        if self._text is not None:
+            self._text.reset_counts()  # the peak in flight is the tick's own
 
     @classmethod
     def begin(cls, stack: LocalStack) -> RunRecorder:
@@ -86,4 +89,6 @@ class RunRecorder:
             results_objects=objects - self._objects,
             results_bytes=size - self._bytes,
             log_bytes=sum(logs.values()),
+            text_requests=self._text.requests_served if self._text is not None else None,
+            text_peak_in_flight=self._text.peak_in_flight if self._text is not None else None,
         )
