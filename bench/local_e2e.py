@@ -44,7 +44,6 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import urllib3
 
 import ddb_ops
-from lib.textsource import summary_url
 from watchlist_workstation.local.stack import LocalStack, local_session
 
 TARGET_RATE = 100.0
@@ -273,7 +272,10 @@ def dead_letter_names(stack: LocalStack) -> list[str]:
             return names
         for message in got:
             try:
-                names.append(json.loads(message["Body"])["name"])
+                body = json.loads(message["Body"])
+                names.extend(c["name"] for c in body["companies"]) if "companies" in body else names.append(
+                    body["name"]
+                )
             except (ValueError, KeyError, TypeError):
                 names.append(message["Body"])
 
@@ -305,8 +307,11 @@ def run_prototype(stack: LocalStack, names: list[str], concurrency: int, calls: 
             rows = []
             for message in messages:
                 name = json.loads(message["Body"])["name"]
-                page = http.request("GET", summary_url(endpoints.text_source, name))
-                text = json.loads(page.data)["extract"]
+                # One Action API request per company for its intro, as the prototype's library asked.
+                fields = {"action": "query", "format": "json", "formatversion": "2", "prop": "extracts"}
+                fields.update(exintro="1", explaintext="1", redirects="1", titles=name)
+                page = http.request("GET", endpoints.text_source, fields=fields)
+                text = json.loads(page.data)["query"]["pages"][0]["extract"]
                 with client_lock:  # a new client per company, as the prototype made them
                     comprehend = session.client(
                         "comprehend", endpoint_url=endpoints.comprehend, region_name=endpoints.region
