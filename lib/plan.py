@@ -10,8 +10,10 @@ When the watchlist holds more companies than a tick can check, each company belo
 [0, 1), and tick number t checks part `t mod windows`. A company's part depends on its own name only,
 so companies added or removed never move it: every company is checked once every `windows` ticks, the
 part whose last check is the oldest goes first, and the refresh interval `windows * period` is what
-`./cfcli.py status` shows. (When the watchlist grows or shrinks past a multiple of a tick's capacity,
-`windows` changes and the parts are cut anew: that once, a company may wait up to two rounds.) The
+`./cfcli.py status` shows. Companies never read yet cost an intro request as well (one per 20), so a
+watchlist of new companies is cut into more parts until its first round is done. (When the watchlist
+grows or shrinks past a multiple of a tick's capacity, `windows` changes and the parts are cut anew:
+that once, a company may wait up to two rounds.) The
 parts are equal in size only on average; a part a little over a tick's capacity is absorbed by the
 share of the budget kept back. Nothing about it is stored: the tick number comes from the schedule
 event's time, so the producer writes nothing per company.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lib.clock import parse_iso
-from lib.limits import WIKI_TITLES_PER_QUERY
+from lib.limits import WIKI_EXTRACTS_PER_QUERY, WIKI_TITLES_PER_QUERY
 
 # The share of a tick's requests planned for revision checks; the rest (a fifth) covers the intro requests
 # of pages that changed (20 to a request) and retries after 429 or maxlag.
@@ -45,17 +47,24 @@ class Budget:
         return self.requests_per_minute * self.period_seconds / 60
 
     @property
+    def planned_requests(self) -> int:
+        """The requests a tick plans for (PLAN_SHARE of what the budget allows it)."""
+        return max(1, math.floor(self.requests_per_tick * PLAN_SHARE))
+
+    @property
     def companies_per_tick(self) -> int:
-        """How many companies one tick checks at most (whole revision requests of 50 titles)."""
-        return max(1, math.floor(self.requests_per_tick * PLAN_SHARE)) * WIKI_TITLES_PER_QUERY
+        """How many companies already analysed one tick checks at most (revision requests of 50 titles)."""
+        return self.planned_requests * WIKI_TITLES_PER_QUERY
 
-    def windows(self, companies: int) -> int:
-        """Into how many parts a watchlist of `companies` is cut, one part a tick."""
-        return max(1, math.ceil(companies / self.companies_per_tick))
+    def windows(self, companies: int, new: int = 0) -> int:
+        """Into how many parts a watchlist of `companies` is cut, one part a tick. `new` of them were never read,
+        so each of those also costs a share of an intro request (20 intros a request)."""
+        cost = companies / WIKI_TITLES_PER_QUERY + new / WIKI_EXTRACTS_PER_QUERY
+        return max(1, math.ceil(cost / self.planned_requests))
 
-    def refresh_seconds(self, companies: int) -> int:
+    def refresh_seconds(self, companies: int, new: int = 0) -> int:
         """How often each company is checked: once every `windows` ticks."""
-        return self.windows(companies) * self.period_seconds
+        return self.windows(companies, new) * self.period_seconds
 
 
 def tick_number(requested_at: str, period_seconds: int) -> int:

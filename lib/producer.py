@@ -112,7 +112,7 @@ def queue_tick(
     sqs = sqs or client("sqs")
     companies, complete = scan_watchlist(config.table_name, ddb, deadline=deadline, clock=clock)
     budget = Budget(config.requests_per_minute, config.period_seconds)
-    windows = budget.windows(len(companies))
+    windows = budget.windows(len(companies), sum(c.revision is None for c in companies))
     tick = tick_number(requested_at, config.period_seconds)
     planned = window(companies, [c.name for c in companies], tick, windows)
     chunks = [tuple(planned[i : i + CHUNK_COMPANIES]) for i in range(0, len(planned), CHUNK_COMPANIES)]

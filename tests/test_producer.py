@@ -121,10 +121,17 @@ def test_a_chunk_carries_each_companys_stored_state(resources):
     assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "run-7"
 
 
+def put_checked(table: str, names: list[str]) -> None:
+    """Companies whose page was read before (they have a revision): each costs a share of a revision request only."""
+    ddb = boto3.client("dynamodb")
+    for name in names:
+        ddb.put_item(TableName=table, Item={"name": {"S": name}, "revision": {"N": "1000"}, "page": {"S": name}})
+
+
 def test_a_watchlist_longer_than_a_tick_can_check_is_queued_one_part_a_tick(resources):
-    # GIVEN 120 companies and a budget of 2 revision requests (100 companies) a tick
+    # GIVEN 120 companies read before, and a budget of 2 revision requests (100 companies) a tick
     names = [f"Company {i:03d}" for i in range(120)]
-    put_companies(resources.table, names)
+    put_checked(resources.table, names)
     small = config(resources, budget=3, period=60)  # 3 requests a tick, 4/5 of them planned: 2 requests
     assert Budget(3, 60).companies_per_tick == 100
     # WHEN two consecutive ticks run
@@ -137,6 +144,14 @@ def test_a_watchlist_longer_than_a_tick_can_check_is_queued_one_part_a_tick(reso
     # THEN each tick queued its own part, and the two together are the whole watchlist, each company once
     assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(names)
     assert seen[0] == {n for n in names if part_of(n, 2) == first_tick % 2}
+
+
+def test_companies_never_read_count_their_intro_requests_in_the_plan(resources):
+    # GIVEN 100 companies read before and 100 never read, and a budget of 8 requests a tick
+    put_checked(resources.table, [f"Old {i:03d}" for i in range(100)])
+    put_companies(resources.table, [f"New {i:03d}" for i in range(100)])
+    # WHEN a tick runs THEN the plan counts 2 + 2 revision requests and 5 intro requests: 9 / 8, two parts
+    assert queue_tick(config(resources, budget=10, period=60), "r", TICK_TIME)["windows"] == 2
 
 
 def test_a_long_watchlist_is_sent_in_parallel_each_company_once(resources):
