@@ -11,7 +11,7 @@ Phases:
   1. budget raised (the local text source has no limit): one tick checks all `--companies`, then a
      second tick with nothing changed; wall time, peak RSS of the whole local stack, requests per
      company, peak in flight;
-  2. the default budget's plan over the same watchlist: the producer run for each tick of one round
+  2. the default budget's plan over the same watchlist, read before: the producer run for each tick of one round
      (`windows` ticks, the event times one period apart) queues every company exactly once, and the
      round is the refresh interval `./cfcli.py status` promises. (The consumers' paced run of a round at
      the default budget would take that interval in real time, about 15 minutes at 60,000; phase 3 runs
@@ -148,7 +148,8 @@ def phase_plan(base: Path, count: int) -> dict:
     pages = company_pages(count)
     stack = start(base, pages, "plan", {"WikipediaRequestsPerMinute": str(budget_default)})
     try:
-        ddb_ops.items_add(stack.outputs["TableName"], list(pages), stack.client("dynamodb"))
+        # The promise `status` makes is for a watchlist whose pages were read before (new pages cost intros too).
+        seed_as_read(stack, pages)
         sqs, queue = stack.client("sqs"), stack.outputs["QueueUrl"]
         producer = next(s.function for s in stack.lambda_service.schedules)
         windows = budget.windows(count)

@@ -68,7 +68,11 @@ class MotoProcess:
                     str(self.port),
                 ],
                 cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": import_path()},
+                # glibc gives each thread that allocates its own malloc arena (up to 8 per core); waitress answers
+                # on many threads, and freed memory scattered over their arenas is never returned, so the server's
+                # RSS grew with every tick of a large watchlist. Two arenas keep it to what it holds (glibc manual,
+                # "Memory Allocation Tunables", glibc.malloc.arena_max / MALLOC_ARENA_MAX).
+                env={**os.environ, "PYTHONPATH": import_path(), "MALLOC_ARENA_MAX": "2"},
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
