@@ -19,7 +19,12 @@ from moto import mock_aws
 from lib import clients, log
 from lib.results import ResultRow, batch_key, text_sha256, to_csv
 
-pytest_plugins = ["tests.comprehend_fixture", "tests.wiki_fixture", "tests.stack_fixture"]
+pytest_plugins = [
+    "tests.comprehend_fixture",
+    "tests.wiki_fixture",
+    "tests.stack_fixture",
+    "tests.infra_fixture",
+]
 
 EVENTS = Path(__file__).parent / "events"
 _unique = itertools.count(1)
