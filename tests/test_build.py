@@ -1,4 +1,5 @@
-"""The Docker-free build (watchlist_workstation/deploy/build.py) and the import-time bench, on a stand-in project.
+"""The Docker-free build (watchlist_workstation/deploy/build.py and the steps it runs) and the import-time
+bench, on a stand-in project.
 
 The stand-in has the real project's shape (template with Globals layers, two function folders,
 lib beside a workstation package) but code of its own, so these tests pin the build's behaviour
@@ -21,7 +22,9 @@ import pytest
 import yaml
 
 import lib
-from watchlist_workstation.deploy.build import BuildError, BundleTooLargeError, build, check_sizes, main
+from watchlist_workstation.deploy.build import build, main
+from watchlist_workstation.deploy.build_errors import BuildError, BundleTooLargeError
+from watchlist_workstation.deploy.sizes import check_sizes
 from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
 REPO = Path(__file__).resolve().parents[1]

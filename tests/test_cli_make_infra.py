@@ -23,6 +23,7 @@ from tests.infra_fixture import (
 )
 from watchlist_workstation.deploy import build as builder
 from watchlist_workstation.deploy import sam
+from watchlist_workstation.deploy.sizes import check_sizes
 from watchlist_workstation.deploy.stack_status import deploy_blocker
 
 # moto warns about each resource type it skips (bucket and queue policies, alarms), on create and on delete.
@@ -212,7 +213,7 @@ def test_make_infra_build_failure_fails_in_one_line_before_any_upload(aws, cli_r
     }
 
     def too_large(root, out, **_):
-        builder.check_sizes(report, 10)
+        check_sizes(report, 10)
 
     monkeypatch.setattr(builder, "build", too_large)
     stack_name = new_stack_name()

@@ -91,16 +91,18 @@ def _show_outputs(outputs: dict[str, str], as_json: bool) -> None:
 
 def _build() -> dict[str, Any]:
     from watchlist_workstation.deploy import build as builder
+    from watchlist_workstation.deploy.build_errors import BuildError, BundleTooLargeError
+    from watchlist_workstation.deploy.sizes import format_table
 
     note(f"building {BUILD_DIR} (layers, functions, template)")
     try:
         report = builder.build(ROOT, BUILD_DIR)
-    except builder.BundleTooLargeError as exc:
-        note(builder.format_table(exc.report))
+    except BundleTooLargeError as exc:
+        note(format_table(exc.report))
         raise CliError(f"build failed: {exc}") from exc
-    except (builder.BuildError, OSError, yaml.YAMLError) as exc:
+    except (BuildError, OSError, yaml.YAMLError) as exc:
         raise CliError(f"build failed: {exc}") from exc
-    note(builder.format_table(report))
+    note(format_table(report))
     return report
 
 
