@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.wiki_fixture",
     "tests.stack_fixture",
     "tests.infra_fixture",
+    "tests.template_fixture",
 ]
 
 EVENTS = Path(__file__).parent / "events"
