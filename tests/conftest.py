@@ -25,6 +25,8 @@ pytest_plugins = [
     "tests.stack_fixture",
     "tests.infra_fixture",
     "tests.template_fixture",
+    "tests.textsource_fixture",
+    "tests.consumer_fixture",
 ]
 
 EVENTS = Path(__file__).parent / "events"
