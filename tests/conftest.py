@@ -1,13 +1,16 @@
-"""Shared fixtures: fake AWS credentials, moto, and the resources the handlers expect."""
+"""Shared fixtures: fake AWS credentials, moto, and the resources the handlers expect; and the `servers` marker,
+which sets the tests that start a server or another process apart from the unit tests `make check` runs."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import json
 import os
 import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,89 @@ pytest_plugins = [
 
 EVENTS = Path(__file__).parent / "events"
 _unique = itertools.count(1)
+
+# ---------------------------------------------------------------------------------------------- servers marker
+
+# A test that binds or listens on a socket, or starts another process, is not a unit test: it carries the
+# `servers` marker, which `make check` deselects. The marker comes from the fixtures below when a test uses
+# one, and from `pytestmark` or `@pytest.mark.servers` when the test starts the server itself. moto's
+# in-process mock_aws opens no socket, so tests on it stay unit tests.
+SERVER_FIXTURES = frozenset({"wiki_server", "comprehend_server"})
+# Test modules that start servers in fixtures and tests of their own and do not carry the marker yet; every
+# test in them is marked here until the module says it itself (pytestmark = pytest.mark.servers).
+SERVER_MODULES_UNMARKED = frozenset(
+    {
+        "test_dashboard_browser.py",
+        "test_local_comprehend.py",
+        "test_local_e2e.py",
+        "test_local_executor.py",
+        "test_local_invoke_api.py",
+        "test_local_motoserver.py",
+        "test_local_motosqs.py",
+        "test_local_notifications.py",
+        "test_local_run.py",
+        "test_local_textserver.py",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # tryfirst: the marker must be on the items before `-m "not servers"` deselects by it.
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())) or item.path.name in SERVER_MODULES_UNMARKED:
+            item.add_marker(pytest.mark.servers)
+
+
+@contextlib.contextmanager
+def unit_test_guard(item: pytest.Item) -> Iterator[list[str]]:
+    """While a test without the `servers` marker sets up and runs, binding or listening on a socket and
+    starting a process fail it, naming the marker. Yields what was refused, so an attempt made in a thread
+    (where the failure cannot reach the test) still fails it afterwards."""
+    refused: list[str] = []
+    if item.get_closest_marker("servers") is not None:
+        yield refused
+        return
+
+    def refuse(what: str) -> None:
+        message = (
+            f"{item.nodeid} {what}, which only tests marked `servers` may do: add @pytest.mark.servers "
+            "(or pytestmark in its module), or keep it in-process (moto's mock_aws opens no socket)"
+        )
+        refused.append(message)
+        pytest.fail(message, pytrace=False)
+
+    def refusing(what: Callable[..., str]) -> Callable[..., Any]:
+        return lambda *args, **kwargs: refuse(what(*args, **kwargs))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "bind", refusing(lambda sock, address: f"binds a socket to {address!r}"))
+        patch.setattr(socket.socket, "listen", refusing(lambda sock, *backlog: "listens on a socket"))
+        # Every subprocess.run, check_output and Popen comes through Popen.__init__; fork covers multiprocessing.
+        patch.setattr(
+            subprocess.Popen, "__init__", refusing(lambda popen, args, *rest, **kwargs: f"starts a process {args!r}")
+        )
+        patch.setattr(os, "fork", refusing(lambda: "forks a process"))
+        yield refused
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # Setup too: a module- or session-scoped fixture starts its server while the first test using it sets up.
+    with unit_test_guard(item) as refused:
+        result = yield
+    if refused:
+        pytest.fail(refused[0], pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with unit_test_guard(item) as refused:
+        result = yield
+    if refused:
+        pytest.fail(refused[0], pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session", autouse=True)

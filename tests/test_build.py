@@ -29,7 +29,8 @@ from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.network  # the session's deps layer comes from PyPI
+# The session's deps layer comes from PyPI through pip, and the import-time bench runs as a process.
+pytestmark = [pytest.mark.network, pytest.mark.servers]
 
 STANDIN_TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"

@@ -229,6 +229,7 @@ def test_make_infra_build_failure_fails_in_one_line_before_any_upload(aws, cli_r
 
 
 @pytest.mark.network  # the deps layer comes from PyPI unless the checkout's build/ already holds it
+@pytest.mark.servers  # pip runs as a process
 def test_make_infra_runs_the_real_build(aws, cli_runner, fake_sam, fresh_stack_name, workdir):
     # GIVEN the real project, built into a temporary build/ (seeded with the checkout's deps layer, if any,
     # so the build's own stamp skips pip)

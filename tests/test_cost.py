@@ -358,6 +358,7 @@ def compare(estimated: dict, counted: dict, label: str) -> None:
     assert total_a == pytest.approx(total_b, rel=0.10)
 
 
+@pytest.mark.servers  # local_pipeline: a local stack, with its moto server process
 def test_the_estimate_is_within_ten_percent_of_a_real_local_run(cli_runner, local_pipeline, shipped_texts, tmp_path):
     stack, executor = local_pipeline
     _, _, average_chars = shipped_texts

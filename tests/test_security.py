@@ -192,6 +192,7 @@ def written_files(state: Path) -> list[Path]:
     )
 
 
+@pytest.mark.servers  # local_run: a local stack, with its moto server process
 def test_a_local_run_writes_no_credential_in_its_logs_files_or_output(local_run):
     result, state = local_run
     texts = {"stdout": result.stdout, "stderr": result.stderr}

@@ -45,6 +45,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.slow
+@pytest.mark.servers  # runs the tool as a process
 def test_cfn_lint_reports_no_findings(tool_env: dict[str, str]) -> None:
     # GIVEN the template  WHEN cfn-lint checks it  THEN it finds nothing at all, warnings included
     result = _run([str(BIN / "cfn-lint"), str(TEMPLATE_PATH)], tool_env)
@@ -52,6 +53,7 @@ def test_cfn_lint_reports_no_findings(tool_env: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.servers  # runs the tool as a process
 @pytest.mark.parametrize("extra", [[], ["--lint"]], ids=["validate", "validate-lint"])
 def test_sam_validate_accepts_template(tool_env: dict[str, str], extra: list[str]) -> None:
     # GIVEN the template  WHEN `sam validate [--lint]` checks it  THEN it exits 0
@@ -81,6 +83,7 @@ def _checkov(path: Path, env: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.servers  # runs the tool as a process
 def test_checkov_fails_no_check_on_the_template(tool_env: dict[str, str]) -> None:
     # GIVEN the template  WHEN checkov scans it  THEN no check fails (skips carry reasons)
     report = _checkov(TEMPLATE_PATH, tool_env)
@@ -90,6 +93,7 @@ def test_checkov_fails_no_check_on_the_template(tool_env: dict[str, str]) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.servers  # runs the tool as a process
 def test_checkov_fails_no_check_on_the_transformed_template(
     tool_env: dict[str, str], transformed: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -207,6 +207,7 @@ def test_one_reset_connection_is_retried(wiki_server, source):
     assert len(wiki_server.requests) == 2
 
 
+@pytest.mark.servers  # binds a socket to find a loopback port nobody listens on
 def test_refused_connection_ends_as_connection(fake_time):
     # GIVEN a loopback port nobody listens on
     with socket.socket() as probe:
