@@ -149,18 +149,26 @@ def _loopback_only() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_botocore_loader() -> Iterator[None]:
+# botocore's loaders, one per data path, shared by the unit tests of this process (see below).
+_BOTOCORE_LOADERS: dict[str | None, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_botocore_loader(request: pytest.FixtureRequest) -> Iterator[None]:
     """botocore reads each service's model files (JSON, megabytes for some) once per session, and every CLI
-    command makes a session of its own: hundreds of tests read the same files hundreds of times. One loader
-    for every session reads each once per test process; what botocore does with the models is unchanged."""
+    command makes a session of its own: hundreds of unit tests read the same files hundreds of times. During a
+    unit test one loader serves every session, so each file is read once per test process; what botocore does
+    with the models is unchanged. Tests with the `servers` marker keep botocore as it is: they run programs
+    and servers whose timing they assert, and the loader buys them little."""
+    if request.node.get_closest_marker("servers") is not None:
+        yield
+        return
     real_create_loader = botocore.session.create_loader
-    loaders: dict[str | None, Any] = {}
 
     def create_loader(search_path_string: str | None = None) -> Any:
-        if search_path_string not in loaders:
-            loaders[search_path_string] = real_create_loader(search_path_string)
-        return loaders[search_path_string]
+        if search_path_string not in _BOTOCORE_LOADERS:
+            _BOTOCORE_LOADERS[search_path_string] = real_create_loader(search_path_string)
+        return _BOTOCORE_LOADERS[search_path_string]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", create_loader)
