@@ -170,9 +170,15 @@ def _one_botocore_loader(request: pytest.FixtureRequest) -> Iterator[None]:
             _BOTOCORE_LOADERS[search_path_string] = real_create_loader(search_path_string)
         return _BOTOCORE_LOADERS[search_path_string]
 
+    cached_clients = clients.client.cache_info().currsize
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", create_loader)
+        # A session made during the test (boto3's default one, the pipeline's cached clients) goes with it,
+        # so no later test, unit or not, meets the shared loader.
+        patch.setattr(boto3, "DEFAULT_SESSION", boto3.DEFAULT_SESSION)
         yield
+    if clients.client.cache_info().currsize > cached_clients:
+        clients.reset()
 
 
 @pytest.fixture(autouse=True)
