@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.servers  # the benchmark runs as a process of its own, with its own loopback servers
 def test_api_call_budget_holds_for_fifty_companies():
     # GIVEN 50 companies WHEN the benchmark runs both runs THEN every budget it checks passes
     result = subprocess.run(
