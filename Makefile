@@ -27,7 +27,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # service, which is neither here nor wanted. Nothing in lint or test talks to a real account.
 export AWS_EC2_METADATA_DISABLED ?= true
 
-.PHONY: help install lint test build bench soak demo screenshot deploy teardown clean constraints
+.PHONY: help install lint check test build bench soak demo screenshot deploy teardown clean constraints
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,18 +43,32 @@ $(STAMP): $(REQUIREMENTS)
 	$(BIN)/python -m pip check
 	touch $@
 
-lint: $(STAMP) ## ruff check + format --check, cfn-lint, sam validate (plain and --lint), checkov, actionlint; runs all, fails if any failed
-	@failed=(); \
-	step() { local name=$$1; shift; printf '\n== %s\n' "$$name"; "$$@" || failed+=("$$name"); }; \
+# Shell for `lint` and `check`: each step runs whatever the others did, and the failed ones are collected
+# in `failed`, named at the end.
+STEP = failed=(); step() { local name=$$1; shift; printf '\n== %s\n' "$$name"; "$$@" || failed+=("$$name"); };
+LINT_STEPS = \
 	step "ruff check" $(BIN)/ruff check .; \
 	step "ruff format" $(BIN)/ruff format --check .; \
 	step "cfn-lint" $(BIN)/cfn-lint $(TEMPLATE); \
 	step "sam validate" $(BIN)/sam validate --region $(REGION) --template-file $(TEMPLATE); \
 	step "sam validate --lint" $(BIN)/sam validate --lint --region $(REGION) --template-file $(TEMPLATE); \
 	step "checkov" $(BIN)/checkov --file $(TEMPLATE) --framework cloudformation --quiet --compact --skip-download; \
-	step "actionlint" $(BIN)/actionlint .github/workflows/*.yml; \
-	if (( $${#failed[@]} )); then printf '\nlint failed: %s\n' "$$(IFS=,; echo "$${failed[*]}")" >&2; exit 1; fi; \
-	printf '\nlint: all clean\n'
+	step "actionlint" $(BIN)/actionlint .github/workflows/*.yml;
+FAILED_IF_ANY = if (( $${\#failed[@]} )); then printf '\n%s failed: %s\n' "$@" "$$(IFS=,; echo "$${failed[*]}")" >&2; exit 1; fi; \
+	printf '\n%s: all clean\n' "$@"
+
+lint: $(STAMP) ## ruff check + format --check, cfn-lint, sam validate (plain and --lint), checkov, actionlint; runs all, fails if any failed
+	@$(STEP) $(LINT_STEPS) $(FAILED_IF_ANY)
+
+# The unit tests: every test but those that start a server or another process (the `servers` marker, which
+# tests/conftest.py applies from the fixtures a test uses and enforces: an unmarked test that binds a socket
+# or starts a process fails) and those that need PyPI (`network`).
+UNIT_TESTS := not servers and not network
+
+check: $(STAMP) ## lint, then the unit tests (no servers, no processes, no network) in parallel: about a minute at most
+	@$(STEP) $(LINT_STEPS) \
+	step "unit tests" $(BIN)/pytest -n auto -m "$(UNIT_TESTS)"; \
+	$(FAILED_IF_ANY)
 
 # pytest exits 5 when it collects no test; make passes any non-zero status on, so that fails too.
 test: lint ## lint, then every test in tests/ (installs first if needed)

@@ -1,18 +1,22 @@
-"""Shared fixtures: fake AWS credentials, moto, and the resources the handlers expect."""
+"""Shared fixtures: fake AWS credentials, moto, and the resources the handlers expect; and the `servers` marker,
+which sets the tests that start a server or another process apart from the unit tests `make check` runs."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import json
 import os
 import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -23,12 +27,103 @@ pytest_plugins = [
     "tests.comprehend_fixture",
     "tests.wiki_fixture",
     "tests.stack_fixture",
+    "tests.infra_fixture",
+    "tests.template_fixture",
     "tests.consumer_fixture",
     "tests.fault_world",
 ]
 
 EVENTS = Path(__file__).parent / "events"
 _unique = itertools.count(1)
+
+# ---------------------------------------------------------------------------------------------- servers marker
+
+# A test that binds or listens on a socket, or starts another process, is not a unit test: it carries the
+# `servers` marker, which `make check` deselects. The marker comes from the fixtures below when a test uses
+# one, and from `pytestmark` or `@pytest.mark.servers` when the test starts the server itself. moto's
+# in-process mock_aws opens no socket, so tests on it stay unit tests.
+SERVER_FIXTURES = frozenset({"wiki_server", "comprehend_server"})
+# Test modules that start servers in fixtures and tests of their own and do not carry the marker yet; every
+# test in them is marked here until the module says it itself (pytestmark = pytest.mark.servers).
+SERVER_MODULES_UNMARKED = frozenset(
+    {
+        "test_dashboard_browser.py",
+        "test_local_comprehend.py",
+        "test_local_e2e.py",
+        "test_local_invoke_api.py",
+        "test_local_loopback.py",
+        "test_local_moto_server.py",
+        "test_local_moto_sqs_patch.py",
+        "test_local_notifications.py",
+        "test_local_run.py",
+        "test_local_textserver.py",
+    }
+)
+# Test packages whose every test starts the local Lambda service on a running stack.
+SERVER_PACKAGES = frozenset({"local_lambda"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # tryfirst: the marker must be on the items before `-m "not servers"` deselects by it.
+    for item in items:
+        if (
+            SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            or item.path.name in SERVER_MODULES_UNMARKED
+            or item.path.parent.name in SERVER_PACKAGES
+        ):
+            item.add_marker(pytest.mark.servers)
+
+
+@contextlib.contextmanager
+def unit_test_guard(item: pytest.Item) -> Iterator[list[str]]:
+    """While a test without the `servers` marker sets up and runs, binding or listening on a socket and
+    starting a process fail it, naming the marker. Yields what was refused, so an attempt made in a thread
+    (where the failure cannot reach the test) still fails it afterwards."""
+    refused: list[str] = []
+    if item.get_closest_marker("servers") is not None:
+        yield refused
+        return
+
+    def refuse(what: str) -> None:
+        message = (
+            f"{item.nodeid} {what}, which only tests marked `servers` may do: add @pytest.mark.servers "
+            "(or pytestmark in its module), or keep it in-process (moto's mock_aws opens no socket)"
+        )
+        refused.append(message)
+        pytest.fail(message, pytrace=False)
+
+    def refusing(what: Callable[..., str]) -> Callable[..., Any]:
+        return lambda *args, **kwargs: refuse(what(*args, **kwargs))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "bind", refusing(lambda sock, address: f"binds a socket to {address!r}"))
+        patch.setattr(socket.socket, "listen", refusing(lambda sock, *backlog: "listens on a socket"))
+        # Every subprocess.run, check_output and Popen comes through Popen.__init__; fork covers multiprocessing.
+        patch.setattr(
+            subprocess.Popen, "__init__", refusing(lambda popen, args, *rest, **kwargs: f"starts a process {args!r}")
+        )
+        patch.setattr(os, "fork", refusing(lambda: "forks a process"))
+        yield refused
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # Setup too: a module- or session-scoped fixture starts its server while the first test using it sets up.
+    with unit_test_guard(item) as refused:
+        result = yield
+    if refused:
+        pytest.fail(refused[0], pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with unit_test_guard(item) as refused:
+        result = yield
+    if refused:
+        pytest.fail(refused[0], pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,6 +153,38 @@ def _loopback_only() -> Iterator[None]:
         patch.setattr(socket.socket, "connect", connect)
         patch.setattr(socket.socket, "connect_ex", connect_ex)
         yield
+
+
+# botocore's loaders, one per data path, shared by the unit tests of this process (see below).
+_BOTOCORE_LOADERS: dict[str | None, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_botocore_loader(request: pytest.FixtureRequest) -> Iterator[None]:
+    """botocore reads each service's model files (JSON, megabytes for some) once per session, and every CLI
+    command makes a session of its own: hundreds of unit tests read the same files hundreds of times. During a
+    unit test one loader serves every session, so each file is read once per test process; what botocore does
+    with the models is unchanged. Tests with the `servers` marker keep botocore as it is: they run programs
+    and servers whose timing they assert, and the loader buys them little."""
+    if request.node.get_closest_marker("servers") is not None:
+        yield
+        return
+    real_create_loader = botocore.session.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        if search_path_string not in _BOTOCORE_LOADERS:
+            _BOTOCORE_LOADERS[search_path_string] = real_create_loader(search_path_string)
+        return _BOTOCORE_LOADERS[search_path_string]
+
+    cached_clients = clients.client.cache_info().currsize
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", create_loader)
+        # A session made during the test (boto3's default one, the pipeline's cached clients) goes with it,
+        # so no later test, unit or not, meets the shared loader.
+        patch.setattr(boto3, "DEFAULT_SESSION", boto3.DEFAULT_SESSION)
+        yield
+    if clients.client.cache_info().currsize > cached_clients:
+        clients.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,13 @@ from bench import report
 GiB = 1024**3
 
 
+@pytest.fixture(autouse=True)
+def known_commit(monkeypatch):
+    """The report names the commit measured by asking git, a process of its own; a fixed answer keeps these
+    unit tests (no process started) and the table the same in any checkout."""
+    monkeypatch.setattr(report, "commit", lambda: "commit 0123abc")
+
+
 def sample_inputs() -> dict[str, dict]:
     """The files `make bench` writes, in the shapes the benches, the build and `cost --json` produce,
     with figures that meet every target."""

@@ -1,4 +1,5 @@
-"""The Docker-free build (watchlist_workstation/deploy/build.py) and the import-time bench, on a stand-in project.
+"""The Docker-free build (watchlist_workstation/deploy/build.py and the steps it runs) and the import-time
+bench, on a stand-in project.
 
 The stand-in has the real project's shape (template with Globals layers, two function folders,
 lib beside a workstation package) but code of its own, so these tests pin the build's behaviour
@@ -20,12 +21,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watchlist_workstation.deploy.build import BuildError, BundleTooLargeError, build, check_sizes, main
+from watchlist_workstation.deploy.build import build, main
+from watchlist_workstation.deploy.build_errors import BuildError, BundleTooLargeError
+from watchlist_workstation.deploy.sizes import check_sizes
 from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.network  # the session's deps layer comes from PyPI
+# The session's deps layer comes from PyPI through pip, and the import-time bench runs as a process.
+pytestmark = [pytest.mark.network, pytest.mark.servers]
 
 STANDIN_TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"

@@ -9,13 +9,17 @@ import math
 import pytest
 
 import ddb_ops
-import watchlist_workstation.cli.cost  # registers `cost` on the group (and gives money())
+import watchlist_workstation.cli.cost  # noqa: F401 - registers `cost` on the group
 from lib.limits import COMPREHEND_BATCH, DDB_BATCH_GET, SQS_SEND_BATCH
 from tests.stack_fixture import ROOT
 from watchlist_workstation.cli.app import cli
-from watchlist_workstation.cost import model
+from watchlist_workstation.cli.cost_report import money
+from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.bill import price
+from watchlist_workstation.cost.deployment import deployment_from_template
+from watchlist_workstation.cost.designs import pipeline, prototype
 from watchlist_workstation.cost.localrun import RECORD_NAME, read_run
+from watchlist_workstation.cost.month import schedule_seconds, ticks_per_month
 from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
 from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
 from watchlist_workstation.deploy.template import load_template
@@ -23,9 +27,10 @@ from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH,
 from watchlist_workstation.local.run_record import RunRecorder
 from watchlist_workstation.local.stack import LocalStack
 from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name
+from lib.schedule import ScheduleError
 
-DEPLOYMENT = model.deployment_from_template()
-DEFAULTS = model.Assumptions()
+DEPLOYMENT = deployment_from_template()
+DEFAULTS = Assumptions()
 
 
 def cost(cli_runner, *args: str):
@@ -66,7 +71,7 @@ def test_the_deployment_is_read_from_the_template_defaults():
 
 def test_producer_sends_one_message_batch_per_ten_companies():
     # GIVEN 1,001 companies WHEN a tick is counted THEN SendMessageBatch calls are ceil(N / SQS_SEND_BATCH)
-    estimate = model.pipeline(1001, 0.0, DEPLOYMENT, DEFAULTS)
+    estimate = pipeline(1001, 0.0, DEPLOYMENT, DEFAULTS)
     assert estimate.calls_per_tick["sqs:SendMessageBatch"] == math.ceil(1001 / SQS_SEND_BATCH) == 101
     # AND the whole table is scanned, page by page, as eventually consistent reads
     assert estimate.per_tick[("dynamodb.read_units", "Scan")] == scan_read_units(1001 * DEFAULTS.item_bytes)
@@ -74,7 +79,7 @@ def test_producer_sends_one_message_batch_per_ten_companies():
 
 def test_consumer_calls_follow_the_mapping_batch_size_and_the_limits():
     # GIVEN 1,001 companies, every text changed WHEN a tick is counted
-    estimate = model.pipeline(1001, 1.0, DEPLOYMENT, DEFAULTS)
+    estimate = pipeline(1001, 1.0, DEPLOYMENT, DEFAULTS)
     batch = DEPLOYMENT.batch_size
     sizes = [batch] * (1001 // batch) + [1001 % batch]
     calls = estimate.calls_per_tick
@@ -92,7 +97,7 @@ def test_consumer_calls_follow_the_mapping_batch_size_and_the_limits():
 
 def test_short_texts_bill_comprehends_three_unit_minimum():
     # GIVEN texts of 120 characters (two units of text) WHEN a month is counted
-    short = model.pipeline(100, 1.0, DEPLOYMENT, DEFAULTS.replace(text_chars=120))
+    short = pipeline(100, 1.0, DEPLOYMENT, DEFAULTS.replace(text_chars=120))
     # THEN each document bills the 3-unit minimum
     ticks = short.ticks_per_month
     assert short.monthly()[("comprehend.units", "BatchDetectSentiment")] == pytest.approx(100 * ticks * 3)
@@ -101,7 +106,7 @@ def test_short_texts_bill_comprehends_three_unit_minimum():
 
 def test_change_rate_zero_sends_nothing_to_comprehend_and_writes_nothing():
     # GIVEN texts that never change WHEN a month is counted
-    estimate = model.pipeline(1000, 0.0, DEPLOYMENT, DEFAULTS)
+    estimate = pipeline(1000, 0.0, DEPLOYMENT, DEFAULTS)
     bill = price(estimate.monthly())
     # THEN no Comprehend call, unit or cost; no table write and no results object
     assert estimate.calls_per_tick["comprehend:BatchDetectSentiment"] == 0
@@ -113,7 +118,7 @@ def test_change_rate_zero_sends_nothing_to_comprehend_and_writes_nothing():
 
 def test_a_partial_change_rate_calls_comprehend_per_batch_that_changed():
     # GIVEN 1% of the texts changed WHEN a tick is counted THEN calls are the expected batches with a change
-    estimate = model.pipeline(1000, 0.01, DEPLOYMENT, DEFAULTS)
+    estimate = pipeline(1000, 0.01, DEPLOYMENT, DEFAULTS)
     batches = 1000 / DEPLOYMENT.batch_size
     expected = batches * (1 - 0.99**DEPLOYMENT.batch_size)
     assert estimate.calls_per_tick["comprehend:BatchDetectSentiment"] == pytest.approx(expected)
@@ -122,7 +127,7 @@ def test_a_partial_change_rate_calls_comprehend_per_batch_that_changed():
 
 def test_prototype_calls_per_company_and_reanalyses_everything():
     # GIVEN the prototype's design with 1,000 companies WHEN a tick is counted
-    estimate = model.prototype(1000, DEPLOYMENT, DEFAULTS.replace(text_chars=250))
+    estimate = prototype(1000, DEPLOYMENT, DEFAULTS.replace(text_chars=250))
     calls = estimate.calls_per_tick
     # THEN one GetQueueUrl + SendMessage per company, one DetectSentiment and one DeleteMessage per record
     for operation in ("sqs:GetQueueUrl", "sqs:SendMessage", "comprehend:DetectSentiment", "sqs:DeleteMessage"):
@@ -140,7 +145,7 @@ def test_comprehend_tiers_apply_to_the_monthly_total():
 
 def test_free_tier_is_kept_apart_and_only_always_free_is_deducted():
     # GIVEN an idle watchlist (no companies) WHEN its month is priced
-    bill = price(model.pipeline(0, 0.0, DEPLOYMENT, DEFAULTS).monthly())
+    bill = price(pipeline(0, 0.0, DEPLOYMENT, DEFAULTS).monthly())
     # THEN every line keeps its list cost; the free tier is a separate amount and net = list - free
     assert bill.list_total > 0
     assert bill.net_total == pytest.approx(bill.list_total - bill.free_total)
@@ -156,7 +161,7 @@ def test_free_tier_is_kept_apart_and_only_always_free_is_deducted():
 
 def test_twelve_month_offers_are_shown_but_never_deducted():
     # GIVEN a month whose Comprehend units a 12-month offer would partly cover
-    bill = price(model.pipeline(100, 1.0, DEPLOYMENT, DEFAULTS).monthly())
+    bill = price(pipeline(100, 1.0, DEPLOYMENT, DEFAULTS).monthly())
     comprehend = [line for line in bill.lines if line.key == "comprehend.units"]
     # THEN the offer is reported, and the cost after the free tier still includes it
     assert sum(line.offer for line in comprehend) > 0
@@ -165,9 +170,9 @@ def test_twelve_month_offers_are_shown_but_never_deducted():
 
 def test_schedules_are_counted_from_rate_expressions():
     # GIVEN rate expressions WHEN their ticks are counted THEN a month is 730 hours
-    assert model.ticks_per_month("rate(1 hour)") == 730
-    assert model.ticks_per_month("rate(5 minutes)") == 730 * 12
-    assert model.ticks_per_month("rate(2 days)") == pytest.approx(730 / 48)
+    assert ticks_per_month("rate(1 hour)") == 730
+    assert ticks_per_month("rate(5 minutes)") == 730 * 12
+    assert ticks_per_month("rate(2 days)") == pytest.approx(730 / 48)
     # AND what EventBridge would refuse, or what cannot be counted here, is refused with a reason
     for bad, reason in (
         ("cron(0/5 * * * ? *)", "cron expressions are not supported"),
@@ -176,8 +181,8 @@ def test_schedules_are_counted_from_rate_expressions():
         ("rate(0 minutes)", "at least 1"),
         ("every 5 minutes", "not a rate expression"),
     ):
-        with pytest.raises(model.ScheduleError, match=reason.replace("(", r"\(").replace(")", r"\)")):
-            model.schedule_seconds(bad)
+        with pytest.raises(ScheduleError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            schedule_seconds(bad)
 
 
 def test_item_sizes_follow_dynamodbs_rules():
@@ -193,12 +198,12 @@ def test_done_when_1000_companies_compared_with_the_prototype(cli_runner):
     result = cost(cli_runner, "--companies", "1000", "--compare-prototype")
     # THEN both monthly totals and their ratio are printed, with the price table's date
     assert result.exit_code == 0, result.stderr
-    ours = price(model.pipeline(1000, 0.01, DEPLOYMENT, DEFAULTS).monthly()).list_total
-    theirs = price(model.prototype(1000, DEPLOYMENT, DEFAULTS).monthly()).list_total
+    ours = price(pipeline(1000, 0.01, DEPLOYMENT, DEFAULTS).monthly()).list_total
+    theirs = price(prototype(1000, DEPLOYMENT, DEFAULTS).monthly()).list_total
     summary = [line for line in result.stdout.splitlines() if line.startswith("Monthly total:")]
     assert len(summary) == 1
-    assert f"this design {watchlist_workstation.cli.cost.money(ours)}" in summary[0]
-    assert f"the prototype {watchlist_workstation.cli.cost.money(theirs)}" in summary[0]
+    assert f"this design {money(ours)}" in summary[0]
+    assert f"the prototype {money(theirs)}" in summary[0]
     assert f"costs {theirs / ours:,.1f}x as much" in summary[0]
     assert "confirmed 2026-11-28" in result.stdout
 
@@ -208,12 +213,12 @@ def test_json_has_both_designs_totals_and_the_ratio(cli_runner):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data["designs"]) == {"pipeline", "prototype"}
-    pipeline = data["designs"]["pipeline"]
-    assert pipeline["companies"] == 250 and pipeline["change_rate"] == 0.1
-    assert set(pipeline["totals"]) == {"list", "free_tier", "after_free_tier", "new_account_offers"}
-    assert pipeline["totals"]["list"] == pytest.approx(sum(line["list_cost"] for line in pipeline["lines"]))
+    ours = data["designs"]["pipeline"]
+    assert ours["companies"] == 250 and ours["change_rate"] == 0.1
+    assert set(ours["totals"]) == {"list", "free_tier", "after_free_tier", "new_account_offers"}
+    assert ours["totals"]["list"] == pytest.approx(sum(line["list_cost"] for line in ours["lines"]))
     assert data["ratio"]["list"] == pytest.approx(
-        data["designs"]["prototype"]["totals"]["list"] / pipeline["totals"]["list"]
+        data["designs"]["prototype"]["totals"]["list"] / ours["totals"]["list"]
     )
     assert data["prices"] == {"region": "us-east-1", "confirmed": "2026-11-28"}
 
@@ -368,6 +373,7 @@ def compare(estimated: dict, counted: dict, label: str) -> None:
     assert total_a == pytest.approx(total_b, rel=0.10)
 
 
+@pytest.mark.servers  # local_pipeline: a local stack, with its moto server process
 def test_the_estimate_is_within_ten_percent_of_a_real_local_run(cli_runner, local_pipeline, shipped_texts, tmp_path):
     stack, executor = local_pipeline
     _, _, average_chars = shipped_texts

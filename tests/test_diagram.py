@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import watchlist_workstation.cli.diagram  # noqa: F401 - registers the command
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yml"
 
 
+@pytest.mark.servers  # the SVG and PNG come from Graphviz's dot, run as a process
 def test_every_resource_appears_in_every_output(tmp_path):
     # GIVEN the shipped template
     resources = set(load_template(TEMPLATE)["Resources"])

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.network
+# It builds a wheel and installs it (pip starts processes; the build backend comes from PyPI).
+pytestmark = [pytest.mark.network, pytest.mark.servers]
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,8 +3,8 @@ credential in anything a local run writes.
 
 The policies are judged on the transformed template (what CloudFormation receives), not in moto:
 moto's CloudFormation skips AWS::S3::BucketPolicy and AWS::SQS::QueuePolicy (MOTO_SKIPS in
-tests/test_template.py), and moto's S3 treats a Deny whose Condition it cannot evaluate as an
-unconditional deny (see tests/test_cli_infra.py), so moto could not show a TLS request passing and a
+tests/test_template_stack.py), and moto's S3 treats a Deny whose Condition it cannot evaluate as an
+unconditional deny (see tests/infra_fixture.py), so moto could not show a TLS request passing and a
 plain-HTTP one refused. Nor does moto 5.2.5's CloudFormation apply a bucket's
 PublicAccessBlockConfiguration (GetPublicAccessBlock on the stack's bucket answers
 NoSuchPublicAccessBlockConfiguration), so the public access block is judged on the template too.
@@ -25,15 +25,9 @@ from typing import Any
 import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
-from tests import test_template
 from tests.test_local_run import watchlist
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.local.stack import FAKE_CREDENTIALS, REGION
-
-# The template fixtures of tests/test_template.py, shared rather than copied: the same load and transform.
-# Bound by assignment because pytest finds fixtures among a module's names, and an imported name that a test
-# then takes as a parameter reads to ruff as a redefinition (F811).
-template, transformed = test_template.template, test_template.transformed
 
 TLS_CONDITION = {"Bool": {"aws:SecureTransport": "false"}}
 PUBLIC_ACCESS_SETTINGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
@@ -198,6 +192,7 @@ def written_files(state: Path) -> list[Path]:
     )
 
 
+@pytest.mark.servers  # local_run: a local stack, with its moto server process
 def test_a_local_run_writes_no_credential_in_its_logs_files_or_output(local_run):
     result, state = local_run
     texts = {"stdout": result.stdout, "stderr": result.stderr}

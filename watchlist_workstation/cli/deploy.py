@@ -1,8 +1,9 @@
 """Commands that create and destroy the stack: make-infra, teardown, artifact-bucket.
 
-Thin over watchlist_workstation.deploy.infra (the steps) and watchlist_workstation.deploy.build (the Docker-free
-build). Progress and
-sam's own output go to stderr; stdout carries only the data: the stack's outputs, a bucket name.
+Thin over the steps in watchlist_workstation/deploy/: artifacts (the stack's artifact bucket), sam (`sam
+deploy`), stack_status (whether CloudFormation would accept a deploy now), teardown, and build (the
+Docker-free build). Progress and sam's own output go to stderr; stdout carries only the data: the stack's
+outputs, a bucket name.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import yaml
 from watchlist_workstation import project
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, is_interactive, note
-from watchlist_workstation.deploy import infra
+from watchlist_workstation.deploy import artifacts, sam
+from watchlist_workstation.deploy import teardown as teardown_steps
+from watchlist_workstation.deploy.stack_status import deploy_blocker
 
 # watchlist_workstation.deploy.build and watchlist_workstation.deploy.template (samtranslator: about a second to
-# import) are imported by
-# the commands that use them, so every other command starts without paying for them.
+# import) are imported by the commands that use them, so every other command starts without paying for them.
 
 ROOT, TEMPLATE = project.ROOT, project.TEMPLATE
 # Where `make build` and make-infra put the bundles, and where the per-stack record lives (gitignored).
@@ -55,7 +57,7 @@ def parse_parameters(ctx: click.Context, param: click.Parameter, values: tuple[s
         if key in parsed:
             raise click.BadParameter(f"{key} is given twice", ctx=ctx, param=param)
         try:
-            infra.sam_parameter(key, setting)
+            sam.sam_parameter(key, setting)
         except ValueError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
         parsed[key] = setting
@@ -89,23 +91,25 @@ def _show_outputs(outputs: dict[str, str], as_json: bool) -> None:
 
 def _build() -> dict[str, Any]:
     from watchlist_workstation.deploy import build as builder
+    from watchlist_workstation.deploy.build_errors import BuildError, BundleTooLargeError
+    from watchlist_workstation.deploy.sizes import format_table
 
     note(f"building {BUILD_DIR} (layers, functions, template)")
     try:
         report = builder.build(ROOT, BUILD_DIR)
-    except builder.BundleTooLargeError as exc:
-        note(builder.format_table(exc.report))
+    except BundleTooLargeError as exc:
+        note(format_table(exc.report))
         raise CliError(f"build failed: {exc}") from exc
-    except (builder.BuildError, OSError, yaml.YAMLError) as exc:
+    except (BuildError, OSError, yaml.YAMLError) as exc:
         raise CliError(f"build failed: {exc}") from exc
-    note(builder.format_table(report))
+    note(format_table(report))
     return report
 
 
 def _artifact_bucket(app: AppContext) -> str:
-    bucket, created = infra.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), STATE_DIR)
+    bucket, created = artifacts.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), STATE_DIR)
     if created:
-        note(f"created artifact bucket {bucket} (tagged {infra.TAG_STACK}={app.stack_name})")
+        note(f"created artifact bucket {bucket} (tagged {artifacts.TAG_STACK}={app.stack_name})")
     else:
         note(f"using artifact bucket {bucket}")
     return bucket
@@ -122,7 +126,7 @@ def artifact_bucket(app: AppContext, as_json: bool) -> None:
     """
     app.session()
     records, _ = _machine_paths(app)
-    bucket, created = infra.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), records)
+    bucket, created = artifacts.ensure_artifact_bucket(app.client("s3"), app.stack_name, _region(app), records)
     note(f"{'created' if created else 'using'} artifact bucket {bucket} for stack {app.stack_name}")
     if as_json:
         emit_json({"bucket": bucket, "created": created})
@@ -149,20 +153,20 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
     if app.local:
         _deploy_local(app, parameters, as_json)
         return
-    sam = infra.find_sam()
-    if sam is None:
+    sam_cli = sam.find_sam()
+    if sam_cli is None:
         raise CliError("the SAM CLI is not installed: run 'make install'")
     region = _region(app)
     account = app.client("sts").get_caller_identity()["Account"]
     note(f"deploying stack {app.stack_name} to account {account} in {region}")
-    blocker = infra.deploy_blocker(app.describe_stack())
+    blocker = deploy_blocker(app.describe_stack())
     if blocker:
         raise CliError(blocker)
 
     report = _build()
     bucket = _artifact_bucket(app)
-    argv = infra.sam_deploy_argv(
-        sam,
+    argv = sam.sam_deploy_argv(
+        sam_cli,
         template=Path(report["out"]) / report["template"],
         stack_name=app.stack_name,
         bucket=bucket,
@@ -171,7 +175,7 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
         parameters=parameters,
     )
     note(f"running: {shlex.join(argv)}")
-    result = infra.run_sam(argv, env=infra.sam_environment(app.endpoint_url), cwd=project.work_dir(), on_line=note)
+    result = sam.run_sam(argv, env=sam.sam_environment(app.endpoint_url), cwd=project.work_dir(), on_line=note)
     if result.returncode != 0:
         raise CliError(
             f"sam deploy failed for stack {app.stack_name} (exit {result.returncode}): {result.failure_reason()}"
@@ -200,7 +204,7 @@ def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) ->
     endpoints = app.local_endpoints()  # one line and exit 1 when no local stack runs
     region = _region(app)
     note(f"deploying stack {app.stack_name} to the local stack at {endpoints.aws} (template.yml, without sam)")
-    blocker = infra.deploy_blocker(app.describe_stack())
+    blocker = deploy_blocker(app.describe_stack())
     if blocker:
         raise CliError(blocker)
     try:
@@ -246,7 +250,7 @@ def teardown(app: AppContext, yes: bool) -> None:
     region = _region(app)
     stack = app.describe_stack()
     record_dir, build_dir = _machine_paths(app)
-    plan = infra.plan_teardown(
+    plan = teardown_steps.plan_teardown(
         stack=stack,
         stack_name=app.stack_name,
         region=region,
@@ -259,7 +263,7 @@ def teardown(app: AppContext, yes: bool) -> None:
     )
     if plan.nothing_to_delete:
         for path in plan.local_paths:
-            infra.remove_local_path(path)  # a record of buckets that no longer exist
+            teardown_steps.remove_local_path(path)  # a record of buckets that no longer exist
         note(f"nothing to delete: stack {app.stack_name} does not exist in {region}")
         return
     if not yes:
@@ -270,7 +274,7 @@ def teardown(app: AppContext, yes: bool) -> None:
             note(f"  - {line}")
         click.confirm(f"Delete stack {app.stack_name} and its data?", abort=True, err=True)
     try:
-        infra.execute_teardown(
+        teardown_steps.execute_teardown(
             plan,
             cloudformation=app.client("cloudformation"),
             s3=app.client("s3"),
@@ -278,6 +282,6 @@ def teardown(app: AppContext, yes: bool) -> None:
             logs=app.client("logs"),
             report=note,
         )
-    except infra.InfraError as exc:
+    except teardown_steps.TeardownError as exc:
         raise CliError(f"{exc}; fix that and run teardown again") from exc
     note(f"teardown of stack {app.stack_name} complete")

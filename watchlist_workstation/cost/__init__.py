@@ -2,6 +2,9 @@
 
 A workstation-only subpackage (the Lambda layer leaves it out). `prices` is the one dated price
 table, `units` the billing rules (Comprehend units, DynamoDB item sizes and capacity units),
-`model` the calls a tick makes as the code makes them, `localrun` what a local run counted (the record
-local mode writes; this package never imports local mode, which may import it).
+`bill` prices an estimate's lines. An estimate (`estimate`) is built by `designs` from the calls a
+tick makes as the code makes them, on what the template deploys (`deployment`), with `durations`
+and `assumptions` for what the code cannot know, or by `from_run` from what a local run counted
+(`localrun`, the record local mode writes; this package never imports local mode, which may import
+it); `month` says how many ticks a month holds.
 """

@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lib.results import object_exists
-from watchlist_workstation.deploy.build import shared_layer_modules
+from watchlist_workstation.deploy.bundles import shared_layer_modules
 from watchlist_workstation.deploy.template import load_template, transform
 from watchlist_workstation.project import ROOT, TEMPLATE
 

@@ -1,0 +1,309 @@
+"""How `cost` shows an estimate: its bill as a table or JSON, the assumptions it rests on, the comparison with
+the prototype, and the price table with its sources. Amounts, quantities and ratios are written here too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from watchlist_workstation.cli.context import emit_json, emit_table
+from watchlist_workstation.cost.assumptions import Assumptions
+from watchlist_workstation.cost.bill import Bill
+from watchlist_workstation.cost.estimate import LOCAL_RUN, NOT_MODELLED, Estimate
+from watchlist_workstation.cost.month import HOURS_PER_MONTH
+from watchlist_workstation.cost.prices import FREE_TIERS, PRICES, PRICES_CONFIRMED, REGION, TWELVE_MONTH
+
+_UNIT_LABELS = {
+    "request": "req",
+    "GB-second": "GB-s",
+    "GB-month": "GB-mo",
+    "read request unit": "RRU",
+    "write request unit": "WRU",
+    "unit (100 characters)": "units",
+    "event": "events",
+    "GB": "GB",
+    "alarm-month": "alarms",
+    "notification": "e-mails",
+}
+
+
+def money(value: float) -> str:
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value == 0:
+        return "$0.00"
+    if value < 0.0001:
+        return "<$0.0001"
+    if value < 0.995:
+        return f"{sign}${value:.4f}"
+    return f"{sign}${value:,.2f}"
+
+
+def quantity(value: float, unit: str) -> str:
+    label = _UNIT_LABELS.get(unit, unit)
+    if value == 0:
+        text = "0"
+    elif value >= 100 or value == int(value):
+        text = f"{value:,.0f}"
+    elif value >= 1:
+        text = f"{value:,.1f}"
+    else:
+        text = f"{value:.3g}"
+    return f"{text} {label}"
+
+
+def ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def times(r: float | None) -> str:
+    if r is None:
+        return ""
+    return f"{r:,.1f}x" if r >= 1 else f"{r:.2g}x"
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+
+
+def bill_json(bill: Bill) -> dict[str, Any]:
+    return {
+        "lines": [
+            {
+                "service": line.service,
+                "item": line.item,
+                "detail": line.detail,
+                "price_key": line.key,
+                "unit": line.unit,
+                "quantity": line.quantity,
+                "list_cost": line.list_cost,
+                "free_tier": line.free,
+                "after_free_tier": line.net,
+                "new_account_offer": line.offer,
+            }
+            for line in bill.lines
+        ],
+        "services": bill.services(),
+        "totals": {
+            "list": bill.list_total,
+            "free_tier": bill.free_total,
+            "after_free_tier": bill.net_total,
+            "new_account_offers": bill.offer_total,
+        },
+    }
+
+
+def design_json(estimate: Estimate, bill: Bill) -> dict[str, Any]:
+    return {
+        "companies": estimate.companies,
+        "change_rate": estimate.change_rate,
+        "schedule": estimate.schedule,
+        "ticks_per_month": estimate.ticks_per_month,
+        "calls_per_tick": dict(sorted(estimate.calls_per_tick.items())),
+        "figures": estimate.figures,
+        "notes": estimate.notes,
+        **bill_json(bill),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def assumption_rows(a: Assumptions, change_rate: float | None, *, measured: bool) -> list[tuple[str, str]]:
+    """The assumptions an estimate rests on; `measured`: a local run measured texts, items, rows and logs."""
+    rows = []
+    if change_rate is not None:
+        rows.append(("change rate", f"{change_rate:g} of the texts new each tick (--change-rate)"))
+    if not measured:
+        rows += [
+            ("text length", f"{a.text_chars:,} characters per document (--text-chars)"),
+            ("table item", f"{a.item_bytes:,} bytes per company with its state (--item-bytes)"),
+            ("result row", f"text + {a.result_row_bytes} bytes of CSV per analysed company"),
+        ]
+    rows += [
+        ("results kept", f"the bucket holds {a.results_months} months of results (--results-months)"),
+        (
+            "function time",
+            "from assumed round trips (watchlist_workstation/cost/durations.py), see the seconds below "
+            "(--producer-seconds, --consumer-seconds)",
+        ),
+    ]
+    if not measured:
+        rows += [
+            (
+                "log volume",
+                f"{a.log_bytes_per_invocation} B per invocation, {a.log_bytes_per_analysed} B per analysed and "
+                f"{a.log_bytes_per_unchanged} B per unchanged company, {a.log_bytes_per_results_object} B per "
+                "results object",
+            ),
+            ("idle polling", f"{a.idle_pollers} Lambda pollers long-polling {a.idle_poll_seconds} s each, all month"),
+        ]
+    rows.append(("alarm traffic", f"{a.alarm_notifications} alarm notifications (SNS publish + e-mail) a month"))
+    return rows
+
+
+def echo_fields(rows: list[tuple[str, str]], indent: str = "  ") -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{indent}{key:<{width}}  {value}")
+
+
+def echo_header(title: str, estimate: Estimate) -> None:
+    click.echo(title)
+    click.echo(
+        f"Schedule: {estimate.schedule} = {estimate.ticks_per_month:,.0f} ticks a month "
+        f"({HOURS_PER_MONTH} h). Prices: {REGION} list prices confirmed {PRICES_CONFIRMED} "
+        "(--prices lists them with their sources)."
+    )
+
+
+def echo_lines(bill: Bill) -> None:
+    rows = [
+        {
+            "service": line.service,
+            "item": line.item,
+            "detail": line.detail,
+            "quantity/month": quantity(line.quantity, line.unit),
+            "list cost": money(line.list_cost),
+            "free tier": money(-line.free) if line.free else "",
+            "after free tier": money(line.net),
+        }
+        for line in bill.lines
+    ]
+    rows.append(
+        {
+            "service": "TOTAL",
+            "list cost": money(bill.list_total),
+            "free tier": money(-bill.free_total),
+            "after free tier": money(bill.net_total),
+        }
+    )
+    emit_table(rows, ["service", "item", "detail", "quantity/month", "list cost", "free tier", "after free tier"])
+
+
+def echo_offers(bill: Bill) -> None:
+    if bill.offer_total <= 0:
+        return
+    offers = ", ".join(f.description for f in FREE_TIERS if f.kind == TWELVE_MONTH)
+    click.echo(
+        f"Not deducted: 12-month offers of accounts created before 2025-07-15, in their first year "
+        f"({offers}) would take off {money(bill.offer_total)} more."
+    )
+
+
+def echo_footer(estimate: Estimate, a: Assumptions, change_rate: float | None) -> None:
+    click.echo("Free tier: only always-free offers are deducted; the allowance is per account, shared with")
+    click.echo("everything else the account runs.")
+    click.echo("Assumptions (the code cannot know these):")
+    echo_fields(assumption_rows(a, change_rate, measured=estimate.design == LOCAL_RUN))
+    if estimate.figures:
+        click.echo("Figures used:")
+        echo_fields([(k, f"{v:g}") for k, v in estimate.figures.items()])
+    for line in estimate.notes:
+        click.echo(f"Note: {line}")
+    click.echo(f"Not modelled: {'; '.join(NOT_MODELLED)}.")
+
+
+def echo_compare(ours: Estimate, ours_bill: Bill, theirs: Estimate, theirs_bill: Bill) -> None:
+    calls = sorted(set(ours.calls_per_tick) | set(theirs.calls_per_tick))
+    click.echo("")
+    click.echo("AWS calls per tick:")
+    emit_table(
+        [
+            {
+                "operation": op,
+                "this design": f"{ours.calls_per_tick.get(op, 0):,.1f}",
+                "prototype": f"{theirs.calls_per_tick.get(op, 0):,.1f}",
+            }
+            for op in calls
+        ],
+        ["operation", "this design", "prototype"],
+    )
+    click.echo("")
+    click.echo("Monthly cost by service:")
+    ours_services, theirs_services = ours_bill.services(), theirs_bill.services()
+    rows = []
+    for service in dict.fromkeys([*ours_services, *theirs_services]):
+        a = ours_services.get(service, {"list": 0.0, "net": 0.0})
+        b = theirs_services.get(service, {"list": 0.0, "net": 0.0})
+        r = ratio(b["list"], a["list"])
+        rows.append(
+            {
+                "service": service,
+                "this design": money(a["list"]),
+                "after free tier": money(a["net"]),
+                "prototype": money(b["list"]),
+                "prototype after free tier": money(b["net"]),
+                "prototype/this": times(r),
+            }
+        )
+    list_ratio = ratio(theirs_bill.list_total, ours_bill.list_total)
+    net_ratio = ratio(theirs_bill.net_total, ours_bill.net_total)
+    rows.append(
+        {
+            "service": "TOTAL",
+            "this design": money(ours_bill.list_total),
+            "after free tier": money(ours_bill.net_total),
+            "prototype": money(theirs_bill.list_total),
+            "prototype after free tier": money(theirs_bill.net_total),
+            "prototype/this": times(list_ratio),
+        }
+    )
+    emit_table(
+        rows,
+        ["service", "this design", "after free tier", "prototype", "prototype after free tier", "prototype/this"],
+    )
+    click.echo("")
+    click.echo(
+        f"Monthly total: this design {money(ours_bill.list_total)} ({money(ours_bill.net_total)} after the "
+        f"always-free tier), the prototype {money(theirs_bill.list_total)} ({money(theirs_bill.net_total)}): "
+        + (f"the prototype costs {list_ratio:,.1f}x as much" if list_ratio else "no ratio (this design costs $0)")
+        + (f" ({net_ratio:,.1f}x after the free tier)." if net_ratio else ".")
+    )
+
+
+def echo_prices(as_json: bool) -> None:
+    free = {key: f for f in FREE_TIERS for key in f.keys}
+    if as_json:
+        emit_json(
+            {
+                "region": REGION,
+                "confirmed": PRICES_CONFIRMED,
+                "prices": [
+                    {
+                        "key": p.key,
+                        "service": p.service,
+                        "item": p.item,
+                        "unit": p.unit,
+                        "tiers": [{"up_to": t.up_to, "price": t.price} for t in p.tiers],
+                        "source": p.source,
+                        "checked": p.checked,
+                        "free_tier": (
+                            {
+                                "allowance": free[p.key].allowance,
+                                "kind": free[p.key].kind,
+                                "shared_by": free[p.key].keys,
+                            }
+                            if p.key in free
+                            else None
+                        ),
+                    }
+                    for p in PRICES.values()
+                ],
+            }
+        )
+        return
+    click.echo(f"Prices: {REGION}, USD, confirmed {PRICES_CONFIRMED}")
+    emit_table(
+        [
+            {
+                "service": p.service,
+                "item": p.item,
+                "price": p.display(),
+                "free tier": f"{free[p.key].description} ({free[p.key].kind})" if p.key in free else "",
+                "source": p.source,
+            }
+            for p in PRICES.values()
+        ],
+        ["service", "item", "price", "free tier", "source"],
+    )
