@@ -11,6 +11,7 @@ import pytest
 import ddb_ops
 import watchlist_workstation.cli.cost  # noqa: F401 - registers `cost` on the group
 from lib.limits import COMPREHEND_BATCH, DDB_BATCH_GET, SQS_SEND_BATCH
+from lib.schedule import ScheduleError
 from tests.stack_fixture import ROOT
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.cost_report import money
@@ -27,7 +28,6 @@ from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH,
 from watchlist_workstation.local.run_record import RunRecorder
 from watchlist_workstation.local.stack import LocalStack
 from watchlist_workstation.local.textserver import DEFAULT_DATA, load_pages, title_file_name
-from lib.schedule import ScheduleError
 
 DEPLOYMENT = deployment_from_template()
 DEFAULTS = Assumptions()

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from lib.schedule import ScheduleError
 from watchlist_workstation.cli.app import OneLineUsageError, cli
 from watchlist_workstation.cli.context import CliError, emit_json, emit_table
 from watchlist_workstation.cli.cost_report import (
@@ -34,7 +35,6 @@ from watchlist_workstation.cost.from_run import from_local_run
 from watchlist_workstation.cost.localrun import RECORD_NAME, LocalRunError, read_run
 from watchlist_workstation.cost.month import HOURS_PER_MONTH, schedule_seconds
 from watchlist_workstation.cost.prices import PRICES_CONFIRMED, REGION
-from lib.schedule import ScheduleError
 
 DEFAULT_CHANGE_RATE = 0.01
 
