@@ -126,11 +126,18 @@ class FakeSam:
             code = 0
         else:
             assert Path(argv_value(argv, "--template-file")).is_file(), "sam deploys the built template"
+            parameters = argv_parameters(argv)
+            if stack_exists(stack_name):
+                # sam deploy keeps an existing stack's value of every parameter not overridden (UsePreviousValue).
+                (stack,) = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=stack_name)[
+                    "Stacks"
+                ]
+                parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} | parameters
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # moto skips resource types it does not model
                 deploy_offline(
                     stack_name,
-                    argv_parameters(argv),
+                    parameters,
                     region=argv_value(argv, "--region"),
                     artifact_bucket=argv_value(argv, "--s3-bucket"),
                     cloudformation=boto3.client("cloudformation", region_name=REGION),

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+from tests.template_fixture import REQUIRED_PARAMETERS
 from watchlist_workstation.deploy.offline import deploy_offline
 
 REGION = "us-east-1"
@@ -54,10 +55,6 @@ class Stack:
         for page in ddb.get_paginator("scan").paginate(TableName=self.table):
             out.update({item["name"]["S"]: item for item in page["Items"]})
         return out
-
-
-# What every deploy of the template must give: the contact Wikimedia's User-Agent policy asks for has no default.
-REQUIRED_PARAMETERS = {"UserAgentContact": "tests@example.invalid"}
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "template.yml"
 REGION = "us-east-1"
 ARTIFACT_BUCKET = "pipeline-artifacts-test"
+# Parameters without a default: every deployment must give them (template.yml, docs/deploying.md).
+REQUIRED_PARAMETERS = {"UserAgentContact": "tests@example.invalid"}
 CODE_IDS = ("ServerlessProducer", "ProducerAI", "SharedLayer", "DepsLayer")
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -41,7 +43,12 @@ def code_uris() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def transformed(template: dict[str, Any]) -> dict[str, Any]:
     """The default deployment as plain CloudFormation."""
-    return transform(template, {}, REGION, code_uris())
+    return transform(template, with_required({}), REGION, code_uris())
+
+
+def with_required(parameters: dict[str, str]) -> dict[str, str]:
+    """`parameters` plus a value for each parameter the template requires, unless given."""
+    return {**REQUIRED_PARAMETERS, **parameters}
 
 
 _NO_VALUE = object()
@@ -65,7 +72,7 @@ def role_statements(
     transformed: dict[str, Any], parameters: dict[str, str] | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every role's policy statements as deployed with `parameters` (the defaults when None)."""
-    conditions = condition_values(transformed, parameters or {})
+    conditions = condition_values(transformed, with_required(parameters or {}))
     found = []
     for lid, resource in transformed["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":

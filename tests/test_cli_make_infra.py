@@ -19,6 +19,7 @@ from tests.infra_fixture import (
     artifact_buckets_of,
     invoke,
     new_stack_name,
+    stack_exists,
     stderr_lines,
 )
 from watchlist_workstation.deploy import build as builder
@@ -36,11 +37,27 @@ pytestmark = [
 
 # ---------------------------------------------------------------------------------------------- make-infra
 
+# The one parameter without a default (template.yml): a new stack needs it.
+CONTACT = ("-p", "UserAgentContact=ops@example.com")
+
+
+def test_make_infra_of_a_new_stack_without_a_contact_fails_before_any_work(
+    aws, cli_runner, fake_build, fake_sam, fresh_stack_name
+):
+    # GIVEN no stack yet  WHEN make-infra runs without UserAgentContact
+    result = invoke(cli_runner, "make-infra", "-p", "NotificationEmail=ops@example.com")
+    # THEN it is a usage error in one line naming the parameter, before any build, upload or deploy
+    assert result.exit_code == 2
+    (line,) = stderr_lines(result)[1:]  # after the "deploying stack ..." progress line
+    assert f"stack {fresh_stack_name} needs a value for UserAgentContact: pass -p UserAgentContact=VALUE" in line
+    assert fake_sam.calls == [] and fake_build.calls == []
+    assert not stack_exists(fresh_stack_name) and artifact_buckets_of(fresh_stack_name) == []
+
 
 def test_make_infra_deploys_and_prints_the_stack_outputs(aws, cli_runner, fake_build, fake_sam, fresh_stack_name):
     # GIVEN no stack yet
     # WHEN make-infra runs
-    result = invoke(cli_runner, "make-infra", "--json")
+    result = invoke(cli_runner, "make-infra", *CONTACT, "--json")
     # THEN sam deployed it once, and stdout holds exactly the stack's outputs
     assert result.exit_code == 0, result.stderr
     assert len(fake_sam.calls) == 1
@@ -54,7 +71,7 @@ def test_make_infra_deploys_and_prints_the_stack_outputs(aws, cli_runner, fake_b
 def test_make_infra_prints_the_outputs_as_a_table(aws, cli_runner, fake_build, fake_sam, fresh_stack_name):
     # GIVEN no stack yet
     # WHEN make-infra runs without --json
-    result = invoke(cli_runner, "make-infra")
+    result = invoke(cli_runner, "make-infra", *CONTACT)
     # THEN stdout is an output/value table, sam's own lines went to stderr
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -65,12 +82,13 @@ def test_make_infra_prints_the_outputs_as_a_table(aws, cli_runner, fake_build, f
 
 def test_make_infra_rerun_without_changes_says_up_to_date(aws, cli_runner, fake_build, fake_sam, fresh_stack_name):
     # GIVEN a deployed stack
-    assert invoke(cli_runner, "make-infra").exit_code == 0
-    # WHEN make-infra runs again and sam finds nothing to change
+    assert invoke(cli_runner, "make-infra", *CONTACT).exit_code == 0
+    # WHEN make-infra runs again, without the contact, and sam finds nothing to change
     fake_sam.outcomes = ["unchanged"]
     result = invoke(cli_runner, "make-infra")
-    # THEN it succeeds, says so, and still prints the outputs
+    # THEN it succeeds (sam keeps the stack's contact), says so, and still prints the outputs
     assert result.exit_code == 0, result.stderr
+    assert "--parameter-overrides" not in fake_sam.calls[1]
     assert f"stack {fresh_stack_name} is up to date" in stderr_lines(result)
     assert "TableName" in result.stdout
 
@@ -85,6 +103,7 @@ def test_make_infra_passes_capabilities_parameters_and_the_artifact_bucket_to_sa
         "--region",
         REGION,
         "make-infra",
+        *CONTACT,
         "-p",
         "NotificationEmail=ops@example.com",
         "--parameter",
@@ -103,7 +122,11 @@ def test_make_infra_passes_capabilities_parameters_and_the_artifact_bucket_to_sa
     capabilities = argv.index("--capabilities")
     assert argv[capabilities + 1 : capabilities + 3] == ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
     assert {"--no-confirm-changeset", "--no-fail-on-empty-changeset"} <= set(argv)
-    assert argv_parameters(argv) == {"NotificationEmail": "ops@example.com", "ScheduleExpression": "rate(10 minutes)"}
+    assert argv_parameters(argv) == {
+        "UserAgentContact": "ops@example.com",
+        "NotificationEmail": "ops@example.com",
+        "ScheduleExpression": "rate(10 minutes)",
+    }
     # AND the deployed stack has them
     stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=fresh_stack_name)["Stacks"][0]
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
@@ -159,7 +182,7 @@ def test_make_infra_reports_a_sam_failure_in_one_final_line(aws, cli_runner, fak
     # GIVEN sam fails (its own error spans two lines)
     fake_sam.outcomes = ["fail"]
     # WHEN make-infra runs
-    result = invoke(cli_runner, "make-infra")
+    result = invoke(cli_runner, "make-infra", *CONTACT)
     # THEN exit 1; sam's output was streamed, and the last line says what failed, in one line
     assert result.exit_code == 1
     lines = stderr_lines(result)
@@ -187,7 +210,7 @@ def test_make_infra_creates_the_artifact_bucket_once_and_reuses_it(
 ):
     # GIVEN no artifact bucket
     # WHEN make-infra runs twice
-    assert invoke(cli_runner, "make-infra").exit_code == 0
+    assert invoke(cli_runner, "make-infra", *CONTACT).exit_code == 0
     fake_sam.outcomes = ["unchanged"]
     assert invoke(cli_runner, "make-infra").exit_code == 0
     # THEN one bucket exists, both deploys used it, and it is recorded locally
@@ -218,7 +241,7 @@ def test_make_infra_build_failure_fails_in_one_line_before_any_upload(aws, cli_r
     monkeypatch.setattr(builder, "build", too_large)
     stack_name = new_stack_name()
     # WHEN make-infra runs
-    result = invoke(cli_runner, "--stack-name", stack_name, "make-infra")
+    result = invoke(cli_runner, "--stack-name", stack_name, "make-infra", *CONTACT)
     # THEN the size table is shown, the last line names the function, sam never ran, no bucket was made
     assert result.exit_code == 1
     assert "Lambda bundles in" in result.stderr
@@ -238,7 +261,7 @@ def test_make_infra_runs_the_real_build(aws, cli_runner, fake_sam, fresh_stack_n
         shutil.copytree(seed / "deps", workdir / "build" / "layers" / "deps")
         shutil.copy(seed / "deps.stamp", workdir / "build" / "layers" / "deps.stamp")
     # WHEN make-infra runs
-    result = invoke(cli_runner, "make-infra")
+    result = invoke(cli_runner, "make-infra", *CONTACT)
     # THEN the size table went to stderr, and sam deployed the template the build wrote
     assert result.exit_code == 0, result.stderr
     assert "Lambda bundles in" in result.stderr and "ServerlessProducer" in result.stderr

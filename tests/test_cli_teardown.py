@@ -20,6 +20,7 @@ from tests.infra_fixture import (
     stack_exists,
     stderr_lines,
 )
+from tests.template_fixture import REQUIRED_PARAMETERS
 from watchlist_workstation.cli import deploy as infra_cli
 from watchlist_workstation.deploy import artifacts, teardown
 from watchlist_workstation.deploy.offline import deploy_offline
@@ -150,7 +151,7 @@ def test_teardown_keeps_the_table_and_results_bucket_when_retain_data_is_true(
         warnings.simplefilter("ignore")
         outputs = deploy_offline(
             fresh_stack_name,
-            {"RetainData": "true"},
+            {**REQUIRED_PARAMETERS, "RetainData": "true"},
             region=REGION,
             artifact_bucket="artifacts-retain-test",
             cloudformation=boto3.client("cloudformation", region_name=REGION),
@@ -230,7 +231,7 @@ def test_teardown_keeps_the_saved_state_when_retain_data_is_true(aws, workdir, f
         warnings.simplefilter("ignore")
         deploy_offline(
             fresh_stack_name,
-            {"RetainData": "true"},
+            {**REQUIRED_PARAMETERS, "RetainData": "true"},
             region=REGION,
             artifact_bucket="artifacts-retain-test",
             cloudformation=boto3.client("cloudformation", region_name=REGION),

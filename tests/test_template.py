@@ -21,6 +21,7 @@ from tests.template_fixture import (
     code_uris,
     resolve_ifs,
     role_statements,
+    with_required,
 )
 from watchlist_workstation.deploy.template import (
     TemplateError,
@@ -77,7 +78,7 @@ def test_transform_refuses_a_missing_code_uri(template: dict[str, Any]) -> None:
     # GIVEN no URI for the consumer  WHEN transformed  THEN it fails naming the function, not later in CloudFormation
     uris = {lid: uri for lid, uri in code_uris().items() if lid != "ProducerAI"}
     with pytest.raises(TemplateError, match="ProducerAI"):
-        transform(template, {}, REGION, uris)
+        transform(template, with_required({}), REGION, uris)
 
 
 def test_functions_keep_arm64_layers_and_own_log_group_in_transformed_template(transformed: dict[str, Any]) -> None:
@@ -100,13 +101,14 @@ def test_email_subscription_exists_only_with_a_notification_email(
     template: dict[str, Any], email: str, subscribed: bool
 ) -> None:
     # GIVEN NotificationEmail empty or set  WHEN transformed  THEN the subscription's condition follows it
-    cloudformation = transform(template, {"NotificationEmail": email}, REGION, code_uris())
+    cloudformation = transform(template, with_required({"NotificationEmail": email}), REGION, code_uris())
     subscriptions = {lid: r for lid, r in cloudformation["Resources"].items() if r["Type"] == "AWS::SNS::Subscription"}
     assert list(subscriptions) == ["EmailSubscription"]
     subscription = subscriptions["EmailSubscription"]
     assert (subscription["Condition"], subscription["Properties"]["Protocol"]) == ("HasNotificationEmail", "email")
     assert subscription["Properties"]["TopicArn"] == {"Ref": "NotificationTopic"}
-    assert condition_values(cloudformation, {"NotificationEmail": email})["HasNotificationEmail"] is subscribed
+    conditions = condition_values(cloudformation, with_required({"NotificationEmail": email}))
+    assert conditions["HasNotificationEmail"] is subscribed
 
 
 @pytest.mark.parametrize("alarm_id", ["DeadLetterQueueAlarm", "ConsumerErrorsAlarm"])
@@ -137,8 +139,8 @@ def test_notify_on_label_change_gives_the_consumer_the_topic_and_publish_on_it_a
 ) -> None:
     # GIVEN NotifyOnLabelChange off or on  WHEN transformed
     parameters = {"NotifyOnLabelChange": setting}
-    cloudformation = transform(template, parameters, REGION, code_uris())
-    conditions = condition_values(cloudformation, parameters)
+    cloudformation = transform(template, with_required(parameters), REGION, code_uris())
+    conditions = condition_values(cloudformation, with_required(parameters))
     variables = cloudformation["Resources"]["ProducerAI"]["Properties"]["Environment"]["Variables"]
     # THEN the consumer's LABEL_CHANGE_TOPIC_ARN is the topic, or empty
     assert resolve_ifs(variables["LABEL_CHANGE_TOPIC_ARN"], conditions) == topic
@@ -165,7 +167,7 @@ def test_retain_data_decides_what_survives_stack_deletion(
     template: dict[str, Any], parameters: dict[str, str], policy: str
 ) -> None:
     # GIVEN RetainData default or "true"  WHEN transformed  THEN table and bucket get that deletion policy
-    resources = transform(template, parameters, REGION, code_uris())["Resources"]
+    resources = transform(template, with_required(parameters), REGION, code_uris())["Resources"]
     for logical_id in ("WatchlistTable", "ResultsBucket"):
         assert (resources[logical_id]["DeletionPolicy"], resources[logical_id]["UpdateReplacePolicy"]) == (
             policy,

@@ -22,6 +22,7 @@ from tests.template_fixture import (
     FAKE_AWS_ENV,
     REGION,
     code_uris,
+    with_required,
 )
 from watchlist_workstation.deploy.template import (
     condition_values,
@@ -32,7 +33,7 @@ from watchlist_workstation.deploy.template import (
 # and skips them), so the stack reaches CREATE_COMPLETE without them. Listed here so a new type
 # that moto silently skips fails a test instead of passing unnoticed.
 MOTO_SKIPS = {"AWS::CloudWatch::Alarm", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::Subscription"}
-LOCAL_TEXT_SOURCE = "http://127.0.0.1:8765/api/rest_v1"
+LOCAL_TEXT_SOURCE = "http://127.0.0.1:8765/w/api.php"
 # The deploy helper records moto's "not supported" warnings itself (Deployed.skipped_types); moto
 # repeats them on every later describe call, which would only clutter the summary.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto:UserWarning")
@@ -68,6 +69,7 @@ def moto_account(template: dict[str, Any]) -> Iterator[Deploy]:
                 s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=_dummy_zip())
 
             def deploy(name: str, parameters: dict[str, str]) -> Deployed:
+                parameters = with_required(parameters)
                 cloudformation_template = transform(template, parameters, REGION, code_uris())
                 cloudformation = boto3.client("cloudformation", region_name=REGION)
                 with warnings.catch_warnings(record=True) as caught:
@@ -174,35 +176,46 @@ def test_results_bucket_exists_with_default_encryption(deployed: Deployed) -> No
     assert bucket.startswith("watchlist-test-")
 
 
-@pytest.mark.parametrize("output_key", ["ProducerFunctionName", "ConsumerFunctionName"])
-def test_functions_run_python313_with_the_template_settings(deployed: Deployed, output_key: str) -> None:
-    # GIVEN the stack  THEN each function runs python3.13 through lambda_function.lambda_handler, 60 s, 256 MB
+@pytest.mark.parametrize(("output_key", "timeout"), [("ProducerFunctionName", 60), ("ConsumerFunctionName", 120)])
+def test_functions_run_python313_with_the_template_settings(deployed: Deployed, output_key: str, timeout: int) -> None:
+    # GIVEN the stack  THEN each function runs python3.13 through lambda_function.lambda_handler with 256 MB; the
+    # consumer has 120 s, room for a batch of ten chunks' paced Wikipedia requests (docs/design.md)
     config = _function_config(deployed, output_key)
     assert (config["Runtime"], config["Handler"]) == ("python3.13", "lambda_function.lambda_handler")
-    assert (config["Timeout"], config["MemorySize"]) == (60, 256)
+    assert (config["Timeout"], config["MemorySize"]) == (timeout, 256)
     assert config["Role"].split("/")[-1].startswith("watchlist-test-")
 
 
+def _environment(deployed: Deployed, output_key: str) -> dict[str, str]:
+    # Lambda hands every variable over as a string; moto keeps a resolved Number parameter as a number.
+    variables = _function_config(deployed, output_key)["Environment"]["Variables"]
+    return {name: str(value) for name, value in variables.items()}
+
+
 def test_producer_environment_names_the_deployed_table_and_queue(deployed: Deployed) -> None:
-    # GIVEN the stack  THEN the producer's environment holds exactly what its config reads
-    variables = _function_config(deployed, "ProducerFunctionName")["Environment"]["Variables"]
-    assert variables == {
+    # GIVEN the stack  THEN the producer's environment holds exactly what its config reads: where, and the
+    # budget and schedule it plans a tick by
+    assert _environment(deployed, "ProducerFunctionName") == {
         "TABLE_NAME": deployed.outputs["TableName"],
         "QUEUE_URL": deployed.outputs["QueueUrl"],
+        "WIKI_REQUESTS_PER_MINUTE": "100",
+        "SCHEDULE_EXPRESSION": "rate(5 minutes)",
         "LOG_LEVEL": "INFO",
     }
 
 
 def test_consumer_environment_names_the_deployed_resources(deployed: Deployed) -> None:
-    # GIVEN a stack with a loopback text source and no contact  THEN the consumer gets both, as given or defaulted
-    variables = _function_config(deployed, "ConsumerFunctionName")["Environment"]["Variables"]
-    assert variables == {
+    # GIVEN a stack with a loopback text source and the required contact  THEN the consumer gets both, with the
+    # budget it shares among its instances
+    assert _environment(deployed, "ConsumerFunctionName") == {
         "TABLE_NAME": deployed.outputs["TableName"],
         "RESULTS_BUCKET": deployed.outputs["ResultsBucketName"],
         "RESULTS_PREFIX": "results",
         "LANGUAGE_CODE": "en",
         "TEXT_SOURCE_URL": LOCAL_TEXT_SOURCE,
-        "USER_AGENT_CONTACT": "contact-not-configured",
+        "USER_AGENT_CONTACT": "tests@example.invalid",
+        "WIKI_REQUESTS_PER_MINUTE": "100",
+        "CONSUMER_MAX_CONCURRENCY": "2",
         "LABEL_CHANGE_TOPIC_ARN": "",
         "LOG_LEVEL": "INFO",
     }
@@ -214,9 +227,9 @@ def test_consumer_reads_the_work_queue_with_partial_batch_failures(deployed: Dep
     mappings = client.list_event_source_mappings(FunctionName=deployed.outputs["ConsumerFunctionName"])
     (mapping,) = mappings["EventSourceMappings"]
     assert mapping["EventSourceArn"] == _queue_attributes(deployed, "QueueUrl")["QueueArn"]
-    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (25, 5)
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (10, 5)
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
     assert mapping["State"] == "Enabled"
 
 
@@ -265,13 +278,12 @@ def test_two_stacks_from_one_template_fit_in_one_account(deployed: Deployed, mot
     assert first_ids.isdisjoint(second_ids)
 
 
-def test_user_agent_contact_falls_back_to_the_notification_email(moto_account: Deploy) -> None:
-    # GIVEN a stack with a notification e-mail and no UserAgentContact
-    stack = moto_account("watchlist-email", {"NotificationEmail": "ops@example.com"})
-    # THEN the consumer's contact is that e-mail and its text source the Wikipedia edition of the language
-    variables = _function_config(stack, "ConsumerFunctionName")["Environment"]["Variables"]
-    assert variables["USER_AGENT_CONTACT"] == "ops@example.com"
-    assert variables["TEXT_SOURCE_URL"] == "https://en.wikipedia.org/api/rest_v1"
+def test_a_stack_without_a_text_source_reads_the_wikipedia_of_its_language(moto_account: Deploy) -> None:
+    # GIVEN a stack with no TextSourceUrl  THEN the consumer's variable is empty, which lib/config.py reads as the
+    # Action API of the LanguageCode's Wikipedia
+    stack = moto_account("watchlist-default-source", {})
+    variables = _environment(stack, "ConsumerFunctionName")
+    assert (variables["TEXT_SOURCE_URL"], variables["LANGUAGE_CODE"]) == ("", "en")
 
 
 def test_a_stack_with_notify_on_label_change_hands_the_consumer_the_topic_arn(moto_account: Deploy) -> None:

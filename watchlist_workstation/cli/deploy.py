@@ -64,6 +64,20 @@ def parse_parameters(ctx: click.Context, param: click.Parameter, values: tuple[s
     return parsed
 
 
+def missing_required(parameters: dict[str, str], stack: dict[str, Any] | None) -> list[str]:
+    """Parameters of template.yml without a default that neither `parameters` nor the deployed stack gives a value.
+
+    sam deploy keeps an existing stack's value for a parameter not given (UsePreviousValue), so only a new
+    stack, or one deployed before the parameter existed, needs it on the command line.
+    """
+    current = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])}
+    return sorted(
+        name
+        for name, spec in _template_parameters().items()
+        if "Default" not in spec and name not in parameters and name not in current
+    )
+
+
 def parameter_option(help_text: str):
     """--parameter/-p KEY=VALUE (repeatable), checked against template.yml's parameters."""
     return click.option(
@@ -159,9 +173,19 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
     region = _region(app)
     account = app.client("sts").get_caller_identity()["Account"]
     note(f"deploying stack {app.stack_name} to account {account} in {region}")
-    blocker = deploy_blocker(app.describe_stack())
+    stack = app.describe_stack()
+    blocker = deploy_blocker(stack)
     if blocker:
         raise CliError(blocker)
+    missing = missing_required(parameters, stack)
+    if missing:
+        # Before the build: CloudFormation would refuse the change set for the same reason, minutes later.
+        hint = " (your URL or e-mail address: Wikimedia asks every client for one)"
+        hint = hint if "UserAgentContact" in missing else ""
+        raise click.UsageError(
+            f"stack {app.stack_name} needs a value for {', '.join(missing)}: "
+            f"pass -p {missing[0]}=VALUE{hint}; see docs/deploying.md"
+        )
 
     report = _build()
     bucket = _artifact_bucket(app)
