@@ -26,9 +26,9 @@ from lib.results import ResultRow, batch_key, text_sha256, to_csv
 pytest_plugins = [
     "tests.comprehend_fixture",
     "tests.wiki_fixture",
+    "tests.template_fixture",
     "tests.stack_fixture",
     "tests.infra_fixture",
-    "tests.template_fixture",
     "tests.consumer_fixture",
     "tests.fault_world",
 ]

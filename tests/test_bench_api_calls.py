@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The bench runs as its own process.
+pytestmark = pytest.mark.servers
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
