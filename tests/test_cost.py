@@ -5,24 +5,35 @@ from __future__ import annotations
 import ast
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
 import ddb_ops
 import watchlist_workstation.cli.cost  # noqa: F401 - registers `cost` on the group
-from lib.limits import COMPREHEND_BATCH, DDB_BATCH_GET, SQS_SEND_BATCH
+from lib.limits import (
+    CHUNK_COMPANIES,
+    COMPREHEND_BATCH,
+    COMPREHEND_SCORED_CHARS,
+    SCAN_SEGMENTS,
+    SQS_SEND_BATCH,
+    WIKI_EXTRACTS_PER_QUERY,
+)
+from lib.pace import interval_for
+from lib.plan import Budget
 from lib.schedule import ScheduleError
 from tests.stack_fixture import ROOT
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.cost_report import money
-from watchlist_workstation.cost.assumptions import Assumptions
+from watchlist_workstation.cost.assumptions import DEFAULT_CHANGE_RATE, DEFAULT_REVISION_RATE, Assumptions
 from watchlist_workstation.cost.bill import price
 from watchlist_workstation.cost.deployment import deployment_from_template
 from watchlist_workstation.cost.designs import pipeline, prototype
 from watchlist_workstation.cost.localrun import RECORD_NAME, read_run
-from watchlist_workstation.cost.month import schedule_seconds, ticks_per_month
+from watchlist_workstation.cost.month import SECONDS_PER_MONTH, schedule_seconds, ticks_per_month
 from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
-from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_read_units
+from watchlist_workstation.cost.tick import message_bytes
+from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_pages, scan_read_units, sqs_requests
 from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.limits import COMPREHEND_MIN_UNITS, SQS_DELETE_BATCH, SQS_RECEIVE_MAX
 from watchlist_workstation.local.run_record import RunRecorder
@@ -64,65 +75,136 @@ def test_the_deployment_is_read_from_the_template_defaults():
     assert DEPLOYMENT.batch_size == int(parameters["ConsumerBatchSize"]["Default"])
     assert DEPLOYMENT.schedule == parameters["ScheduleExpression"]["Default"]
     assert DEPLOYMENT.log_retention_days == int(parameters["LogRetentionDays"]["Default"])
+    assert DEPLOYMENT.requests_per_minute == int(parameters["WikipediaRequestsPerMinute"]["Default"])
+    assert DEPLOYMENT.max_concurrency == int(parameters["ConsumerMaxConcurrency"]["Default"])
     assert DEPLOYMENT.producer.memory_mb == template["Resources"]["ServerlessProducer"]["Properties"]["MemorySize"]
+    assert DEPLOYMENT.consumer.memory_mb == template["Resources"]["ProducerAI"]["Properties"]["MemorySize"]
     assert DEPLOYMENT.consumer.architecture == template["Globals"]["Function"]["Architectures"][0]
     assert DEPLOYMENT.alarms == 2 and DEPLOYMENT.point_in_time_recovery
 
 
-def test_producer_sends_one_message_batch_per_ten_companies():
-    # GIVEN 1,001 companies WHEN a tick is counted THEN SendMessageBatch calls are ceil(N / SQS_SEND_BATCH)
-    estimate = pipeline(1001, 0.0, DEPLOYMENT, DEFAULTS)
-    assert estimate.calls_per_tick["sqs:SendMessageBatch"] == math.ceil(1001 / SQS_SEND_BATCH) == 101
-    # AND the whole table is scanned, page by page, as eventually consistent reads
-    assert estimate.per_tick[("dynamodb.read_units", "Scan")] == scan_read_units(1001 * DEFAULTS.item_bytes)
+def estimate_of(companies: int, revision_rate: float, change_rate: float, a: Assumptions = DEFAULTS, **kwargs):
+    return pipeline(companies, DEPLOYMENT, a, revision_rate=revision_rate, change_rate=change_rate, **kwargs)
+
+
+def test_producer_scans_the_whole_table_and_queues_the_ticks_part_in_chunks():
+    # GIVEN a watchlist longer than a tick's share of the request budget
+    companies = 60_000
+    budget = Budget(DEPLOYMENT.requests_per_minute, schedule_seconds(DEPLOYMENT.schedule))
+    windows = budget.windows(companies)
+    assert windows > 1
+    # WHEN a tick is counted
+    estimate = estimate_of(companies, 0.0, 0.0)
+    # THEN the whole table is scanned in SCAN_SEGMENTS segments, page by page, as eventually consistent reads
+    table_bytes = companies * DEFAULTS.item_bytes
+    assert estimate.per_tick[("dynamodb.read_units", "Scan")] == scan_read_units(table_bytes, SCAN_SEGMENTS)
+    assert estimate.calls_per_tick["dynamodb:Scan"] == scan_pages(table_bytes, SCAN_SEGMENTS)
+    # AND only the tick's part is queued, CHUNK_COMPANIES to a message, SQS_SEND_BATCH messages to a call
+    chunks = math.ceil(math.ceil(companies / windows) / CHUNK_COMPANIES)
+    assert estimate.figures["companies checked a tick"] == math.ceil(companies / windows)
+    assert estimate.calls_per_tick["sqs:SendMessageBatch"] == math.ceil(chunks / SQS_SEND_BATCH)
+    # AND each call bills a request per 64 KB of its messages
+    billed = sqs_requests(SQS_SEND_BATCH * message_bytes(CHUNK_COMPANIES, DEFAULTS))
+    assert estimate.per_tick[("sqs.requests", "SendMessageBatch")] == math.ceil(chunks / SQS_SEND_BATCH) * billed
+    # AND every company is checked once a round of `windows` ticks
+    assert estimate.figures["each company checked every (minutes)"] == windows * budget.period_seconds / 60
 
 
 def test_consumer_calls_follow_the_mapping_batch_size_and_the_limits():
-    # GIVEN 1,001 companies, every text changed WHEN a tick is counted
-    estimate = pipeline(1001, 1.0, DEPLOYMENT, DEFAULTS)
+    # GIVEN 1,001 companies (one tick checks them all), every page and every intro changed WHEN a tick is counted
+    companies = 1001
+    estimate = estimate_of(companies, 1.0, 1.0)
+    chunk_sizes = [CHUNK_COMPANIES] * (companies // CHUNK_COMPANIES) + [companies % CHUNK_COMPANIES]
     batch = DEPLOYMENT.batch_size
-    sizes = [batch] * (1001 // batch) + [1001 % batch]
+    batches = [chunk_sizes[i : i + batch] for i in range(0, len(chunk_sizes), batch)]
     calls = estimate.calls_per_tick
-    # THEN one consumer invocation per batch of the template's BatchSize, plus the producer's
-    assert estimate.per_tick[("lambda.requests", DEPLOYMENT.consumer.logical_id)] == len(sizes) == 41
-    # AND the mapping receives and deletes in tens, the consumer reads state per DDB_BATCH_GET keys
-    assert calls["sqs:ReceiveMessage"] == sum(math.ceil(s / SQS_RECEIVE_MAX) for s in sizes)
-    assert calls["sqs:DeleteMessageBatch"] == sum(math.ceil(s / SQS_DELETE_BATCH) for s in sizes)
-    assert calls["dynamodb:BatchGetItem"] == sum(math.ceil(s / DDB_BATCH_GET) for s in sizes)
-    # AND Comprehend gets one BatchDetectSentiment per COMPREHEND_BATCH changed texts of a batch
-    assert calls["comprehend:BatchDetectSentiment"] == sum(math.ceil(s / COMPREHEND_BATCH) for s in sizes)
-    # AND every analysed company is one UpdateItem, every batch one results object
-    assert calls["dynamodb:UpdateItem"] == 1001 and calls["s3:PutObject"] == len(sizes)
+    # THEN one consumer invocation per batch of the template's BatchSize messages
+    assert estimate.per_tick[("lambda.requests", DEPLOYMENT.consumer.logical_id)] == len(batches) == 3
+    # AND the mapping receives and deletes each batch in tens; nothing reads the table (messages carry the snapshot)
+    assert calls["sqs:ReceiveMessage"] == sum(math.ceil(len(b) / SQS_RECEIVE_MAX) for b in batches)
+    assert calls["sqs:DeleteMessageBatch"] == sum(math.ceil(len(b) / SQS_DELETE_BATCH) for b in batches)
+    assert "dynamodb:BatchGetItem" not in calls and "dynamodb:GetItem" not in calls
+    # AND Wikipedia is asked a revision request per chunk, an intro request per 20 new revisions of a batch
+    assert estimate.figures["Wikipedia revision requests a tick"] == len(chunk_sizes)
+    intros = sum(math.ceil(sum(b) / WIKI_EXTRACTS_PER_QUERY) for b in batches)
+    assert estimate.figures["Wikipedia intro requests a tick"] == intros
+    # AND Comprehend gets one BatchDetectSentiment per COMPREHEND_BATCH new intros of a batch
+    assert calls["comprehend:BatchDetectSentiment"] == sum(math.ceil(sum(b) / COMPREHEND_BATCH) for b in batches)
+    # AND every new revision is one UpdateItem, every batch that analysed anything one results object
+    assert calls["dynamodb:UpdateItem"] == companies and calls["s3:PutObject"] == len(batches)
 
 
-def test_short_texts_bill_comprehends_three_unit_minimum():
-    # GIVEN texts of 120 characters (two units of text) WHEN a month is counted
-    short = pipeline(100, 1.0, DEPLOYMENT, DEFAULTS.replace(text_chars=120))
-    # THEN each document bills the 3-unit minimum
-    ticks = short.ticks_per_month
-    assert short.monthly()[("comprehend.units", "BatchDetectSentiment")] == pytest.approx(100 * ticks * 3)
+def test_comprehend_is_sent_at_most_the_characters_it_scores_and_bills_its_minimum():
+    # GIVEN intros of 120 characters (two units of text) and of 5,000 WHEN a month is counted
+    short = estimate_of(100, 1.0, 1.0, DEFAULTS.replace(text_chars=120))
+    long = estimate_of(100, 1.0, 1.0, DEFAULTS.replace(text_chars=5000))
+    units = ("comprehend.units", "BatchDetectSentiment")
+    # THEN a short one bills the 3-unit minimum, a long one only its first COMPREHEND_SCORED_CHARS characters
+    assert short.per_tick[units] == 100 * 3 and long.per_tick[units] == 100 * comprehend_units(COMPREHEND_SCORED_CHARS)
     assert COMPREHEND_MIN_UNITS == 3 and comprehend_units(120) == 3 and comprehend_units(301) == 4
 
 
-def test_change_rate_zero_sends_nothing_to_comprehend_and_writes_nothing():
-    # GIVEN texts that never change WHEN a month is counted
-    estimate = pipeline(1000, 0.0, DEPLOYMENT, DEFAULTS)
-    bill = price(estimate.monthly())
-    # THEN no Comprehend call, unit or cost; no table write and no results object
-    assert estimate.calls_per_tick["comprehend:BatchDetectSentiment"] == 0
-    assert bill.services()["Comprehend"]["list"] == 0
-    assert estimate.calls_per_tick["dynamodb:UpdateItem"] == 0 and estimate.calls_per_tick["s3:PutObject"] == 0
-    # AND the producer still queues every company (every company is due on every tick)
-    assert estimate.calls_per_tick["sqs:SendMessageBatch"] == 100
+def test_an_unchanged_page_costs_its_share_of_a_revision_request_and_nothing_else():
+    # GIVEN pages that never change, and pages that get new revisions whose intros stay the same
+    unchanged, revised = estimate_of(1000, 0.0, 0.0), estimate_of(1000, 0.01, 0.0)
+    # THEN an unchanged page costs no intro request, no Comprehend, no table write and no results object
+    chunks = math.ceil(1000 / CHUNK_COMPANIES)
+    assert unchanged.figures["Wikipedia revision requests a tick"] == chunks
+    assert unchanged.figures["Wikipedia intro requests a tick"] == 0
+    assert price(unchanged.monthly()).services()["Comprehend"]["list"] == 0
+    for operation in ("comprehend:BatchDetectSentiment", "dynamodb:UpdateItem", "s3:PutObject"):
+        assert unchanged.calls_per_tick[operation] == 0, operation
+    # AND a new revision with the same intro costs its share of an intro request and one UpdateItem, no more
+    assert revised.figures["Wikipedia intro requests a tick"] > 0
+    assert revised.calls_per_tick["dynamodb:UpdateItem"] == pytest.approx(1000 * 0.01)
+    assert revised.calls_per_tick["comprehend:BatchDetectSentiment"] == revised.calls_per_tick["s3:PutObject"] == 0
+    # AND the producer still queues every chunk the tick checks
+    assert unchanged.calls_per_tick["sqs:SendMessageBatch"] == math.ceil(chunks / SQS_SEND_BATCH)
 
 
-def test_a_partial_change_rate_calls_comprehend_per_batch_that_changed():
-    # GIVEN 1% of the texts changed WHEN a tick is counted THEN calls are the expected batches with a change
-    estimate = pipeline(1000, 0.01, DEPLOYMENT, DEFAULTS)
-    batches = 1000 / DEPLOYMENT.batch_size
-    expected = batches * (1 - 0.99**DEPLOYMENT.batch_size)
-    assert estimate.calls_per_tick["comprehend:BatchDetectSentiment"] == pytest.approx(expected)
-    assert estimate.calls_per_tick["dynamodb:UpdateItem"] == pytest.approx(10)
+def test_rates_apply_to_the_ticks_since_a_company_was_last_checked():
+    # GIVEN 60,000 companies, each checked every `windows` ticks, at the default rates WHEN a tick is counted
+    revision_rate, change_rate = DEFAULT_REVISION_RATE, DEFAULT_CHANGE_RATE
+    windows = Budget(DEPLOYMENT.requests_per_minute, schedule_seconds(DEPLOYMENT.schedule)).windows(60_000)
+    estimate = estimate_of(60_000, revision_rate, change_rate)
+    checked = math.ceil(60_000 / windows)
+    # THEN a checked company has a new revision (and a new intro) if any tick since its last check brought one
+    revised, changed = 1 - (1 - revision_rate) ** windows, 1 - (1 - change_rate) ** windows
+    assert estimate.calls_per_tick["dynamodb:UpdateItem"] == pytest.approx(checked * revised)
+    units = estimate.per_tick[("comprehend.units", "BatchDetectSentiment")]
+    assert units == pytest.approx(checked * changed * comprehend_units(COMPREHEND_SCORED_CHARS))
+    # AND a results object per batch with at least one new intro
+    per_batch = DEPLOYMENT.batch_size * CHUNK_COMPANIES
+    batches = checked / per_batch
+    assert estimate.calls_per_tick["s3:PutObject"] == pytest.approx(batches * (1 - (1 - changed) ** per_batch))
+    # AND a change rate above the revision rate is refused: an intro changes only with a new revision
+    with pytest.raises(ValueError, match="change rate"):
+        estimate_of(100, 0.001, 0.01)
+
+
+def test_the_consumer_is_billed_for_the_pace_of_its_wikipedia_requests():
+    # GIVEN the template's budget and concurrency WHEN a tick of 1,000 companies is counted
+    interval = interval_for(DEPLOYMENT.requests_per_minute, DEPLOYMENT.max_concurrency)
+    estimate, seconds = estimate_of(1000, 0.0, 0.0), f"{DEPLOYMENT.consumer.logical_id} seconds per invocation"
+    invocations = estimate.per_tick[("lambda.requests", DEPLOYMENT.consumer.logical_id)]
+    # THEN each invocation lasts at least its Wikipedia requests at the pace's interval
+    assert estimate.figures[seconds] >= estimate.figures["Wikipedia requests a tick"] / invocations * interval
+    # AND a larger budget shortens it
+    faster = pipeline(1000, replace(DEPLOYMENT, requests_per_minute=1000), DEFAULTS, revision_rate=0, change_rate=0)
+    assert faster.figures[seconds] < estimate.figures[seconds]
+
+
+def test_consumers_busy_all_month_bound_the_duration_and_the_work():
+    # GIVEN every page and intro changed on every check of 60,000 companies: more requests than the pace allows
+    estimate = estimate_of(60_000, 1.0, 1.0)
+    consumer = DEPLOYMENT.consumer
+    # THEN the consumer's compute is its instances busy all month, no more
+    gb_seconds = estimate.monthly()[(f"lambda.duration.{consumer.architecture}", consumer.logical_id)]
+    assert gb_seconds == pytest.approx(DEPLOYMENT.max_concurrency * SECONDS_PER_MONTH * consumer.memory_gb)
+    assert estimate.figures[f"consumer busy share ({DEPLOYMENT.max_concurrency} instances all month)"] > 1
+    # AND only the work they get through is priced, and the output says the queue grows
+    assert estimate.calls_per_tick["dynamodb:UpdateItem"] < estimate.figures["companies checked a tick"]
+    assert any("the queue grows" in note for note in estimate.notes)
 
 
 def test_prototype_calls_per_company_and_reanalyses_everything():
@@ -145,7 +227,7 @@ def test_comprehend_tiers_apply_to_the_monthly_total():
 
 def test_free_tier_is_kept_apart_and_only_always_free_is_deducted():
     # GIVEN an idle watchlist (no companies) WHEN its month is priced
-    bill = price(pipeline(0, 0.0, DEPLOYMENT, DEFAULTS).monthly())
+    bill = price(estimate_of(0, 0.0, 0.0).monthly())
     # THEN every line keeps its list cost; the free tier is a separate amount and net = list - free
     assert bill.list_total > 0
     assert bill.net_total == pytest.approx(bill.list_total - bill.free_total)
@@ -161,7 +243,7 @@ def test_free_tier_is_kept_apart_and_only_always_free_is_deducted():
 
 def test_twelve_month_offers_are_shown_but_never_deducted():
     # GIVEN a month whose Comprehend units a 12-month offer would partly cover
-    bill = price(pipeline(100, 1.0, DEPLOYMENT, DEFAULTS).monthly())
+    bill = price(estimate_of(100, 1.0, 1.0).monthly())
     comprehend = [line for line in bill.lines if line.key == "comprehend.units"]
     # THEN the offer is reported, and the cost after the free tier still includes it
     assert sum(line.offer for line in comprehend) > 0
@@ -198,7 +280,7 @@ def test_done_when_1000_companies_compared_with_the_prototype(cli_runner):
     result = cost(cli_runner, "--companies", "1000", "--compare-prototype")
     # THEN both monthly totals and their ratio are printed, with the price table's date
     assert result.exit_code == 0, result.stderr
-    ours = price(pipeline(1000, 0.01, DEPLOYMENT, DEFAULTS).monthly()).list_total
+    ours = price(estimate_of(1000, DEFAULT_REVISION_RATE, DEFAULT_CHANGE_RATE).monthly()).list_total
     theirs = price(prototype(1000, DEPLOYMENT, DEFAULTS).monthly()).list_total
     summary = [line for line in result.stdout.splitlines() if line.startswith("Monthly total:")]
     assert len(summary) == 1
@@ -206,20 +288,24 @@ def test_done_when_1000_companies_compared_with_the_prototype(cli_runner):
     assert f"the prototype {money(theirs)}" in summary[0]
     assert f"costs {theirs / ours:,.1f}x as much" in summary[0]
     assert "confirmed 2026-11-28" in result.stdout
+    # AND both rates are printed as assumptions, with what they mean on the template's schedule
+    assert f"{DEFAULT_REVISION_RATE:g} of the pages get a new revision each tick (--revision-rate)" in result.stdout
+    assert f"{DEFAULT_CHANGE_RATE:g} of the intros change each tick (--change-rate)" in result.stdout
+    assert "a page about every 41.7 hours" in result.stdout and "an intro about every 6.9 days" in result.stdout
 
 
 def test_json_has_both_designs_totals_and_the_ratio(cli_runner):
-    result = cost(cli_runner, "--companies", "250", "--change-rate", "0.1", "--compare-prototype", "--json")
+    args = ("--companies", "250", "--revision-rate", "0.2", "--change-rate", "0.1", "--compare-prototype", "--json")
+    result = cost(cli_runner, *args)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data["designs"]) == {"pipeline", "prototype"}
     ours = data["designs"]["pipeline"]
-    assert ours["companies"] == 250 and ours["change_rate"] == 0.1
+    assert ours["companies"] == 250 and ours["revision_rate"] == 0.2 and ours["change_rate"] == 0.1
     assert set(ours["totals"]) == {"list", "free_tier", "after_free_tier", "new_account_offers"}
     assert ours["totals"]["list"] == pytest.approx(sum(line["list_cost"] for line in ours["lines"]))
-    assert data["ratio"]["list"] == pytest.approx(
-        data["designs"]["prototype"]["totals"]["list"] / ours["totals"]["list"]
-    )
+    theirs = data["designs"]["prototype"]["totals"]["list"]
+    assert data["ratio"]["list"] == pytest.approx(theirs / ours["totals"]["list"])
     assert data["prices"] == {"region": "us-east-1", "confirmed": "2026-11-28"}
 
 
@@ -236,6 +322,9 @@ def test_the_price_table_lists_every_price_with_its_source(cli_runner):
     [
         (["--companies", "-1"], "Invalid value for '--companies': -1 is not in the range x>=0"),
         (["--companies", "10", "--change-rate", "1.5"], "Invalid value for '--change-rate'"),
+        (["--companies", "10", "--change-rate", "0.01"], "--change-rate (0.01) exceeds --revision-rate (0.002)"),
+        (["--companies", "10", "--worst-case", "--change-rate", "0.1"], "--worst-case sets both rates to 1"),
+        (["--from-local-run", "--revision-rate", "0.1"], "do not apply to --from-local-run"),
         (["--companies", "10", "--schedule", "cron(0 * * * ? *)"], "cron expressions are not supported"),
         (["--companies", "10", "--schedule", "rate(5 fortnights)"], "not a rate expression"),
         ([], "give --companies N, or --from-local-run"),
@@ -268,14 +357,16 @@ def test_cost_needs_no_credentials(cli_runner, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- a real local run
 
-# A few hundred at most keeps the test short; a multiple of the batch size makes every batch full.
+# A few hundred at most keeps the test short; a multiple of CHUNK_COMPANIES makes every message a full chunk
+# (150 are three messages, one batch of the mapping).
 COMPANIES = 150
 # Counts that differ between the local executor and Lambda by construction, left out of the comparison:
 # ReceiveMessage: the executor polls every 50-800 ms and Lambda long-polls, so the empty receives depend on
 # timing on both sides (the estimate's busy receives and idle long polls are left out with them);
 # GetQueueAttributes: the executor's drain checks, which Lambda's service does not make per tick.
-# Lambda's GB-seconds come from the same assumed round trips on both sides (a local duration is this
-# machine's, not Lambda's), so the Lambda line compares the invocations and what each one did.
+# Lambda's GB-seconds come from the same assumed round trips and the deployed stack's pace on both sides (a
+# local duration is this machine's, and local mode's pace its own), so the Lambda line compares the
+# invocations and what each one did: its Wikipedia requests, Comprehend calls, writes and objects.
 TIMING_DEPENDENT = {
     ("sqs.requests", "ReceiveMessage"),
     ("sqs.requests", "ReceiveMessage, idle long polls"),
@@ -349,6 +440,8 @@ def by_service(design: dict) -> dict[str, float]:
 
 
 def compare(estimated: dict, counted: dict, label: str) -> None:
+    # The Wikipedia requests (not billed, but the consumer's duration follows their pace) are counted alike.
+    assert estimated["figures"]["Wikipedia requests a tick"] == counted["figures"]["Wikipedia requests a tick"]
     # Every call the code makes per tick is counted alike, timing-dependent polls aside.
     calls = {
         op for op in {*estimated["calls_per_tick"], *counted["calls_per_tick"]} if op not in TIMING_DEPENDENT_CALLS
@@ -377,27 +470,31 @@ def compare(estimated: dict, counted: dict, label: str) -> None:
 def test_the_estimate_is_within_ten_percent_of_a_real_local_run(cli_runner, local_pipeline, shipped_texts, tmp_path):
     stack, executor = local_pipeline
     _, _, average_chars = shipped_texts
-    # GIVEN 150 companies on a fresh watchlist WHEN the real pipeline runs one tick (every text new)
+    # GIVEN 150 companies on a fresh watchlist WHEN the real pipeline runs one tick (every page and text new)
     first = run_one_tick(stack, executor, tmp_path / "first.json")
-    assert first.companies_queued == first.records == COMPANIES
-    assert first.batches == COMPANIES // DEPLOYMENT.batch_size
+    messages = math.ceil(COMPANIES / CHUNK_COMPANIES)
+    assert first.companies_queued == COMPANIES and first.records == messages
+    assert first.batches == math.ceil(messages / DEPLOYMENT.batch_size)
     assert first.comprehend["documents"] == COMPANIES
+    # (a revision request per chunk, an intro request per 20 new pages)
+    assert first.text_requests == messages + math.ceil(COMPANIES / WIKI_EXTRACTS_PER_QUERY)
     # The shape of the run: its texts' length and its items' size, which the estimate cannot know.
     shape = ["--text-chars", str(round(average_chars)), "--item-bytes", str(round(first.table_bytes / COMPANIES))]
-    # THEN the estimate for 150 companies with every text changed makes the same calls, and prices within 10%
-    # of what the run counted, service by service
+    # THEN the estimate for 150 companies with every page and text changed makes the same calls, and prices
+    # within 10% of what the run counted, service by service
     compare(
-        design(cli_runner, "--companies", str(COMPANIES), "--change-rate", "1", *shape),
+        design(cli_runner, "--companies", str(COMPANIES), "--worst-case", *shape),
         design(cli_runner, "--from-local-run", str(tmp_path / "first.json")),
-        "first tick, change rate 1.0",
+        "first tick, revision and change rate 1.0",
     )
 
-    # WHEN it runs again on the same texts
+    # WHEN it runs again on the same pages
     second = run_one_tick(stack, executor, tmp_path / "second.json")
     assert second.comprehend["documents"] == 0 and "dynamodb:UpdateItem" not in second.aws_calls
-    # THEN the estimate with change rate 0 agrees within 10% too
+    assert second.text_requests == messages  # revisions only: no page moved
+    # THEN the estimate with both rates 0 agrees within 10% too
     compare(
-        design(cli_runner, "--companies", str(COMPANIES), "--change-rate", "0", *shape),
+        design(cli_runner, "--companies", str(COMPANIES), "--revision-rate", "0", "--change-rate", "0", *shape),
         design(cli_runner, "--from-local-run", str(tmp_path / "second.json")),
-        "second tick, change rate 0.0",
+        "second tick, revision and change rate 0.0",
     )

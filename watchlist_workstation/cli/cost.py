@@ -7,6 +7,7 @@ product replaced beside it; `--prices` shows the dated price table with its sour
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from watchlist_workstation.cli.cost_report import (
     money,
     ratio,
 )
-from watchlist_workstation.cost.assumptions import Assumptions
+from watchlist_workstation.cost.assumptions import DEFAULT_CHANGE_RATE, DEFAULT_REVISION_RATE, Assumptions
 from watchlist_workstation.cost.bill import price
 from watchlist_workstation.cost.deployment import Deployment, deployment_from_template
 from watchlist_workstation.cost.designs import pipeline, prototype
@@ -35,8 +36,6 @@ from watchlist_workstation.cost.from_run import from_local_run
 from watchlist_workstation.cost.localrun import RECORD_NAME, LocalRunError, read_run
 from watchlist_workstation.cost.month import HOURS_PER_MONTH, schedule_seconds
 from watchlist_workstation.cost.prices import PRICES_CONFIRMED, REGION
-
-DEFAULT_CHANGE_RATE = 0.01
 
 
 def _schedule(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -60,9 +59,24 @@ def _schedule(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="rate(N minute|minutes|hour|hours|day|days); default: the template's (cron is not supported).",
 )
 @click.option(
+    "--revision-rate",
+    type=click.FloatRange(0, 1),
+    help=f"Share of the pages that get a new revision each tick (default {DEFAULT_REVISION_RATE}).",
+)
+@click.option(
     "--change-rate",
     type=click.FloatRange(0, 1),
-    help=f"Fraction of the texts that changed since the previous tick (default {DEFAULT_CHANGE_RATE}).",
+    help=f"Share of the intro texts that change each tick, at most the revision rate (default {DEFAULT_CHANGE_RATE}).",
+)
+@click.option(
+    "--worst-case",
+    is_flag=True,
+    help="Every check finds a new revision and a new intro (revision and change rate 1).",
+)
+@click.option(
+    "--requests-per-minute",
+    type=click.IntRange(min=10),
+    help="Wikipedia requests a minute the stack may send (default: the template's WikipediaRequestsPerMinute).",
 )
 @click.option("--compare-prototype", is_flag=True, help="Put the prototype's design beside this one.")
 @click.option(
@@ -84,7 +98,10 @@ def _schedule(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def cost(
     companies: int | None,
     schedule: str | None,
+    revision_rate: float | None,
     change_rate: float | None,
+    worst_case: bool,
+    requests_per_minute: int | None,
     compare_prototype: bool,
     run_path: str | None,
     text_chars: int | None,
@@ -108,14 +125,24 @@ def cost(
         raise OneLineUsageError(
             "--companies and --from-local-run exclude each other (a run has its own count)", click.get_current_context()
         )
-    if run_path is not None and change_rate is not None:
+    ctx = click.get_current_context()
+    if run_path is not None and (revision_rate is not None or change_rate is not None or worst_case):
         raise OneLineUsageError(
-            "--change-rate does not apply to --from-local-run (the run counted what changed)",
-            click.get_current_context(),
+            "--revision-rate, --change-rate and --worst-case do not apply to --from-local-run (the run counted "
+            "what changed)",
+            ctx,
         )
     if run_path is None and companies is None:
+        raise OneLineUsageError("give --companies N, or --from-local-run to price a local run", ctx)
+    if worst_case and (revision_rate is not None or change_rate is not None):
+        raise OneLineUsageError("--worst-case sets both rates to 1; leave out --revision-rate and --change-rate", ctx)
+    revisions = 1.0 if worst_case else DEFAULT_REVISION_RATE if revision_rate is None else revision_rate
+    changes = 1.0 if worst_case else DEFAULT_CHANGE_RATE if change_rate is None else change_rate
+    if changes > revisions:
         raise OneLineUsageError(
-            "give --companies N, or --from-local-run to price a local run", click.get_current_context()
+            f"--change-rate ({changes:g}) exceeds --revision-rate ({revisions:g}): an intro changes only with a "
+            "new revision",
+            ctx,
         )
     assumptions = Assumptions().replace(
         text_chars=text_chars,
@@ -125,13 +152,18 @@ def cost(
         consumer_seconds=consumer_seconds,
     )
     deployment = deployment_from_template()
+    if requests_per_minute is not None:
+        if requests_per_minute <= deployment.max_concurrency:
+            raise OneLineUsageError(
+                f"--requests-per-minute must exceed the consumer's {deployment.max_concurrency} instances", ctx
+            )
+        deployment = replace(deployment, requests_per_minute=requests_per_minute)
 
     if run_path is not None:
         _cost_of_local_run(run_path, deployment, assumptions, schedule, compare_prototype, as_json)
         return
 
-    rate = DEFAULT_CHANGE_RATE if change_rate is None else change_rate
-    ours = pipeline(companies, rate, deployment, assumptions, schedule)
+    ours = pipeline(companies, deployment, assumptions, revision_rate=revisions, change_rate=changes, schedule=schedule)
     ours_bill = price(ours.monthly())
     theirs = prototype(companies, deployment, assumptions, schedule) if compare_prototype else None
     theirs_bill = price(theirs.monthly()) if theirs else None
@@ -152,7 +184,12 @@ def cost(
             }
         emit_json(out)
         return
-    echo_header(f"Monthly cost of ownership on AWS: {companies:,} companies, change rate {rate:g} per tick.", ours)
+    rates = (
+        "worst case: every check finds a new revision and a new intro"
+        if worst_case
+        else f"revision rate {revisions:g} and change rate {changes:g} per tick"
+    )
+    echo_header(f"Monthly cost of ownership on AWS: {companies:,} companies, {rates}.", ours)
     click.echo("")
     echo_lines(ours_bill)
     echo_offers(ours_bill)
@@ -161,7 +198,7 @@ def cost(
         for line in theirs.notes:
             click.echo(f"Note (prototype): {line}")
     click.echo("")
-    echo_footer(ours, assumptions, rate)
+    echo_footer(ours, assumptions)
 
 
 def _cost_of_local_run(
@@ -227,4 +264,4 @@ def _cost_of_local_run(
     if theirs:
         echo_compare(estimate, bill, theirs, theirs_bill)
     click.echo("")
-    echo_footer(estimate, assumptions, None)
+    echo_footer(estimate, assumptions)

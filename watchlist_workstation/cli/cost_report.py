@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from lib.limits import COMPREHEND_SCORED_CHARS
 from watchlist_workstation.cli.context import emit_json, emit_table
 from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.bill import Bill
 from watchlist_workstation.cost.estimate import LOCAL_RUN, NOT_MODELLED, Estimate
-from watchlist_workstation.cost.month import HOURS_PER_MONTH
+from watchlist_workstation.cost.month import HOURS_PER_MONTH, schedule_seconds
 from watchlist_workstation.cost.prices import FREE_TIERS, PRICES, PRICES_CONFIRMED, REGION, TWELVE_MONTH
 
 _UNIT_LABELS = {
@@ -96,6 +97,7 @@ def bill_json(bill: Bill) -> dict[str, Any]:
 def design_json(estimate: Estimate, bill: Bill) -> dict[str, Any]:
     return {
         "companies": estimate.companies,
+        "revision_rate": estimate.revision_rate,
         "change_rate": estimate.change_rate,
         "schedule": estimate.schedule,
         "ticks_per_month": estimate.ticks_per_month,
@@ -109,14 +111,46 @@ def design_json(estimate: Estimate, bill: Bill) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- text
 
 
-def assumption_rows(a: Assumptions, change_rate: float | None, *, measured: bool) -> list[tuple[str, str]]:
-    """The assumptions an estimate rests on; `measured`: a local run measured texts, items, rows and logs."""
-    rows = []
-    if change_rate is not None:
-        rows.append(("change rate", f"{change_rate:g} of the texts new each tick (--change-rate)"))
+def _every(rate: float, period_seconds: int) -> str:
+    hours = period_seconds / rate / 3600
+    return f"{hours:,.1f} hours" if hours < 72 else f"{hours / 24:,.1f} days"
+
+
+def rate_rows(estimate: Estimate) -> list[tuple[str, str]]:
+    """The two rates an estimate of this design rests on, with what they mean on its schedule."""
+    revisions, changes = estimate.revision_rate, estimate.change_rate
+    if revisions is None or changes is None:
+        return []
+    period = schedule_seconds(estimate.schedule)
+    rows = [
+        (
+            "revision rate",
+            f"{revisions:g} of the pages get a new revision each tick (--revision-rate): assumed"
+            + (f", a page about every {_every(revisions, period)}" if revisions else ", never")
+            + "; each new revision costs an intro request and a table write",
+        ),
+        (
+            "change rate",
+            f"{changes:g} of the intros change each tick (--change-rate): assumed"
+            + (f", an intro about every {_every(changes, period)}" if changes else ", never")
+            + (f", one new revision in {revisions / changes:,.3g}" if changes else "")
+            + "; each new intro costs Comprehend units and a results row",
+        ),
+    ]
+    return rows
+
+
+def assumption_rows(a: Assumptions, estimate: Estimate) -> list[tuple[str, str]]:
+    """The assumptions an estimate rests on; a local run measured texts, items, rows and logs itself."""
+    measured = estimate.design == LOCAL_RUN
+    rows = rate_rows(estimate)
     if not measured:
         rows += [
-            ("text length", f"{a.text_chars:,} characters per document (--text-chars)"),
+            (
+                "text length",
+                f"{a.text_chars:,} characters per intro (--text-chars); Comprehend is sent the first "
+                f"{COMPREHEND_SCORED_CHARS}",
+            ),
             ("table item", f"{a.item_bytes:,} bytes per company with its state (--item-bytes)"),
             ("result row", f"text + {a.result_row_bytes} bytes of CSV per analysed company"),
         ]
@@ -124,17 +158,16 @@ def assumption_rows(a: Assumptions, change_rate: float | None, *, measured: bool
         ("results kept", f"the bucket holds {a.results_months} months of results (--results-months)"),
         (
             "function time",
-            "from assumed round trips (watchlist_workstation/cost/durations.py), see the seconds below "
-            "(--producer-seconds, --consumer-seconds)",
+            "the consumer's Wikipedia requests at the pace's interval, plus assumed round trips "
+            "(watchlist_workstation/cost/durations.py), see the seconds below (--producer-seconds, "
+            "--consumer-seconds, --requests-per-minute)",
         ),
     ]
     if not measured:
         rows += [
             (
                 "log volume",
-                f"{a.log_bytes_per_invocation} B per invocation, {a.log_bytes_per_analysed} B per analysed and "
-                f"{a.log_bytes_per_unchanged} B per unchanged company, {a.log_bytes_per_results_object} B per "
-                "results object",
+                f"{a.log_bytes_per_invocation} B per invocation, {a.log_bytes_per_results_object} B per results object",
             ),
             ("idle polling", f"{a.idle_pollers} Lambda pollers long-polling {a.idle_poll_seconds} s each, all month"),
         ]
@@ -191,11 +224,11 @@ def echo_offers(bill: Bill) -> None:
     )
 
 
-def echo_footer(estimate: Estimate, a: Assumptions, change_rate: float | None) -> None:
+def echo_footer(estimate: Estimate, a: Assumptions) -> None:
     click.echo("Free tier: only always-free offers are deducted; the allowance is per account, shared with")
     click.echo("everything else the account runs.")
     click.echo("Assumptions (the code cannot know these):")
-    echo_fields(assumption_rows(a, change_rate, measured=estimate.design == LOCAL_RUN))
+    echo_fields(assumption_rows(a, estimate))
     if estimate.figures:
         click.echo("Figures used:")
         echo_fields([(k, f"{v:g}") for k, v in estimate.figures.items()])

@@ -1,18 +1,28 @@
-"""What the code cannot know: text length, item and row sizes, how long results are kept, log volume,
-idle polling, alarm traffic. Each has a default and a reason; the cost output names them."""
+"""What the code cannot know: how often pages and their intros change, text length, item and row sizes, how
+long results are kept, log volume, idle polling, alarm traffic. Each has a default and a reason; the cost
+output names them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
 
+# How often a company's page changes, as a share of the watchlist per tick (the schedule's period, five
+# minutes by default). A new revision costs an intro request and one table write; a new intro text also
+# costs Comprehend units and a row in the results (docs/design.md, "How it behaves"). Both defaults are
+# assumptions, not measurements: at five-minute ticks, 0.002 is a new revision of each page about every
+# 42 hours, and 0.0005 a new intro about every 7 days, one revision in four (an edit more often touches
+# an article's body than its first paragraph). The cost output restates them in hours and days.
+DEFAULT_REVISION_RATE = 0.002
+DEFAULT_CHANGE_RATE = 0.0005
+
 
 @dataclass(frozen=True)
 class Assumptions:
     """What the code cannot know. Defaults measured on this project's local runs where possible."""
 
-    # A Wikipedia summary extract's length (characters sent to Comprehend per document); the shipped
-    # sample texts average about 420, real extracts run longer.
+    # A Wikipedia intro's length in characters: the dataset keeps all of it, Comprehend is sent the first
+    # COMPREHEND_SCORED_CHARS (lib/limits.py). The shipped sample texts average about 420, real intros run longer.
     text_chars: int = 600
     # A company's item once it holds its latest state (lib/state.py's attributes): 479 bytes on average
     # in a local run of the shipped watchlist.
@@ -21,21 +31,24 @@ class Assumptions:
     result_row_bytes: int = 240
     # Months of results the bucket holds in the month priced: the template never expires results.
     results_months: int = 12
-    producer_seconds: float | None = None  # None: from the round trips above
+    producer_seconds: float | None = None  # None: from the round trips and the pace (durations.py)
     consumer_seconds: float | None = None
-    # Log bytes, measured in local runs: START/END/REPORT plus one summary line per invocation, one
-    # line per company ("company analysed" or "text unchanged"), one per results object written.
+    # Log bytes, measured in a local run of 150 companies (whose Lambda service writes Lambda's START, END and
+    # REPORT lines too): the producer's invocation (those and its "tick" and "tick queued" lines), a consumer
+    # invocation (those and its "batch done" line), and the "results written" line of each results object.
+    # The pipeline logs nothing per company; the prototype logged a line per record.
+    log_bytes_per_producer_invocation: int = 910
     log_bytes_per_invocation: int = 550
+    log_bytes_per_results_object: int = 275
     log_bytes_per_analysed: int = 315
-    log_bytes_per_unchanged: int = 220
-    log_bytes_per_results_object: int = 240
     # Lambda's SQS pollers at idle: it long-polls with five pollers (Lambda developer guide, "Using
     # Lambda with Amazon SQS"); 20 s, SQS's longest wait, is assumed for each poll.
     idle_pollers: int = 5
     idle_poll_seconds: int = 20
     # Alarm state changes a month, each one SNS publish and one e-mail (one incident: ALARM, then OK).
     alarm_notifications: int = 2
-    # The prototype's items and rows held a name (and a label) only.
+    # A company's name (the prototype's items and rows held a name and a label only; a work message
+    # carries the name and the resolved page title of each company).
     name_chars: int = 20
 
     def replace(self, **changes: Any) -> Assumptions:

@@ -1,6 +1,7 @@
 """What template.yml deploys, as the cost model needs it: the schedule, each function's memory and
-architecture, the consumer's batch size, log retention, alarms, point-in-time recovery; parameters at
-their defaults, Lambda's own defaults for what the template leaves out."""
+architecture, the consumer's batch size and concurrency, the Wikipedia request budget, log retention,
+alarms, point-in-time recovery; parameters at their defaults, Lambda's own defaults for what the
+template leaves out."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ class Deployment:
     producer: FunctionSettings
     consumer: FunctionSettings
     batch_size: int
+    # The Wikipedia request budget the functions are given (WIKI_REQUESTS_PER_MINUTE) and the most consumer
+    # instances the mapping runs (ScalingConfig.MaximumConcurrency): together they set the pace
+    # (docs/design.md, "Reading Wikipedia politely").
+    requests_per_minute: int
+    max_concurrency: int
     log_retention_days: int | None  # None: logs never expire
     alarms: int
     point_in_time_recovery: bool
@@ -65,7 +71,7 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
         return FunctionSettings(logical_id, int(memory or LAMBDA_DEFAULT_MEMORY_MB), str(architectures[0]))
 
     producer = consumer = None
-    schedule = batch_size = None
+    schedule = batch_size = concurrency = None
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -76,8 +82,13 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
             elif event.get("Type") == "SQS":
                 consumer = logical_id
                 batch_size = _resolved(props.get("BatchSize", SQS_EVENT_DEFAULT_BATCH_SIZE), parameters)
+                concurrency = _resolved((props.get("ScalingConfig") or {}).get("MaximumConcurrency"), parameters)
     if producer is None or consumer is None or not schedule:
         raise ValueError("template.yml has no scheduled function or no SQS-fed function")
+    environment = ((resources[consumer].get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+    budget = _resolved(environment.get("WIKI_REQUESTS_PER_MINUTE"), parameters)
+    if budget is None or concurrency is None:
+        raise ValueError("template.yml gives the consumer no WIKI_REQUESTS_PER_MINUTE or no MaximumConcurrency")
     retention = [
         _resolved((r.get("Properties") or {}).get("RetentionInDays"), parameters)
         for r in resources.values()
@@ -90,6 +101,8 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
         producer=settings(producer),
         consumer=settings(consumer),
         batch_size=int(batch_size),
+        requests_per_minute=int(budget),
+        max_concurrency=int(concurrency),
         log_retention_days=None if not retention or None in retention else max(int(r) for r in retention),
         alarms=sum(1 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"),
         point_in_time_recovery=bool(pitr),

@@ -1,15 +1,19 @@
 """What a month of the pipeline uses: the calls each tick makes, as the code makes them, and what stays.
 
-Counts follow the code and the template, never copies of their numbers:
-- the producer scans the whole table page by page (lib/producer.py) and sends SendMessageBatch calls
-  of SQS_SEND_BATCH; every company is due on every tick (the producer has no notion of due-ness);
-- the consumer mapping delivers batches of the template's ConsumerBatchSize; the mapping receives
-  them in ReceiveMessage calls of up to SQS_RECEIVE_MAX and deletes them with DeleteMessageBatch
-  calls of up to SQS_DELETE_BATCH (both billed to the account);
-- per batch the consumer reads the state with BatchGetItem (DDB_BATCH_GET keys each), sends only
-  the changed texts to BatchDetectSentiment (COMPREHEND_BATCH per call), writes one results object
-  for the batch if anything was analysed, and one UpdateItem per analysed company. An unchanged
-  text (same hash, or 304 Not Modified with the same ETag) writes nothing (lib/consumer.py).
+Counts follow the code and the template, never copies of their numbers (docs/design.md, "How it behaves"):
+- the producer scans the whole table every tick, SCAN_SEGMENTS segments page by page, eventually
+  consistent (lib/producer.py); it queues the tick's part of the watchlist (lib/plan.py's Budget.windows,
+  at the template's WikipediaRequestsPerMinute) in chunks of CHUNK_COMPANIES, SQS_SEND_BATCH messages to a
+  SendMessageBatch call, each call billed per 64 KB of its messages;
+- the mapping delivers batches of the template's ConsumerBatchSize messages, receiving them in calls of up
+  to SQS_RECEIVE_MAX and deleting them in DeleteMessageBatch calls of up to SQS_DELETE_BATCH (both billed
+  to the account);
+- per batch the consumer asks Wikipedia for each chunk's revisions, for the intros of the pages with a new
+  revision (WIKI_EXTRACTS_PER_QUERY a request), sends the new intros (their first COMPREHEND_SCORED_CHARS
+  characters) to BatchDetectSentiment, COMPREHEND_BATCH a call, writes one UpdateItem per new revision and
+  one results object per batch that analysed anything; an unchanged page costs nothing more
+  (lib/checking.py, lib/recording.py). Its invocations last as long as the pace of its Wikipedia requests
+  (lib/pace.py), at most ConsumerMaxConcurrency at once (watchlist_workstation/cost/tick.py).
 
 What the code cannot know is an Assumption (watchlist_workstation/cost/assumptions.py), with a default and a
 reason; the output names them. The prototype's design (docs/design.md, "The prototype this product replaces")
@@ -20,8 +24,7 @@ from __future__ import annotations
 
 import math
 
-from lib.limits import COMPREHEND_BATCH, COMPREHEND_MAX_DOC_BYTES, DDB_BATCH_GET, SQS_SEND_BATCH
-from lib.results import COLUMNS
+from lib.limits import CHUNK_COMPANIES, COMPREHEND_MAX_DOC_BYTES, SCAN_SEGMENTS
 from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.deployment import (
     LAMBDA_DEFAULT_ARCHITECTURE,
@@ -37,16 +40,13 @@ from watchlist_workstation.cost.durations import (
     S3_PUT_SECONDS,
     SQS_CALL_SECONDS,
     TEXT_FETCH_SECONDS,
-    consumer_seconds,
     producer_seconds,
 )
 from watchlist_workstation.cost.estimate import PIPELINE, PROTOTYPE, Estimate
 from watchlist_workstation.cost.month import schedule_seconds, ticks_per_month
-from watchlist_workstation.cost.units import comprehend_units, get_read_units, scan_pages, scan_read_units, write_units
+from watchlist_workstation.cost.tick import consumer_work, document_units, message_bytes, plan_tick
+from watchlist_workstation.cost.units import comprehend_units, scan_pages, scan_read_units, write_units
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
-
-# A results object's header row: the dataset's column names, as lib/results.py writes them.
-CSV_HEADER_BYTES = len(",".join(COLUMNS)) + 1
 
 
 def batches(records: int, batch_size: int) -> list[tuple[int, int]]:
@@ -59,94 +59,83 @@ def batches(records: int, batch_size: int) -> list[tuple[int, int]]:
     return [(size, count) for size, count in ((batch_size, full), (rest, 1)) if size and count]
 
 
-def expected_chunks(size: int, p: float, chunk: int) -> float:
-    """E[ceil(X / chunk)] for X ~ Binomial(size, p): calls for the changed texts of a batch."""
-    if size <= 0 or p <= 0:
-        return 0.0
-    if p >= 1:
-        return float(math.ceil(size / chunk))
-    log_p, log_q = math.log(p), math.log1p(-p)
-    total = 0.0
-    for x in range(1, size + 1):
-        log_pmf = math.lgamma(size + 1) - math.lgamma(x + 1) - math.lgamma(size - x + 1) + x * log_p
-        total += math.exp(log_pmf + (size - x) * log_q) * math.ceil(x / chunk)
-    return total
-
-
-def _text_units(a: Assumptions) -> int:
-    # The consumer cuts a text at COMPREHEND_MAX_DOC_BYTES (lib/sentiment.py), so no document bills more.
-    return comprehend_units(min(a.text_chars, COMPREHEND_MAX_DOC_BYTES))
-
-
 def pipeline(
-    companies: int, change_rate: float, deployment: Deployment, a: Assumptions, schedule: str | None = None
+    companies: int,
+    deployment: Deployment,
+    a: Assumptions,
+    *,
+    revision_rate: float,
+    change_rate: float,
+    schedule: str | None = None,
 ) -> Estimate:
-    """This design: every company queued each tick; only changed texts go to Comprehend."""
+    """This design: each tick checks its part of the watchlist within the request budget; a new revision costs
+    an intro request and a table write, a new intro text Comprehend units and a results row."""
+    if not 0 <= change_rate <= revision_rate <= 1:
+        raise ValueError(f"need 0 <= change rate ({change_rate:g}) <= revision rate ({revision_rate:g}) <= 1")
     schedule = schedule or deployment.schedule
-    e = Estimate(PIPELINE, companies, change_rate, schedule, ticks_per_month(schedule))
-    p = change_rate
+    period = schedule_seconds(schedule)
+    e = Estimate(PIPELINE, companies, change_rate, schedule, ticks_per_month(schedule), revision_rate=revision_rate)
+    plan = plan_tick(companies, deployment, period, revision_rate, change_rate, a)
     table_bytes = companies * a.item_bytes
 
-    # Producer: a paginated, eventually consistent scan, then SendMessageBatch calls of 10.
-    e.call("dynamodb:Scan", scan_pages(table_bytes), ("dynamodb.read_units", "Scan"), scan_read_units(table_bytes))
-    sends = math.ceil(companies / SQS_SEND_BATCH)
-    e.call("sqs:SendMessageBatch", sends, ("sqs.requests", "SendMessageBatch"))
-    e.invoke(deployment.producer, 1, producer_seconds(companies, a))
+    # Producer: a parallel, paginated, eventually consistent scan, then SendMessageBatch calls of 10 chunks.
+    pages, read_units = scan_pages(table_bytes, SCAN_SEGMENTS), scan_read_units(table_bytes, SCAN_SEGMENTS)
+    e.call("dynamodb:Scan", pages, ("dynamodb.read_units", "Scan"), read_units)
+    sends = sum(group.count for group in plan.sends)
+    e.call("sqs:SendMessageBatch", sends, ("sqs.requests", "SendMessageBatch"), plan.send_requests)
+    e.invoke(deployment.producer, 1, producer_seconds(table_bytes, sends, a))
     e.per_tick[("events.scheduled", "schedule rule")] += 1
-    log_bytes = a.log_bytes_per_invocation
-    result_bytes = 0.0
 
-    units = _text_units(a)
-    for size, count in batches(companies, deployment.batch_size):
-        e.call("sqs:ReceiveMessage", count * math.ceil(size / SQS_RECEIVE_MAX), ("sqs.requests", "ReceiveMessage"))
-        deletes = count * math.ceil(size / SQS_DELETE_BATCH)
-        e.call("sqs:DeleteMessageBatch", deletes, ("sqs.requests", "DeleteMessageBatch"))
-        e.call(
-            "dynamodb:BatchGetItem",
-            count * math.ceil(size / DDB_BATCH_GET),
-            ("dynamodb.read_units", "BatchGetItem"),
-            count * size * get_read_units(a.item_bytes),
-        )
-        analysed = size * p
-        calls = expected_chunks(size, p, COMPREHEND_BATCH)
-        e.call(
-            "comprehend:BatchDetectSentiment",
-            count * calls,
-            ("comprehend.units", "BatchDetectSentiment"),
-            count * analysed * units,
-        )
-        puts = 1 - (1 - p) ** size  # one object per batch that analysed anything
-        e.call("s3:PutObject", count * puts, ("s3.put_requests", "PutObject"))
-        e.call(
-            "dynamodb:UpdateItem",
-            count * analysed,
-            ("dynamodb.write_units", "UpdateItem"),
-            count * analysed * write_units(a.item_bytes),
-        )
-        e.invoke(deployment.consumer, count, consumer_seconds(size, analysed, calls, puts, a))
-        result_bytes += count * (puts * CSV_HEADER_BYTES + analysed * (a.text_chars + a.result_row_bytes))
-        log_bytes += count * (
-            a.log_bytes_per_invocation
-            + analysed * a.log_bytes_per_analysed
-            + (size - analysed) * a.log_bytes_per_unchanged
-            + puts * a.log_bytes_per_results_object
-        )
-    if companies:
-        # Several batches of one tick each record their own duration; report the mean instead.
-        consumer_key = f"{deployment.consumer.logical_id} seconds per invocation"
-        seconds = e.per_tick[(f"lambda.duration.{deployment.consumer.architecture}", deployment.consumer.logical_id)]
-        invocations = e.per_tick[("lambda.requests", deployment.consumer.logical_id)]
-        e.figures[consumer_key] = round(seconds / deployment.consumer.memory_gb / invocations, 3)
-    e.add_log_ingestion(log_bytes)
-    e.add_results_storage(result_bytes, a)
+    # Consumer: what the tick's batches ask, done within what the paced instances can do in a period.
+    work = consumer_work(plan, a)
+    capacity = deployment.max_concurrency * period
+    share = min(1.0, capacity / work.seconds) if work.seconds else 1.0
+    done = work.scaled(share)
+    e.call("sqs:ReceiveMessage", done.receives, ("sqs.requests", "ReceiveMessage"), done.receive_requests)
+    e.call("sqs:DeleteMessageBatch", done.deletes, ("sqs.requests", "DeleteMessageBatch"))
+    units = ("comprehend.units", "BatchDetectSentiment")
+    e.call("comprehend:BatchDetectSentiment", done.comprehend_calls, units, done.comprehend_units)
+    e.call(
+        "dynamodb:UpdateItem",
+        done.updates,
+        ("dynamodb.write_units", "UpdateItem"),
+        done.updates * write_units(a.item_bytes),
+    )
+    e.call("s3:PutObject", done.puts, ("s3.put_requests", "PutObject"))
+    if done.invocations:
+        e.invoke(deployment.consumer, done.invocations, done.seconds / done.invocations)
+    e.add_log_ingestion(a.log_bytes_per_producer_invocation + done.log_bytes)
+    e.add_results_storage(done.result_bytes, a)
     e.add_table_storage(companies, table_bytes, deployment.point_in_time_recovery)
     e.add_fixed_monthly(deployment, a, idle_polls=True)
-    e.figures["Comprehend units per document"] = units
-    if p > 0:
-        hours = schedule_seconds(schedule) / p / 3600
+
+    requests = done.revision_requests + done.intro_requests
+    e.figures.update(
+        {
+            "watchlist parts (one checked a tick)": plan.windows,
+            "companies checked a tick": plan.checked,
+            "each company checked every (minutes)": plan.windows * period / 60,
+            "Wikipedia requests a tick": round(requests, 2),
+            "Wikipedia revision requests a tick": round(done.revision_requests, 2),
+            "Wikipedia intro requests a tick": round(done.intro_requests, 2),
+            f"Wikipedia requests a minute (budget {deployment.requests_per_minute})": round(requests * 60 / period, 2),
+            "pace: seconds between an instance's requests": round(plan.interval, 3),
+            f"consumer busy share ({deployment.max_concurrency} instances all month)": round(
+                work.seconds / capacity, 3
+            ),
+            "work message bytes (a chunk of 50)": message_bytes(CHUNK_COMPANIES, a),
+            "Comprehend units per document": document_units(a),
+        }
+    )
+    e.notes.append(
+        "a company's first check also asks for its intro and analyses it: a tick right after adding companies "
+        "is, for them, revision and change rate 1, and their first round is cut into more parts (lib/plan.py)"
+    )
+    if share < 1:
         e.notes.append(
-            f"change rate {p:g}: a text changes about every {hours:,.1f} hours on average; a company's first "
-            "tick always analyses it (a tick right after adding companies is, for them, change rate 1)"
+            f"the consumers can pace only {share:.0%} of a tick's planned work ({work.seconds:,.0f} s of "
+            f"{capacity:,} s a tick): the queue grows, and what is priced is {deployment.max_concurrency} "
+            "instances busy all month"
         )
     return e
 
@@ -177,7 +166,8 @@ def prototype(companies: int, deployment: Deployment, a: Assumptions, schedule: 
     e.per_tick[("events.scheduled", "schedule rule")] += 1
     log_bytes = a.log_bytes_per_invocation
     result_bytes = 0.0
-    units = _text_units(a)
+    # The prototype sent whole texts, up to Comprehend's document limit.
+    units = comprehend_units(min(a.text_chars, COMPREHEND_MAX_DOC_BYTES))
     per_record = CLIENT_CREATE_SECONDS + TEXT_FETCH_SECONDS + COMPREHEND_CALL_SECONDS / 2 + SQS_CALL_SECONDS
     for size, count in batches(companies, SQS_EVENT_DEFAULT_BATCH_SIZE):
         e.call("sqs:ReceiveMessage", count * math.ceil(size / SQS_RECEIVE_MAX), ("sqs.requests", "ReceiveMessage"))

@@ -17,7 +17,8 @@ NOT_MODELLED = (
     "data transfer out (requests to Wikipedia; 100 GB a month are always free)",
     "KMS requests for the table's AWS managed key",
     "CloudWatch metrics (the services' own are free)",
-    "redelivered or dead-lettered messages",
+    "redelivered or dead-lettered messages (and the table reads and HeadObject calls a redelivery makes)",
+    "permanent errors (a missing or disambiguation page is written once)",
     "the consumer's SNS publishes with NotifyOnLabelChange=true (off by default)",
     "taxes",
 )
@@ -35,9 +36,10 @@ class Estimate:
 
     design: str
     companies: int
-    change_rate: float | None
+    change_rate: float | None  # share of the companies whose intro text changes a tick
     schedule: str
     ticks_per_month: float
+    revision_rate: float | None = None  # share whose page gets a new revision a tick
     per_tick: Counter[Item] = field(default_factory=Counter)
     per_month: Counter[Item] = field(default_factory=Counter)
     calls_per_tick: Counter[str] = field(default_factory=Counter)  # service:Operation, as the code calls

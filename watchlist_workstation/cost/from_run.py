@@ -3,12 +3,16 @@ table and results sizes and log bytes, as if every tick of the month did the sam
 
 from __future__ import annotations
 
+import math
+
+from lib.limits import SCAN_SEGMENTS, WIKI_EXTRACTS_PER_QUERY
+from lib.pace import interval_for
 from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.deployment import Deployment
 from watchlist_workstation.cost.durations import consumer_seconds, producer_seconds
 from watchlist_workstation.cost.estimate import LOCAL_RUN, Estimate
 from watchlist_workstation.cost.localrun import LocalRun
-from watchlist_workstation.cost.month import ticks_per_month
+from watchlist_workstation.cost.month import schedule_seconds, ticks_per_month
 from watchlist_workstation.cost.units import get_read_units, scan_read_units, write_units
 
 _DDB_READS = {"GetItem", "Query", "Scan", "BatchGetItem"}
@@ -27,8 +31,8 @@ def from_local_run(run: LocalRun, deployment: Deployment, a: Assumptions, schedu
         if service == "sqs":
             e.call(key, count, ("sqs.requests", operation))
         elif service == "dynamodb" and operation == "Scan":
-            # The scan reads the whole table once, whatever the number of pages.
-            e.call(key, count, ("dynamodb.read_units", operation), scan_read_units(run.table_bytes))
+            # The scan reads the whole table once, in SCAN_SEGMENTS segments, whatever the number of pages.
+            e.call(key, count, ("dynamodb.read_units", operation), scan_read_units(run.table_bytes, SCAN_SEGMENTS))
         elif service == "dynamodb" and operation == "BatchGetItem":
             e.call(key, count, ("dynamodb.read_units", operation), run.records * get_read_units(item_size))
         elif service == "dynamodb" and operation in _DDB_READS:
@@ -52,15 +56,29 @@ def from_local_run(run: LocalRun, deployment: Deployment, a: Assumptions, schedu
     operations = "+".join(sorted(comprehend.get("calls") or {})) or "BatchDetectSentiment"
     e.per_tick[("comprehend.units", operations)] += comprehend.get("billed_units", 0)
 
-    e.invoke(deployment.producer, 1, producer_seconds(run.companies_queued, a.replace(item_bytes=int(item_size))))
+    sends = run.aws_calls.get("sqs:SendMessageBatch", 0)
+    e.invoke(deployment.producer, 1, producer_seconds(run.table_bytes, sends, a))
     batches = run.batches
+    # The run's Wikipedia requests, spaced as the deployed stack's pace would space them (a local run's own
+    # pace and durations are this machine's, not Lambda's).
+    if run.text_requests is not None:
+        wiki_requests = run.text_requests
+    else:
+        wiki_requests = run.records + math.ceil(comprehend.get("documents", 0) / WIKI_EXTRACTS_PER_QUERY)
+        e.notes.append("the run did not count its Wikipedia requests: one per message and one per 20 analysed assumed")
     if batches:
-        analysed = comprehend.get("documents", 0)
         calls = sum((comprehend.get("calls") or {}).values())
+        updates = run.aws_calls.get("dynamodb:UpdateItem", 0)
+        interval = interval_for(deployment.requests_per_minute, deployment.max_concurrency)
         seconds = consumer_seconds(
-            run.records / batches, analysed / batches, calls / batches, run.results_objects / batches, a
+            wiki_requests / batches, interval, calls / batches, run.results_objects / batches, updates / batches, a
         )
         e.invoke(deployment.consumer, batches, seconds)
+    period = schedule_seconds(schedule)
+    e.figures["Wikipedia requests a tick"] = wiki_requests
+    e.figures[f"Wikipedia requests a minute (budget {deployment.requests_per_minute})"] = round(
+        wiki_requests * 60 / period, 2
+    )
     e.per_tick[("events.scheduled", "schedule rule")] += 1
     e.add_log_ingestion(run.log_bytes)
     e.add_results_storage(run.results_bytes, a)
@@ -76,4 +94,5 @@ def from_local_run(run: LocalRun, deployment: Deployment, a: Assumptions, schedu
         "sqs:ReceiveMessage and sqs:GetQueueAttributes are the local executor's polls and drain checks, "
         "not Lambda's pollers; Lambda's idle long polls are not in a local run"
     )
+    e.notes.append("each SQS call is priced as one request: the run does not record payload sizes (64 KB each)")
     return e

@@ -23,6 +23,9 @@ DDB_SCAN_PAGE_BYTES = 1024 * 1024
 # Storage is billed on the items' sizes plus 100 bytes of index overhead per item (DynamoDB pricing,
 # "Data storage").
 DDB_STORAGE_OVERHEAD_BYTES = 100
+# SQS bills every API action as a request, and each 64 KB chunk of its payload as one more request
+# (SQS pricing; the price table's note on sqs.requests).
+SQS_BILLED_CHUNK_BYTES = 64 * 1024
 
 
 def comprehend_units(characters: int) -> int:
@@ -70,18 +73,24 @@ def item_bytes(item: Mapping[str, Mapping[str, Any]]) -> int:
     return sum(len(name.encode("utf-8")) + value_bytes(value) for name, value in item.items())
 
 
-def scan_read_units(table_bytes: float) -> float:
-    """Read units one eventually consistent Scan of the whole table consumes, page by page."""
-    full_pages, rest = divmod(max(0.0, table_bytes), DDB_SCAN_PAGE_BYTES)
+def scan_read_units(table_bytes: float, segments: int = 1) -> float:
+    """Read units one eventually consistent Scan of the whole table consumes, page by page. A parallel scan of
+    `segments` reads each segment's share in pages of its own, each page rounded up on its own."""
+    full_pages, rest = divmod(max(0.0, table_bytes) / segments, DDB_SCAN_PAGE_BYTES)
     units_per_full_page = DDB_SCAN_PAGE_BYTES / DDB_READ_UNIT_BYTES
     # Even an empty page is a request that consumes the minimum, half a unit.
     last_page = max(1, math.ceil(rest / DDB_READ_UNIT_BYTES)) if rest or not full_pages else 0
-    return (full_pages * units_per_full_page + last_page) * DDB_EVENTUALLY_CONSISTENT
+    return segments * (full_pages * units_per_full_page + last_page) * DDB_EVENTUALLY_CONSISTENT
 
 
-def scan_pages(table_bytes: float) -> int:
-    """Scan requests a paginated read of the whole table makes (at least one, even when empty)."""
-    return max(1, math.ceil(max(0.0, table_bytes) / DDB_SCAN_PAGE_BYTES))
+def scan_pages(table_bytes: float, segments: int = 1) -> int:
+    """Scan requests a paginated read of the whole table makes: at least one per segment, even when empty."""
+    return segments * max(1, math.ceil(max(0.0, table_bytes) / segments / DDB_SCAN_PAGE_BYTES))
+
+
+def sqs_requests(payload_bytes: float) -> int:
+    """Requests SQS bills for one API call carrying `payload_bytes`: one per started 64 KB (SQS pricing)."""
+    return max(1, math.ceil(payload_bytes / SQS_BILLED_CHUNK_BYTES))
 
 
 def get_read_units(item_size: float) -> float:
