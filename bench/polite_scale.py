@@ -43,6 +43,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import ddb_ops
 from bench.local_e2e import PeakRss, company_pages, write_data_folder
 from lib import table as watchlist
+from lib.limits import WIKI_MAX_IN_FLIGHT
 from lib.plan import Budget, part_of
 from lib.results import text_sha256
 from lib.schedule import period_seconds
@@ -50,7 +51,7 @@ from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.local.stack import LocalStack
 from watchlist_workstation.project import TEMPLATE
 
-MAX_IN_FLIGHT = 3
+MAX_IN_FLIGHT = WIKI_MAX_IN_FLIGHT  # Wikimedia asks for at most 3 (lib/limits.py)
 MAX_REQUESTS_PER_COMPANY = 0.03
 TARGET_RSS = 1024**3
 RAISED_BUDGET = 100_000

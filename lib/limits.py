@@ -50,7 +50,6 @@ TEXT_READ_TIMEOUT = 10.0
 TEXT_MAX_ATTEMPTS = 4
 TEXT_MAX_RETRY_AFTER = 10.0
 TEXT_MAX_BODY_BYTES = 1_048_576
-TEXT_MAX_REDIRECTS = 5
 
 # SNS Publish: a Subject of at most 100 ASCII printable characters, a message of at most 256 KiB
 # (SNS API reference, Publish). A label-change message lists this many companies at most and stays far
@@ -68,9 +67,6 @@ LOG_MAX_LISTED = 100
 # keep a large watchlist well inside it. The scan is read only as far as the sends have got
 # (lib.concurrency.in_parallel), so memory stays flat however long the watchlist.
 SEND_WORKERS = 4
-# Text fetches (consumer) wait on the network, not the CPU; a few in parallel keep a batch of 25
-# well under the timeout.
-FETCH_WORKERS = 8
 # Table writes (consumer): one UpdateItem per analysed company, a round trip each; in parallel a
 # batch's writes take about as long as its slowest instead of the sum (shorter, cheaper invocations).
 WRITE_WORKERS = 4

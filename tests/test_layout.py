@@ -22,7 +22,7 @@ MAX_FILE_LINES = 500
 MAX_CLASS_LINES = 300
 HANDLERS = ("ProducerAI/lambda_function.py", "ServerlessProducer/lambda_function.py")
 # What a handler may reach besides lib and the standard library: the AWS SDK the Lambda runtime provides
-# (boto3, botocore, and urllib3, botocore's own HTTP client, which lib/textsource.py uses directly) and the
+# (boto3, botocore, and urllib3, botocore's own HTTP client, which lib/webclient.py uses directly) and the
 # one package requirements-lambda.txt puts in the deps layer.
 HANDLER_THIRD_PARTY = frozenset({"boto3", "botocore", "urllib3", "pythonjsonlogger"})
 # The workstation's own code and tools; never in the Lambda layer (docs/design.md, "Layout").
