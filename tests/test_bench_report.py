@@ -57,10 +57,66 @@ def sample_inputs() -> dict[str, dict]:
             "passed": True,
         },
         "api_calls": {
-            "companies": 100,
-            "per_company": {"sqs:SendMessageBatch": 0.1, "comprehend:*": 0.04, "comprehend:* (run 2)": 0.0},
-            "targets_per_company": {"sqs:SendMessageBatch": 0.1, "comprehend:*": 0.1},
-            "checks": {"second run: 0 Comprehend calls": True},
+            "companies": 1000,
+            "batch_size": 10,
+            "per_company": {
+                "tick1": {
+                    "wikipedia": 0.07,
+                    "sqs": 0.011,
+                    "dynamodb_read_units": 0.0005,
+                    "comprehend": 0.04,
+                    "aws": 1.1,
+                },
+                "tick2": {
+                    "wikipedia": 0.02,
+                    "sqs": 0.011,
+                    "dynamodb_read_units": 0.0125,
+                    "comprehend": 0.0,
+                    "aws": 0.02,
+                },
+            },
+            "targets_per_company": {"wikipedia": 0.03, "sqs": 0.02, "dynamodb_read_units": 0.1},
+            "checks": {"tick 2: 0 intro requests and 0 Comprehend calls": True},
+            "passed": True,
+        },
+        "polite_scale": {
+            "scale": {
+                "companies": 60000,
+                "first": {"seconds": 400.0, "text_requests": 4200, "intro_requests": 3000, "peak_in_flight": 2},
+                "second": {
+                    "seconds": 120.0,
+                    "text_requests": 1200,
+                    "intro_requests": 0,
+                    "documents_scored": 0,
+                    "peak_in_flight": 2,
+                },
+                "peak_rss_bytes": GiB // 2,
+            },
+            "plan": {
+                "companies": 60000,
+                "budget": 100,
+                "period_seconds": 300,
+                "windows": 3,
+                "interval_seconds": 900,
+                "ticks": [{"queued": 20000, "chunks": 400, "as_planned": True}] * 3,
+                "every_company_once": True,
+                "revision_requests_per_tick_max": 400,
+                "revision_requests_per_tick_allowed": 400,
+            },
+            "small": {
+                "companies": 1000,
+                "budget": 20,
+                "schedule": "rate(1 minute)",
+                "windows": 2,
+                "interval_seconds": 120,
+                "seconds": 95.0,
+                "ticks": [{"seconds": 48.0}, {"seconds": 47.0}],
+                "every_company_checked": True,
+                "each_tick_within_its_period": True,
+                "peak_in_flight": 2,
+                "busiest_minute": 19,
+            },
+            "checks": {"<= 3 requests in flight": True},
             "passed": True,
         },
         "import_time": {
@@ -145,10 +201,37 @@ def test_every_figure_meeting_its_target_makes_one_passing_table(tmp_path, capsy
     assert "| FAIL |" not in out
     # AND the figures are the inputs', set beside the prototype's
     assert row(out, "AWS API calls per company, 1,000")[1:4] == ["1.507", "4.206", "2.8x fewer"]
-    assert row(out, "· Comprehend calls")[1:3] == ["0.041", "1.000"]
+    assert row(out, "· Comprehend calls per company |")[1:3] == ["0.041", "1.000"]
     assert row(out, "· SQS calls")[1:3] == ["0.383", "3.106"]
     assert row(out, "Companies per second end to end, 1,000")[1:4] == ["75.9", "28.1", "2.7x faster"]
     assert row(out, "Monthly cost, 1,000 companies")[3] == "53.7x cheaper (56.4x)"
+    # AND the requests per company per tick are the api_calls and polite_scale benches', beside the prototype's
+    # one intro request per company every tick, with each bench's own target
+    assert row(out, "Wikipedia requests per company, a tick with nothing changed (1,000")[1:] == [
+        "0.0200",
+        "1.000 (an intro request per company, every tick)",
+        "50.0x fewer",
+        "<= 0.03 (bench/api_calls.py)",
+        "PASS",
+    ]
+    assert row(out, "· Comprehend calls per company that tick")[1:] == [
+        "0.0000",
+        "1.000 (it analyses every tick)",
+        "—",
+        "0 (bench/api_calls.py)",
+        "PASS",
+    ]
+    assert row(out, "Wikipedia requests per company, a tick with nothing changed, 60,000")[1:4] == [
+        "0.0200",
+        "1.000 (an intro request per company, every tick)",
+        "50.0x fewer",
+    ]
+    assert row(out, "· the first tick, every page new")[1:4] == ["0.0700", "1.000", "14.3x fewer"]
+    assert row(out, "Most Wikipedia requests in flight")[1:] == ["2", "—", "—", "<= 3", "PASS"]
+    assert row(out, "Peak memory of local mode, 60,000")[1] == "512 MiB"
+    assert row(out, "Wall time of a tick, 60,000")[1] == (
+        "400.0 s every page new (150/s), 120.0 s nothing changed (500/s)"
+    )
     # AND the one figure quoted rather than measured says where it comes from
     assert "docs/design.md, not measured" in row(out, "Code + layers")[2]
 
@@ -218,3 +301,33 @@ def test_the_date_is_when_the_benches_wrote_their_figures_not_when_the_report_ra
     report.main(["--dir", str(folder)])
     # THEN it dates the measurement by the inputs
     assert capsys.readouterr().out.startswith("`make bench`, measured 2026-01-02 03:04 to 03:09 UTC on ")
+
+
+def test_more_than_three_requests_in_flight_fails_the_polite_rows(tmp_path, capsys):
+    # GIVEN a polite_scale run whose small-budget phase had 4 requests in flight at once and over-spent a minute
+    inputs = sample_inputs()
+    inputs["polite_scale"]["small"].update(peak_in_flight=4, busiest_minute=21)
+    inputs["polite_scale"]["passed"] = False
+    folder = write(tmp_path / "bench", inputs)
+    # WHEN the report is made
+    status = report.main(["--dir", str(folder)])
+    out = capsys.readouterr().out
+    # THEN both rows fail, the others about the same run still pass, and so does the exit status
+    assert status == 1
+    assert row(out, "Most Wikipedia requests in flight")[1::4] == ["4", "FAIL"]
+    assert row(out, "Small budget in real time")[-1] == "FAIL"
+    assert row(out, "Wikipedia requests per company, a tick with nothing changed, 60,000")[-1] == "PASS"
+    assert "bench/polite_scale.py FAIL" in out
+
+
+def test_an_api_calls_file_of_the_earlier_shape_is_a_fail_row(tmp_path, capsys):
+    # GIVEN an api_calls.json left by the bench before it counted requests per tick
+    inputs = sample_inputs()
+    inputs["api_calls"] = {"companies": 100, "per_company": {"comprehend:* (run 2)": 0.0}, "passed": True}
+    folder = write(tmp_path / "bench", inputs)
+    # WHEN the report is made
+    status = report.main(["--dir", str(folder)])
+    out = capsys.readouterr().out
+    # THEN its row says which file could not be read, and the report fails
+    assert status == 1
+    assert row(out, "Requests per company with nothing changed")[1].startswith("unreadable api_calls.json")
