@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.request
 
 import boto3
 import pytest
@@ -118,3 +120,26 @@ def test_method_names_are_listed_once_per_class_and_stay_the_same():
         assert "update_item" in responses.method_names_from_class(DynamoHandler)
     finally:
         responses.method_names_from_class = original
+
+
+def test_the_copies_moto_answers_with_are_not_kept_after_the_answer(moto):
+    # GIVEN a table of three items
+    ddb = client("dynamodb", moto.url)
+    ddb.create_table(
+        TableName="scanned",
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for name in ("a", "b", "c"):
+        ddb.put_item(TableName="scanned", Item={"name": {"S": name}})
+    # WHEN it is scanned five times (moto answers each with deep copies of the items)
+    for _ in range(5):
+        assert ddb.scan(TableName="scanned")["Count"] == 3
+    # THEN moto's class-wide list of model objects (what its /moto-api/data.json shows) holds none of them: the
+    # copies end with the answer, as the table's own items are held by the table alone
+    # (watchlist_workstation/local/moto_server/untracked_models.py)
+    with urllib.request.urlopen(f"{moto.url}/moto-api/data.json", timeout=30) as answer:  # noqa: S310 - loopback http
+        listed = json.load(answer)
+    assert listed["dynamodb"].get("Item", []) == []
+    assert ddb.scan(TableName="scanned")["Count"] == 3

@@ -8,6 +8,7 @@
     ddb_patch.py      DynamoDB: the consumer's UpdateItem without moto's repeated parsing
     fixes.py          CloudFormation: Ref of a layer version, and a model for CloudWatch alarms
     lookup_caches.py  moto's per-request listings of its modules and response methods, done once
+    untracked_models.py  moto's list of every model object it ever made (every copy a Scan returned), kept no more
 
 Only process.py (and counting.py) are imported by the process that runs a local stack; moto itself and
 the patches are imported in the server process (docs/design.md, "Local mode").
