@@ -93,7 +93,7 @@ bench: $(STAMP) ## build, run every benchmark in bench/, then one table of the f
 	printf '\n== bench/report.py\n'; $(BIN)/python -m bench.report --dir "$$out" --markdown-out "$$out/report.md" || failed+=(bench/report.py); \
 	if (( $${#failed[@]} )); then echo "bench failed: $${failed[*]}" >&2; exit 1; fi
 
-soak: $(STAMP) ## 10,000 companies through local mode, 5% given transient text-source faults; fails if one is lost or duplicated (about 6 minutes)
+soak: $(STAMP) ## 10,000 companies through local mode, 5% of their pages faulted (absorbed, redelivered, poison, permanent); fails if one is lost, duplicated or ends elsewhere than its chunk's faults say (about 11 minutes)
 	$(BIN)/python -m bench.load_faults
 
 demo: $(STAMP) ## the whole pipeline on this machine, offline: one schedule tick, drained, results shown
