@@ -40,6 +40,8 @@ from watchlist_workstation.local.moto_server.counting import CALLS_PATH
 from watchlist_workstation.project import ROOT, import_path
 
 START_TIMEOUT_SECONDS = 60.0
+# S3 objects larger than this are kept in temporary files by the moto process, not in its memory.
+S3_OBJECT_MEMORY_BYTES = 64 * 1024
 
 
 class MotoServerError(RuntimeError):
@@ -68,11 +70,18 @@ class MotoProcess:
                     str(self.port),
                 ],
                 cwd=ROOT,
-                # glibc gives each thread that allocates its own malloc arena (up to 8 per core); waitress answers
-                # on many threads, and freed memory scattered over their arenas is never returned, so the server's
-                # RSS grew with every tick of a large watchlist. Two arenas keep it to what it holds (glibc manual,
-                # "Memory Allocation Tunables", glibc.malloc.arena_max / MALLOC_ARENA_MAX).
-                env={**os.environ, "PYTHONPATH": import_path(), "MALLOC_ARENA_MAX": "2"},
+                # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and waitress
+                # answers on many threads; two arenas keep freed memory in fewer places (glibc manual, "Memory
+                # Allocation Tunables", glibc.malloc.arena_max / MALLOC_ARENA_MAX). Objects over 64 KiB (the
+                # results files of a large watchlist) are kept in temporary files instead of the process's
+                # memory (moto's MOTO_S3_DEFAULT_KEY_BUFFER_SIZE, in moto's configuration docs), as S3 keeps
+                # them on storage, not in the memory of the caller's machine.
+                env={
+                    **os.environ,
+                    "PYTHONPATH": import_path(),
+                    "MALLOC_ARENA_MAX": "2",
+                    "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(S3_OBJECT_MEMORY_BYTES),
+                },
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
