@@ -92,6 +92,10 @@ def money(value: float) -> str:
     return f"${value:,.2f}"
 
 
+def ticks(count: int) -> str:
+    return f"{count} tick" if count == 1 else f"{count} ticks"
+
+
 def mib(value: float) -> str:
     return f"{value / 1024**2:,.0f} MiB"
 
@@ -208,13 +212,13 @@ def rows_polite_scale(polite: dict[str, Any], e2e: dict[str, Any] | None) -> lis
     what = (
         f"Default budget ({plan['budget']} a minute, {plan['period_seconds']} s ticks), {plan['companies']:,} companies"
     )
-    ours = f"{plan['windows']} ticks: each company every {plan['interval_seconds']:,} s, <= {most} revision requests"
+    ours = f"{ticks(plan['windows'])}: each company every {plan['interval_seconds']:,} s, <= {most} revision requests"
     target = f"each company once a round, <= {allowed} revision requests a tick (of 50 titles)"
     passed = plan["every_company_once"] and all(t["as_planned"] for t in plan["ticks"]) and most <= allowed
     rows.append(Row(what, ours, "—", "—", target, passed))
     slowest, busiest, budget = max(t["seconds"] for t in small["ticks"]), small["busiest_minute"], small["budget"]
     what = f"Small budget in real time ({budget} a minute, {small['schedule']}), {small['companies']:,} companies"
-    ours = f"{small['windows']} ticks in {small['seconds']:,.0f} s (slowest {slowest:,.1f} s), busiest minute {busiest}"
+    ours = f"{ticks(small['windows'])} in {small['seconds']:,.0f} s, slowest {slowest:,.1f} s; busiest minute {busiest}"
     target = f"each company within {small['interval_seconds']:,} s, <= {budget} requests in any minute"
     passed = small["every_company_checked"] and small["each_tick_within_its_period"] and busiest <= budget
     rows.append(Row(what, ours, "—", "—", target, passed))
