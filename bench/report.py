@@ -213,7 +213,7 @@ def rows_polite_scale(polite: dict[str, Any], e2e: dict[str, Any] | None) -> lis
         f"Default budget ({plan['budget']} a minute, {plan['period_seconds']} s ticks), {plan['companies']:,} companies"
     )
     ours = f"{ticks(plan['windows'])}: each company every {plan['interval_seconds']:,} s, <= {most} revision requests"
-    target = f"each company once a round, <= {allowed} revision requests a tick (of 50 titles)"
+    target = f"each company once a round, <= {allowed} revision requests a tick (of 50 titles; the tick's budget)"
     passed = plan["every_company_once"] and all(t["as_planned"] for t in plan["ticks"]) and most <= allowed
     rows.append(Row(what, ours, "—", "—", target, passed))
     slowest, busiest, budget = max(t["seconds"] for t in small["ticks"]), small["busiest_minute"], small["budget"]

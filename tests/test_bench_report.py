@@ -101,7 +101,8 @@ def sample_inputs() -> dict[str, dict]:
                 "ticks": [{"queued": 20000, "chunks": 400, "as_planned": True}] * 3,
                 "every_company_once": True,
                 "revision_requests_per_tick_max": 400,
-                "revision_requests_per_tick_allowed": 400,
+                "revision_requests_per_tick_planned": 400,
+                "revision_requests_per_tick_allowed": 500,
             },
             "small": {
                 "companies": 1000,
