@@ -28,7 +28,7 @@ TONES = ("positive", "negative", "neutral", "mixed")
 DEFAULT_DATA = COMPANIES_DIR
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a large local watchlist holds one per company
 class Page:
     """One page the server knows. `type` is "standard", "disambiguation" or "no-extract".
 

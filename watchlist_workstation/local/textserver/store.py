@@ -43,7 +43,7 @@ def normalize_title(raw: str) -> str:
     return title[0].upper() + title[1:]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per page, 60,000 in the scale bench
 class StoredPage:
     title: str
     page: Page
