@@ -163,6 +163,15 @@ def sample_inputs() -> dict[str, dict]:
             "target_ms": 20.0,
             "passed": True,
         },
+        "producer_scale": {
+            "companies": 100000,
+            "timeout_seconds": 60,
+            "runs": [
+                {"budget": 100, "seconds": 38.4, "queued": 20092, "scan_complete": True},
+                {"budget": 100000, "seconds": 35.1, "queued": 100000, "scan_complete": True},
+            ],
+            "passed": True,
+        },
         "ddb_update": {
             "threads": 4,
             "figures": {"local mode": {"server_cpu_ms": 4.47}, "shipped": {"server_cpu_ms": 19.23}},
@@ -297,7 +306,7 @@ def test_the_date_is_when_the_benches_wrote_their_figures_not_when_the_report_ra
     folder = write(tmp_path / "bench", sample_inputs())
     start = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC).timestamp()
     for i, path in enumerate(sorted(folder.glob("*.json"))):
-        os.utime(path, (start + 50 * i, start + 50 * i))
+        os.utime(path, (start + 45 * i, start + 45 * i))
     # WHEN the report is made, today
     report.main(["--dir", str(folder)])
     # THEN it dates the measurement by the inputs
