@@ -306,7 +306,7 @@ def test_the_date_is_when_the_benches_wrote_their_figures_not_when_the_report_ra
     folder = write(tmp_path / "bench", sample_inputs())
     start = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC).timestamp()
     for i, path in enumerate(sorted(folder.glob("*.json"))):
-        os.utime(path, (start + 45 * i, start + 45 * i))
+        os.utime(path, (start + 40 * i, start + 40 * i))
     # WHEN the report is made, today
     report.main(["--dir", str(folder)])
     # THEN it dates the measurement by the inputs
