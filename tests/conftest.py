@@ -107,23 +107,24 @@ def unit_test_guard(item: pytest.Item) -> Iterator[list[str]]:
         yield refused
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    # Setup too: a module- or session-scoped fixture starts its server while the first test using it sets up.
+def _guarded(item: pytest.Item) -> Iterator[None]:
+    """Runs one phase of a test (the hook's yield) under the guard, and fails it for what the guard refused."""
     with unit_test_guard(item) as refused:
         result = yield
     if refused:
         pytest.fail(refused[0], pytrace=False)
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # Setup too: a module- or session-scoped fixture starts its server while the first test using it sets up.
+    return (yield from _guarded(item))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    with unit_test_guard(item) as refused:
-        result = yield
-    if refused:
-        pytest.fail(refused[0], pytrace=False)
-    return result
+    return (yield from _guarded(item))
 
 
 @pytest.fixture(scope="session", autouse=True)

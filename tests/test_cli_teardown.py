@@ -143,20 +143,25 @@ def test_teardown_twice_says_nothing_to_delete_the_second_time(aws, cli_runner, 
     assert stderr_lines(result) == [f"nothing to delete: stack {deployed.name} does not exist in {REGION}"]
 
 
-def test_teardown_keeps_the_table_and_results_bucket_when_retain_data_is_true(
-    aws, cli_runner, workdir, fresh_stack_name
-):
-    # GIVEN a stack deployed with RetainData=true and a result in its bucket
+def deploy_retaining_data(stack_name: str) -> dict[str, str]:
+    """A stack deployed offline with RetainData=true; its outputs."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        outputs = deploy_offline(
-            fresh_stack_name,
+        warnings.simplefilter("ignore")  # moto skips resource types it does not model
+        return deploy_offline(
+            stack_name,
             {**REQUIRED_PARAMETERS, "RetainData": "true"},
             region=REGION,
             artifact_bucket="artifacts-retain-test",
             cloudformation=boto3.client("cloudformation", region_name=REGION),
             s3=boto3.client("s3", region_name=REGION),
         )
+
+
+def test_teardown_keeps_the_table_and_results_bucket_when_retain_data_is_true(
+    aws, cli_runner, workdir, fresh_stack_name
+):
+    # GIVEN a stack deployed with RetainData=true and a result in its bucket
+    outputs = deploy_retaining_data(fresh_stack_name)
     s3 = boto3.client("s3", region_name=REGION)
     s3.put_object(Bucket=outputs["ResultsBucketName"], Key="results/dt=2024-01-01/part-a.csv", Body=b"kept")
     # WHEN teardown --yes runs
@@ -227,16 +232,7 @@ def test_teardown_of_a_local_stack_removes_its_saved_state_and_no_record_or_buil
 
 def test_teardown_keeps_the_saved_state_when_retain_data_is_true(aws, workdir, fresh_stack_name):
     # GIVEN a stack deployed with RetainData=true and state saved on this machine
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        deploy_offline(
-            fresh_stack_name,
-            {**REQUIRED_PARAMETERS, "RetainData": "true"},
-            region=REGION,
-            artifact_bucket="artifacts-retain-test",
-            cloudformation=boto3.client("cloudformation", region_name=REGION),
-            s3=boto3.client("s3", region_name=REGION),
-        )
+    deploy_retaining_data(fresh_stack_name)
     paths = saved_state(workdir)
     # WHEN the teardown is planned
     plan = teardown_plan(fresh_stack_name, state_dir=None, build_dir=None, saved_state=paths)

@@ -19,6 +19,15 @@ def client(service: str, url: str):
     )
 
 
+def create_table(ddb, name: str) -> None:
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     server = MotoProcess(log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
@@ -31,12 +40,7 @@ def test_it_serves_aws_apis_and_counts_each_call_by_operation(moto):
     before = moto.calls()
     # WHEN a table gets three items and a queue one message
     ddb, sqs = client("dynamodb", moto.url), client("sqs", moto.url)
-    ddb.create_table(
-        TableName="counted",
-        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, "counted")
     for name in ("a", "b", "c"):
         ddb.put_item(TableName="counted", Item={"name": {"S": name}})
     url = sqs.create_queue(QueueName="counted")["QueueUrl"]
@@ -125,12 +129,7 @@ def test_method_names_are_listed_once_per_class_and_stay_the_same():
 def test_the_copies_moto_answers_with_are_not_kept_after_the_answer(moto):
     # GIVEN a table of three items
     ddb = client("dynamodb", moto.url)
-    ddb.create_table(
-        TableName="scanned",
-        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, "scanned")
     for name in ("a", "b", "c"):
         ddb.put_item(TableName="scanned", Item={"name": {"S": name}})
     # WHEN it is scanned five times (moto answers each with deep copies of the items)
