@@ -211,6 +211,17 @@ def echo_lines(bill: Bill) -> None:
             "after free tier": money(bill.net_total),
         }
     )
+    # Comprehend follows the change rate alone; the rest is what the watchlist's size and the schedule cost.
+    rest = [line for line in bill.lines if line.service != "Comprehend"]
+    if len(rest) < len(bill.lines):
+        rows.append(
+            {
+                "service": "without Comprehend",
+                "list cost": money(sum(line.list_cost for line in rest)),
+                "free tier": money(-sum(line.free for line in rest)),
+                "after free tier": money(sum(line.net for line in rest)),
+            }
+        )
     emit_table(rows, ["service", "item", "detail", "quantity/month", "list cost", "free tier", "after free tier"])
 
 
