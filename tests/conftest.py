@@ -4,6 +4,8 @@ which sets the tests that start a server or another process apart from the unit 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import ipaddress
 import itertools
 import json
@@ -267,6 +269,25 @@ def put_companies(table: str, names, **attributes) -> None:
     for name in names:
         item = {"name": {"S": name}, **{k: {"S": v} for k, v in attributes.items()}}
         ddb.put_item(TableName=table, Item=item)
+
+
+def object_keys(bucket: str) -> list[str]:
+    """The keys in a (moto) bucket, one page of them: the tests' buckets hold far fewer than 1,000."""
+    return [entry["Key"] for entry in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def dataset_rows(bucket: str) -> list[dict[str, str]]:
+    """Every row of every results object in `bucket`, as the CSV holds it."""
+    s3, rows = boto3.client("s3"), []
+    for key in object_keys(bucket):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        rows.extend(csv.DictReader(io.StringIO(body)))
+    return rows
+
+
+def table_item(table: str, name: str) -> dict | None:
+    """A company's item as the table holds it, or None."""
+    return boto3.client("dynamodb").get_item(TableName=table, Key={"name": {"S": name}}).get("Item")
 
 
 def result_row(

@@ -3,8 +3,6 @@ template wires them, and records shaped like Lambda's SQS event carrying chunks 
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Iterable
 
@@ -17,7 +15,7 @@ from lib.consumer import process_batch
 from lib.message import Company, WorkMessage
 from lib.webclient import WebClient
 from lib.wikipedia import Wikipedia
-from tests.conftest import put_companies
+from tests.conftest import dataset_rows, object_keys, put_companies, table_item
 
 REQUESTED_AT = "2026-11-27T12:00:00Z"
 
@@ -35,6 +33,11 @@ def sqs_record(body: str, *, run_id: str = "run-1", message_id: str | None = Non
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work",
         "awsRegion": "us-east-1",
     }
+
+
+def redelivered(record: dict, receives: int = 2) -> dict:
+    """The same record as SQS delivers it again: the same message, its receive count raised."""
+    return dict(record, attributes={**record["attributes"], "ApproximateReceiveCount": str(receives)})
 
 
 def chunk(companies: Iterable[Company | str], *, run_id: str = "run-1", **kw) -> dict:
@@ -84,18 +87,13 @@ class Pipeline:
         return [watchlist.company_of(item) for item in items]
 
     def objects(self) -> list[str]:
-        return [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=self.res.bucket).get("Contents", [])]
+        return object_keys(self.res.bucket)
 
     def rows(self) -> list[dict[str, str]]:
-        s3 = boto3.client("s3")
-        out = []
-        for key in self.objects():
-            body = s3.get_object(Bucket=self.res.bucket, Key=key)["Body"].read().decode()
-            out.extend(csv.DictReader(io.StringIO(body)))
-        return out
+        return dataset_rows(self.res.bucket)
 
     def item(self, name: str) -> dict | None:
-        return boto3.client("dynamodb").get_item(TableName=self.res.table, Key=watchlist.key(name)).get("Item")
+        return table_item(self.res.table, name)
 
     def intro_requests(self) -> int:
         return sum(r.asks_intros for r in self.wiki.requests)

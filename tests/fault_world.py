@@ -16,8 +16,6 @@ After every scenario the same invariants are checked (`assert_invariants`):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
 from collections import Counter
@@ -29,7 +27,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lib import clients
-from tests.conftest import put_companies
+from tests.conftest import dataset_rows, object_keys, put_companies, table_item
 from tests.lambda_harness import Delivery, EventSourceMapping
 from tests.test_producer import load_handler
 
@@ -92,20 +90,13 @@ class World:
 
     # -- reading the world -------------------------------------------------------------------
     def rows(self) -> list[dict[str, str]]:
-        s3 = boto3.client("s3")
-        out = []
-        for key in self.keys():
-            body = s3.get_object(Bucket=self.res.bucket, Key=key)["Body"].read().decode()
-            out.extend(csv.DictReader(io.StringIO(body)))
-        return out
+        return dataset_rows(self.res.bucket)
 
     def keys(self) -> list[str]:
-        listing = boto3.client("s3").list_objects_v2(Bucket=self.res.bucket)
-        return [entry["Key"] for entry in listing.get("Contents", [])]
+        return object_keys(self.res.bucket)
 
     def item(self, name: str) -> dict[str, Any] | None:
-        key = {"name": {"S": name}}
-        return boto3.client("dynamodb").get_item(TableName=self.res.table, Key=key).get("Item")
+        return table_item(self.res.table, name)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message on the dead-letter queue, left there (visible again) for the next look."""
