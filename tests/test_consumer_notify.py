@@ -10,7 +10,7 @@ import uuid
 import boto3
 import pytest
 
-from tests.consumer_fixture import chunk
+from tests.consumer_fixture import chunk, redelivered
 
 NEGATIVE_SCORES = "(positive 0.05, negative 0.85, neutral 0.08, mixed 0.02)"
 
@@ -146,7 +146,7 @@ def test_a_failed_publish_fails_only_the_changed_records_and_keeps_their_old_sta
     # AND the record whose label did not change was stored
     assert pipeline.item("Kilo Co")["text_sha256"]["S"] != before["Kilo Co"]["text_sha256"]["S"]
     # AND when Lambda delivers the chunk again, the two changes are found again and published once
-    again = dict(record, attributes={**record["attributes"], "ApproximateReceiveCount": "2"})
+    again = redelivered(record)
     retried = pipeline.run([again], config=topic.config())
     assert retried.failures == [] and retried.counts["analysed"] == 2
     ((subject, _),) = topic.published()

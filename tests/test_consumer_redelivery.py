@@ -12,7 +12,7 @@ from lib.batch import BatchFailed
 from lib.message import Company
 from lib.results import text_sha256
 from tests.conftest import put_companies
-from tests.consumer_fixture import REQUESTED_AT, chunk, sqs_record
+from tests.consumer_fixture import REQUESTED_AT, chunk, redelivered, sqs_record
 
 
 def analysed_names(pipeline) -> list[str]:
@@ -27,7 +27,7 @@ def test_a_chunk_redelivered_after_partial_success_writes_no_row_twice(pipeline)
     assert pipeline.run([record]).failures == [record["messageId"]]
     del pipeline.comprehend.document_errors["odd text"]
     # WHEN SQS delivers the same message (same stale snapshot) a second time
-    again = dict(record, attributes={**record["attributes"], "ApproximateReceiveCount": "2"})
+    again = redelivered(record)
     outcome = pipeline.run([again])
     # THEN only the failed company was analysed; every company has exactly one row
     assert outcome.failures == [] and outcome.counts["analysed"] == 1 and outcome.counts["unchanged"] == 2
@@ -55,7 +55,7 @@ def test_a_crash_between_the_table_and_the_object_is_repaired_by_the_redelivery(
     (key,) = pipeline.objects()
     boto3.client("s3").delete_object(Bucket=pipeline.res.bucket, Key=key)
     # WHEN the message is delivered again
-    outcome = pipeline.run([dict(record, attributes={**record["attributes"], "ApproximateReceiveCount": "2"})])
+    outcome = pipeline.run([redelivered(record)])
     # THEN both are analysed again and written once, and the table names the new object
     assert outcome.failures == [] and outcome.counts["analysed"] == 2
     assert analysed_names(pipeline) == ["Lyft", "Uber"]
@@ -66,7 +66,7 @@ def test_a_redelivery_whose_object_exists_writes_nothing(pipeline):
     pipeline.watch({"Uber": "Uber grew."})
     record = chunk(["Uber"])
     pipeline.run([record])
-    outcome = pipeline.run([dict(record, attributes={**record["attributes"], "ApproximateReceiveCount": "3"})])
+    outcome = pipeline.run([redelivered(record, 3)])
     assert outcome.failures == [] and outcome.counts == {"unchanged": 1}
     assert len(pipeline.rows()) == 1
 
@@ -92,7 +92,7 @@ def test_a_failed_results_write_takes_the_states_back_and_the_retry_analyses_aga
         pipeline.run([record], config=broken)
     assert "revision" not in pipeline.item("A Co") and "text_sha256" not in pipeline.item("A Co")
     # WHEN Lambda delivers it again and the bucket is back
-    outcome = pipeline.run([dict(record, attributes={**record["attributes"], "ApproximateReceiveCount": "2"})])
+    outcome = pipeline.run([redelivered(record)])
     # THEN both are analysed and written, once
     assert outcome.failures == [] and outcome.counts["analysed"] == 2
     assert analysed_names(pipeline) == ["A Co", "B Co"]
