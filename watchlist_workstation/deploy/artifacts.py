@@ -84,7 +84,8 @@ def new_artifact_bucket_name(stack_name: str) -> str:
     return artifact_bucket_prefix(stack_name) + secrets.token_hex(_RANDOM_HEX // 2)
 
 
-def _error_code(exc: ClientError) -> str:
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call ("404" for a HeadBucket, which has no body)."""
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
@@ -93,7 +94,7 @@ def bucket_tags(s3: Any, bucket: str) -> dict[str, str] | None:
     try:
         tag_set = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
     except ClientError as exc:
-        code = _error_code(exc)
+        code = error_code(exc)
         if code in ("NoSuchTagSet", "NoSuchTagSetError"):
             return {}
         if code in ("NoSuchBucket", "AccessDenied", "403", "404", "AllAccessDisabled"):

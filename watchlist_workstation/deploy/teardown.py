@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from watchlist_workstation.deploy.artifacts import (
     discover_artifact_bucket,
+    error_code,
     find_artifact_bucket,
     is_artifact_bucket_of,
     record_path,
@@ -36,10 +37,6 @@ Report = Callable[[str], None]
 
 class TeardownError(RuntimeError):
     """An expected failure of a teardown step; the message is one line for the user."""
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 # ---------------------------------------------------------------------------------------------- buckets
@@ -78,7 +75,7 @@ def bucket_exists(s3: Any, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        if _error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
             return False
         raise
     return True
@@ -221,7 +218,7 @@ def disable_rule(events: Any, rule_name: str) -> bool:
     try:
         events.disable_rule(Name=rule_name)
     except ClientError as exc:
-        if _error_code(exc) == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             return False
         raise
     return True
@@ -310,7 +307,7 @@ def execute_teardown(
         try:
             logs.delete_log_group(logGroupName=name)
         except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise
     if groups:
         report(f"deleted {len(groups)} log group(s) under {log_group_prefix(plan.stack_name)}")
