@@ -57,19 +57,19 @@ def check(
     companies: Mapping[str, Company],
     wiki: Wikipedia,
     *,
-    groups: Iterable[Iterable[str]] | None = None,
+    groups: Iterable[Iterable[str]],
     deadline: float | None = None,
     force: Iterable[str] = (),
 ) -> dict[str, Verdict]:
     """The verdict for each company (by name). The revisions are asked for by `groups` of names (each chunk's
-    companies: a request that fails then costs only its own chunk), else 50 at a time. Names in `force` are
+    companies: a request that fails then costs only its own chunk). Names in `force` are
     read again and analysed whatever the snapshot says (their recorded results object is missing)."""
     forced = set(force)
     verdicts: dict[str, Verdict] = {}
     titles = {name: company.page_title for name, company in companies.items()}
     revisions: dict[str, Any] = {}
-    for group in groups if groups is not None else [list(companies)]:
-        wanted_titles = sorted({titles[name] for name in group if name in titles} - set(revisions))
+    for group in groups:
+        wanted_titles = sorted({titles[name] for name in group} - set(revisions))
         revisions.update(_each_request(wiki.revisions, wanted_titles, WIKI_TITLES_PER_QUERY, deadline))
     wanted: dict[str, PageRevision] = {}
     for name, company in companies.items():
