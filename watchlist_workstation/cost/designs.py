@@ -44,19 +44,9 @@ from watchlist_workstation.cost.durations import (
 )
 from watchlist_workstation.cost.estimate import PIPELINE, PROTOTYPE, Estimate
 from watchlist_workstation.cost.month import schedule_seconds, ticks_per_month
-from watchlist_workstation.cost.tick import consumer_work, document_units, message_bytes, plan_tick
+from watchlist_workstation.cost.tick import consumer_work, document_units, groups, message_bytes, plan_tick
 from watchlist_workstation.cost.units import comprehend_units, scan_pages, scan_read_units, write_units
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
-
-
-def batches(records: int, batch_size: int) -> list[tuple[int, int]]:
-    """The batches a backlog of `records` reaches the consumer in, as (size, how many): full ones, then the rest.
-
-    Lambda fills a batch until BatchSize or the batching window ends; the producer queues a tick's
-    messages in about a second, well inside the template's 5 s window, so batches arrive full.
-    """
-    full, rest = divmod(records, batch_size)
-    return [(size, count) for size, count in ((batch_size, full), (rest, 1)) if size and count]
 
 
 def pipeline(
@@ -169,7 +159,8 @@ def prototype(companies: int, deployment: Deployment, a: Assumptions, schedule: 
     # The prototype sent whole texts, up to Comprehend's document limit.
     units = comprehend_units(min(a.text_chars, COMPREHEND_MAX_DOC_BYTES))
     per_record = CLIENT_CREATE_SECONDS + TEXT_FETCH_SECONDS + COMPREHEND_CALL_SECONDS / 2 + SQS_CALL_SECONDS
-    for size, count in batches(companies, SQS_EVENT_DEFAULT_BATCH_SIZE):
+    # One company a message (the prototype's producer sent one SendMessage each).
+    for size, count in ((g.messages, g.count) for g in groups(companies, SQS_EVENT_DEFAULT_BATCH_SIZE, 1)):
         e.call("sqs:ReceiveMessage", count * math.ceil(size / SQS_RECEIVE_MAX), ("sqs.requests", "ReceiveMessage"))
         # The function returned success, so the mapping deleted the batch as well.
         deletes = count * math.ceil(size / SQS_DELETE_BATCH)

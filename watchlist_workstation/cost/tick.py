@@ -48,14 +48,15 @@ class Group:
     count: int
 
 
-def groups(companies: int, per_group: int) -> list[Group]:
-    """The chunks of `companies` (CHUNK_COMPANIES each, the last one partial) in groups of `per_group` messages:
-    the producer's SendMessageBatch calls, or the batches the mapping hands the consumer."""
-    full_chunks, rest = divmod(companies, CHUNK_COMPANIES)
-    full_groups, left = divmod(full_chunks, per_group)
-    out = [Group(per_group, per_group * CHUNK_COMPANIES, full_groups)] if full_groups else []
+def groups(companies: int, per_group: int, per_message: int = CHUNK_COMPANIES) -> list[Group]:
+    """The messages of `companies` (`per_message` each, the last one partial) in groups of `per_group` messages:
+    the producer's SendMessageBatch calls, or the batches the mapping hands the consumer (full ones, then the
+    rest: the producer queues a tick's messages well inside the batching window, so batches arrive full)."""
+    full_messages, rest = divmod(companies, per_message)
+    full_groups, left = divmod(full_messages, per_group)
+    out = [Group(per_group, per_group * per_message, full_groups)] if full_groups else []
     if left or rest:
-        out.append(Group(left + (1 if rest else 0), left * CHUNK_COMPANIES + rest, 1))
+        out.append(Group(left + (1 if rest else 0), left * per_message + rest, 1))
     return out
 
 
@@ -98,10 +99,8 @@ def expected_chunks(size: float, p: float, chunk: int) -> float:
 class TickPlan:
     """What one tick checks, at a steady state in which every company was read before."""
 
-    companies: int
     windows: int  # parts of the watchlist, one part a tick (lib/plan.py)
     checked: int  # companies a tick checks (a part: equal parts on average)
-    chunks: int  # messages a tick queues
     sends: tuple[Group, ...]  # SendMessageBatch calls
     batches: tuple[Group, ...]  # consumer invocations
     interval: float  # seconds between one instance's Wikipedia requests (lib/pace.py)
@@ -123,10 +122,8 @@ def plan_tick(
     checked = math.ceil(companies / windows)
     sends = groups(checked, SQS_SEND_BATCH)
     return TickPlan(
-        companies=companies,
         windows=windows,
         checked=checked,
-        chunks=math.ceil(checked / CHUNK_COMPANIES),
         sends=tuple(sends),
         batches=tuple(groups(checked, deployment.batch_size)),
         interval=interval_for(deployment.requests_per_minute, deployment.max_concurrency),
@@ -147,7 +144,6 @@ class ConsumerWork:
     revision_requests: float = 0.0
     intro_requests: float = 0.0
     updates: float = 0.0  # one UpdateItem per new revision (the revision, or the new analysis)
-    analysed: float = 0.0
     comprehend_calls: float = 0.0
     comprehend_units: float = 0.0
     puts: float = 0.0
@@ -189,7 +185,6 @@ def batch_work(plan: TickPlan, batch: Group, a: Assumptions) -> ConsumerWork:
         revision_requests=revision_requests,
         intro_requests=intro_requests,
         updates=revised,
-        analysed=analysed,
         comprehend_calls=calls,
         comprehend_units=analysed * document_units(a),
         puts=puts,
