@@ -52,7 +52,7 @@ from typing import Any
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import ddb_ops
-from bench.local_e2e import company_pages, result_keys, result_rows, write_data_folder
+from bench.local_e2e import company_pages, dead_letter_chunks, result_keys, result_rows, write_data_folder
 from lib.limits import TEXT_MAX_ATTEMPTS, TEXT_MAX_RETRY_AFTER, WIKI_MAXLAG_SECONDS
 from watchlist_workstation.local.lambda_service.poller import PollReport
 from watchlist_workstation.local.stack import LocalStack
@@ -200,16 +200,6 @@ class DeliveryWatch:
                     self.all_handed_back += 1
                 elif not result.ok:
                     self.failed_invocations.append(f"{result.error_type}: {result.error_message}")
-
-
-def dead_letter_chunks(stack: LocalStack) -> list[list[str]]:
-    """The companies of each message in the dead-letter queue (each received once, then hidden for the run)."""
-    sqs, chunks = stack.client("sqs"), []
-    while got := sqs.receive_message(
-        QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=900
-    ).get("Messages", []):
-        chunks.extend([c["name"] for c in json.loads(m["Body"])["companies"]] for m in got)
-    return chunks
 
 
 def account(

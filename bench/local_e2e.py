@@ -224,7 +224,7 @@ def run_pipeline(stack: LocalStack, names: list[str], calls: ServerCalls) -> dic
     rows = result_rows(stack, result_keys(stack) - before_keys)
     analysed = collections.Counter(row["name"] for row in rows)
     errors = {item["name"]: item.get("last_error") for item in ddb_ops.items_list(table, ddb) if item.get("last_error")}
-    dead = dead_letter_names(stack)
+    dead = [name for chunk in dead_letter_chunks(stack) for name in chunk]
     wanted = set(names)
     accounted = (set(analysed) | set(errors) | set(dead)) & wanted
     return {
@@ -260,24 +260,14 @@ def result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
     return rows
 
 
-def dead_letter_names(stack: LocalStack) -> list[str]:
-    """Names in the dead-letter queue (read without deleting: each is received once, then hidden)."""
-    sqs = stack.client("sqs")
-    names = []
-    while True:
-        got = sqs.receive_message(
-            QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=600
-        ).get("Messages", [])
-        if not got:
-            return names
-        for message in got:
-            try:
-                body = json.loads(message["Body"])
-                names.extend(c["name"] for c in body["companies"]) if "companies" in body else names.append(
-                    body["name"]
-                )
-            except (ValueError, KeyError, TypeError):
-                names.append(message["Body"])
+def dead_letter_chunks(stack: LocalStack) -> list[list[str]]:
+    """The companies of each message in the dead-letter queue (each received once, then hidden for the run)."""
+    sqs, chunks = stack.client("sqs"), []
+    while got := sqs.receive_message(
+        QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=900
+    ).get("Messages", []):
+        chunks.extend([c["name"] for c in json.loads(m["Body"])["companies"]] for m in got)
+    return chunks
 
 
 def run_prototype(stack: LocalStack, names: list[str], concurrency: int, calls: ServerCalls) -> dict:

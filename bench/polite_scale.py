@@ -60,6 +60,11 @@ SMALL_BUDGET, SMALL_SCHEDULE, SMALL_BATCH = 20, "rate(1 minute)", 4
 FIRST_TICK = 6_000_000  # any tick number will do; the benches' event times count from it
 
 
+def event_time(number: int, period: int) -> str:
+    """The schedule event's time of tick `number` (that many periods after the epoch; lib/plan.py tick_number)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(number * period))
+
+
 def defaults() -> tuple[int, str]:
     parameters = load_template(TEMPLATE)["Parameters"]
     return int(parameters["WikipediaRequestsPerMinute"]["Default"]), parameters["ScheduleExpression"]["Default"]
@@ -85,7 +90,7 @@ def tick(stack: LocalStack, number: int, timeout: float = 3600) -> dict:
     text.reset_counts()
     calls_before, documents_before = stack.aws_calls(), comprehend.stats()["documents_scored"]
     rule = stack.lambda_service.schedules[0]
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(number * period_seconds(rule.expression)))
+    when = event_time(number, period_seconds(rule.expression))
     event = {"id": f"bench-tick-{number}", "time": when, "source": "bench", "detail-type": "Scheduled Event"}
     started = time.perf_counter()
     fired = stack.lambda_service.invoke(rule.function, event)
@@ -161,7 +166,7 @@ def phase_plan(base: Path, count: int) -> dict:
         per_tick = []
         for offset in range(windows):
             number = FIRST_TICK - FIRST_TICK % windows + offset  # a round starts at a multiple of `windows`
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(number * period))
+            when = event_time(number, period)
             result = stack.lambda_service.invoke(producer, {"id": f"plan-{offset}", "time": when, "source": "bench"})
             names = []
             while got := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):

@@ -20,13 +20,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from bench.local_e2e import company_pages
-from bench.polite_scale import FIRST_TICK, defaults, seed_as_read, start
+from bench.polite_scale import FIRST_TICK, defaults, event_time, seed_as_read, start
 from lib.schedule import period_seconds
 from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.project import TEMPLATE
@@ -43,7 +42,7 @@ def run(base: Path, pages: dict, name: str, budget: int) -> dict:
     try:
         seed_as_read(stack, pages)
         rule = stack.lambda_service.schedules[0]
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(FIRST_TICK * period_seconds(rule.expression)))
+        when = event_time(FIRST_TICK, period_seconds(rule.expression))
         result = stack.lambda_service.invoke(rule.function, {"id": name, "time": when, "source": "bench"})
     finally:
         stack.stop(save=False)
