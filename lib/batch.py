@@ -16,6 +16,7 @@ from typing import Any
 from lib.limits import LOG_MAX_LISTED
 from lib.log import get_logger
 from lib.message import BadMessage, Company, WorkMessage
+from lib.metrics import MetricsTarget, emf_fields, outcome_values
 
 log = get_logger("consumer")
 
@@ -109,9 +110,11 @@ class BatchOutcome:
                 self.fail_message(delivery.message_id, job.name, key)
         self.count(key, len(jobs))
 
-    def finish(self, total: int) -> BatchOutcome:
+    def finish(self, total: int, metrics: MetricsTarget | None = None) -> BatchOutcome:
         """Log the batch in two lines at most, and raise BatchFailed when every record failed without any company
-        of the batch making progress (one company failing in a batch of one chunk only hands that chunk back)."""
+        of the batch making progress (one company failing in a batch of one chunk only hands that chunk back).
+
+        With `metrics`, the "batch done" line is also the batch's metric document (lib/metrics.py)."""
         self.failures = list(dict.fromkeys(self.failures))
         if self.failures:
             # One line names every handed-back message, its company and why, so a message that ends in the
@@ -124,7 +127,8 @@ class BatchOutcome:
                 "records handed back to the queue",
                 extra={"failed": handed_back, "not_listed": max(0, len(self.failures) - LOG_MAX_LISTED)},
             )
-        log.info("batch done", extra={"records": total, "failed": len(self.failures), "counts": self.counts})
+        fields = emf_fields(metrics, outcome_values(self.counts)) if metrics is not None else {}
+        log.info("batch done", extra={"records": total, "failed": len(self.failures), "counts": self.counts, **fields})
         if total and len(self.failures) == total and not any(self.counts.get(k) for k in PROGRESS):
             raise BatchFailed(f"all {total} records failed")
         return self

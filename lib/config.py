@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lib.metrics import MetricsTarget
 from lib.schedule import ScheduleError, period_seconds
 from lib.wikipedia import api_url
 
@@ -77,6 +78,8 @@ class ConsumerConfig:
     max_concurrency: int  # ... this many consumer instances at most (the event source mapping's cap)
     # The topic label changes are published to; None when the stack's NotifyOnLabelChange is off.
     label_change_topic_arn: str | None = None
+    # Where the batch's outcome counts go as metrics (lib/metrics.py); None logs the counts only.
+    metrics: MetricsTarget | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
@@ -93,4 +96,5 @@ class ConsumerConfig:
             requests_per_minute=_positive_int(env, "WIKI_REQUESTS_PER_MINUTE"),
             max_concurrency=_positive_int(env, "CONSUMER_MAX_CONCURRENCY"),
             label_change_topic_arn=_present(env, "LABEL_CHANGE_TOPIC_ARN"),
+            metrics=MetricsTarget(_require(env, "METRICS_NAMESPACE"), _require(env, "STACK_NAME")),
         )

@@ -21,7 +21,7 @@ from lib.clock import iso, utc_now
 from lib.config import ConsumerConfig
 from lib.log import correlation, get_logger
 from lib.message import BadMessage
-from lib.recording import analyse, record_problems, record_revisions
+from lib.recording import analyse, record_problems, record_revisions, record_unchanged
 from lib.results import object_exists
 from lib.state import load_states
 from lib.wikipedia import Wikipedia
@@ -66,7 +66,7 @@ def process_batch(
                 log.error("bad entries in a message", extra={"message_id": delivery.message_id, "reason": reason})
                 outcome.fail_message(delivery.message_id, None, reason)
                 outcome.count("bad_message")
-        return outcome.finish(len(records))
+        return outcome.finish(len(records), config.metrics)
 
 
 def _process(
@@ -88,7 +88,7 @@ def _process(
     by_kind: dict[type, list[tuple[Job, Any]]] = {}
     for name, verdict in verdicts.items():
         by_kind.setdefault(type(verdict), []).append((jobs[name], verdict))
-    outcome.count("unchanged", len(by_kind.get(Unchanged, [])))
+    record_unchanged(by_kind.get(Unchanged, []), config.table_name, checked_at, outcome, clients["ddb"])
     failed = by_kind.get(Failed, [])
     for job, verdict in failed:
         outcome.fail([job], f"fetch_{verdict.reason}")

@@ -70,3 +70,8 @@ SEND_WORKERS = 4
 # Table writes (consumer): one UpdateItem per analysed company, a round trip each; in parallel a
 # batch's writes take about as long as its slowest instead of the sum (shorter, cheaper invocations).
 WRITE_WORKERS = 4
+
+# CloudWatch's embedded metric format (CloudWatch user guide, "Specification: Embedded metric format"): a
+# dimension set holds at most 30 dimension keys, a metric directive at most 100 metrics (lib/metrics.py).
+EMF_MAX_DIMENSIONS = 30
+EMF_MAX_METRICS = 100

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from pythonjsonlogger.json import JsonFormatter
 
 LOGGER_NAME = "pipeline"
+# python-json-logger leaves out extra keys that start with "_", but the embedded metric format's metadata must be
+# the root member "_aws" (lib/metrics.py): it is logged under this key and renamed on the way out.
+EMF_METADATA_KEY = "emf_metadata"
 
 _correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
@@ -49,7 +52,7 @@ def get_logger(name: str | None = None) -> logging.Logger:
             JsonFormatter(
                 "{levelname}{name}{message}",
                 style="{",
-                rename_fields={"levelname": "level", "name": "logger"},
+                rename_fields={"levelname": "level", "name": "logger", EMF_METADATA_KEY: "_aws"},
                 # ISO-8601 in UTC, which CloudWatch Logs Insights parses as a time.
                 timestamp=True,
             )

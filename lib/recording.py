@@ -23,7 +23,7 @@ from lib.log import correlation, get_logger
 from lib.notify import LabelChange, publish_label_changes
 from lib.results import ResultRow, batch_key, put_results, text_sha256
 from lib.sentiment import Sentiment, detect_sentiments
-from lib.state import GONE, SUPERSEDED, WRITTEN, forget_text, save_analysis, save_error, save_revision
+from lib.state import GONE, SUPERSEDED, WRITTEN, clear_error, forget_text, save_analysis, save_error, save_revision
 
 log = get_logger("consumer")
 
@@ -41,11 +41,24 @@ def store(outcome: BatchOutcome, job: Job, write: Callable[..., str], *args: Any
 
 
 def record_problems(pairs: Sequence[tuple[Job, Problem]], table: str, at: str, outcome: BatchOutcome, ddb: Any) -> None:
-    """A permanent problem is written once: only when it differs from the error the table already holds."""
+    """A permanent problem is written once: only when it differs from the error the table already holds. The
+    write that records it is the one that counts it new; a bad name standing on the watchlist, whose snapshot
+    (or, on a race, whose conditional write) finds the same error recorded, is not new again."""
     for job, problem in pairs:
         if job.company.last_error != problem.reason:
-            store(outcome, job, save_error, table, job.name, problem.reason, at, ddb)
+            if store(outcome, job, save_error, table, job.name, problem.reason, at, ddb) == WRITTEN:
+                outcome.count("new_permanent_error")
         outcome.count("permanent_error")
+
+
+def record_unchanged(pairs: Sequence[tuple[Job, Any]], table: str, at: str, outcome: BatchOutcome, ddb: Any) -> None:
+    """Unchanged pages cost no write, except one whose company still carries a permanent error: the page answers
+    again at the recorded revision, so the error is cleared (and a later failure counts as new again)."""
+    for job, _ in pairs:
+        if job.company.last_error is not None:
+            if store(outcome, job, clear_error, table, job.name, at, ddb) == WRITTEN:
+                outcome.count("errors_cleared")
+    outcome.count("unchanged", len(pairs))
 
 
 def record_revisions(

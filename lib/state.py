@@ -52,8 +52,8 @@ def _update(
     ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = (), conditions: Iterable[str] = ()
 ) -> str:
     """Apply one UpdateItem while the company is on the watchlist (and `conditions` hold): WRITTEN, GONE or
-    SUPERSEDED. Conditions use #rev, #page and #k for revision, page and analysis_key, :rev, :page and :k for
-    the new values (set in `sets`)."""
+    SUPERSEDED. Conditions use #rev, #page, #k and #err for revision, page, analysis_key and last_error, :rev,
+    :page, :k and :err for the new values (set in `sets`)."""
     names = {"#n": watchlist.KEY}
     values: dict[str, Any] = {}
     clauses = []
@@ -68,7 +68,12 @@ def _update(
             names[f"#r{j}"] = attribute
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
     condition = " AND ".join(["attribute_exists(#n)", *conditions])
-    placeholders = (("#rev", watchlist.REVISION), ("#page", watchlist.PAGE), ("#k", watchlist.ANALYSIS_KEY))
+    placeholders = (
+        ("#rev", watchlist.REVISION),
+        ("#page", watchlist.PAGE),
+        ("#k", watchlist.ANALYSIS_KEY),
+        ("#err", watchlist.LAST_ERROR),
+    )
     for placeholder, attribute in placeholders:
         if placeholder in condition:
             names[placeholder] = attribute
@@ -97,6 +102,9 @@ NEWER_REVISION = "(attribute_not_exists(#rev) OR #rev < :rev OR #page <> :page)"
 # A repair writes again the revision whose row went missing (see lib/consumer.py): the same revision will do.
 SAME_OR_NEWER_REVISION = "(attribute_not_exists(#rev) OR #rev <= :rev OR #page <> :page)"
 LATER_ANALYSIS = "(attribute_not_exists(#k) OR #k < :k)"
+# A permanent error is news only when the stored state is not that error already: the first time, or after
+# another error, or after the company recovered (a recorded revision or analysis removes the error).
+OTHER_ERROR = "(attribute_not_exists(#err) OR #err <> :err)"
 
 
 def _page_sets(page: PageRevision, checked_at: str) -> dict[str, Any]:
@@ -136,9 +144,38 @@ def save_revision(table: str, name: str, page: PageRevision, checked_at: str, dd
 
 
 def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> str:
-    """A permanent failure (no such page, a disambiguation page, ...) recorded on the company."""
+    """A permanent failure (no such page, a disambiguation page, ...) recorded on the company, unless the table
+    holds that very error already (SUPERSEDED then): WRITTEN means the company's state changed into this error,
+    which the consumer counts as a new permanent error (lib/metrics.py)."""
     sets = {watchlist.LAST_ERROR: {"S": reason}, watchlist.LAST_ERROR_AT: {"S": at}, watchlist.CHECKED_AT: {"S": at}}
-    return _update(ddb or client("dynamodb"), table, name, sets)
+    return _update(ddb or client("dynamodb"), table, name, sets, conditions=[OTHER_ERROR])
+
+
+def clear_error(table: str, name: str, at: str, ddb: Any = None) -> str:
+    """The page answers again at the revision already recorded (a deleted page restored, say): the recorded error
+    no longer holds, so it goes, and the company failing again later is a new error. SUPERSEDED when the table
+    holds no error (another delivery cleared it first)."""
+    ddb = ddb or client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key=watchlist.key(name),
+            UpdateExpression="SET #c = :at REMOVE #err, #erat",
+            ConditionExpression="attribute_exists(#n) AND attribute_exists(#err)",
+            ExpressionAttributeNames={
+                "#n": watchlist.KEY,
+                "#c": watchlist.CHECKED_AT,
+                "#err": watchlist.LAST_ERROR,
+                "#erat": watchlist.LAST_ERROR_AT,
+            },
+            ExpressionAttributeValues={":at": {"S": at}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return SUPERSEDED if exc.response.get("Item") else GONE
+        raise
+    return WRITTEN
 
 
 def forget_text(table: str, name: str, ddb: Any = None) -> None:

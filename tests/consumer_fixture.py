@@ -58,6 +58,8 @@ def pipeline(resources, wiki_server, comprehend_server, monkeypatch):
         "USER_AGENT_CONTACT": "https://example.org/contact",
         "WIKI_REQUESTS_PER_MINUTE": "100000",
         "CONSUMER_MAX_CONCURRENCY": "2",
+        "METRICS_NAMESPACE": "WatchlistSentiment",
+        "STACK_NAME": "tests",
         "LABEL_CHANGE_TOPIC_ARN": "",  # as the template sets it with NotifyOnLabelChange=false
     }
     for key, value in env.items():

@@ -205,6 +205,8 @@ def world(resources, wiki_server, comprehend_server, monkeypatch, capsys) -> Wor
         "USER_AGENT_CONTACT": "https://example.org/contact",
         "WIKI_REQUESTS_PER_MINUTE": "100000",
         "CONSUMER_MAX_CONCURRENCY": "2",
+        "METRICS_NAMESPACE": "WatchlistSentiment",
+        "STACK_NAME": "tests",
         "SCHEDULE_EXPRESSION": "rate(5 minutes)",
         "LABEL_CHANGE_TOPIC_ARN": "",
         "LOG_LEVEL": "INFO",

@@ -57,3 +57,24 @@ def test_forgetting_a_text_drops_its_revision_so_the_next_check_reads_it_again(n
     state.forget_text(netflix.table, "Netflix", boto3.client("dynamodb"))
     item = netflix.items()["Netflix"]
     assert not {"revision", "page", "text_sha256"} & set(item) and item["sentiment"] == {"S": "POSITIVE"}
+
+
+def test_an_error_is_written_only_when_the_table_holds_another_or_none(stack):
+    # GIVEN a company  WHEN the same permanent error is saved twice, then another
+    put_companies(stack.table, ["Ghost Co"])
+    ddb = boto3.client("dynamodb")
+    results = [
+        state.save_error(stack.table, "Ghost Co", reason, f"2026-11-27T12:0{n}:00Z", ddb)
+        for n, reason in enumerate(["not_found", "not_found", "disambiguation"])
+    ]
+    # THEN the repeat changed nothing (so it is not a new error) and the other error was written
+    assert results == [state.WRITTEN, state.SUPERSEDED, state.WRITTEN]
+
+
+def test_clearing_an_error_reports_whether_there_was_one(stack):
+    put_companies(stack.table, ["Ghost Co"])
+    ddb = boto3.client("dynamodb")
+    assert state.clear_error(stack.table, "Ghost Co", "2026-11-27T12:00:00Z", ddb) == state.SUPERSEDED
+    state.save_error(stack.table, "Ghost Co", "not_found", "2026-11-27T12:00:00Z", ddb)
+    assert state.clear_error(stack.table, "Ghost Co", "2026-11-27T12:05:00Z", ddb) == state.WRITTEN
+    assert state.clear_error(stack.table, "Gone Co", "2026-11-27T12:05:00Z", ddb) == state.GONE

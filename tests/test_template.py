@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lib.metrics import METRIC_NAMES, STACK_DIMENSION
 from tests.template_fixture import (
     ARTIFACT_BUCKET,
     REGION,
@@ -111,8 +112,8 @@ def test_email_subscription_exists_only_with_a_notification_email(
     assert conditions["HasNotificationEmail"] is subscribed
 
 
-@pytest.mark.parametrize("alarm_id", ["DeadLetterQueueAlarm", "ConsumerErrorsAlarm"])
-def test_both_alarms_notify_the_topic_on_alarm_and_on_recovery(transformed: dict[str, Any], alarm_id: str) -> None:
+@pytest.mark.parametrize("alarm_id", ["DeadLetterQueueAlarm", "ConsumerErrorsAlarm", "NewPermanentErrorsAlarm"])
+def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(transformed: dict[str, Any], alarm_id: str) -> None:
     # GIVEN the transformed template  THEN each alarm sends its ALARM and its OK to the notification topic
     properties = transformed["Resources"][alarm_id]["Properties"]
     assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "NotificationTopic"}]
@@ -131,6 +132,19 @@ def test_alarms_watch_the_dead_letter_queue_depth_and_the_consumer_errors(transf
     ]
     assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ProducerAI"}}]
+
+
+def test_new_permanent_errors_alarm_watches_the_metric_the_consumer_emits(transformed: dict[str, Any]) -> None:
+    # GIVEN the transformed template  THEN the alarm reads the namespace and stack dimension the consumer's
+    # environment names (lib/metrics.py), summed over a period, and treats a period without batches as fine
+    resources = transformed["Resources"]
+    alarm = resources["NewPermanentErrorsAlarm"]["Properties"]
+    variables = resources["ProducerAI"]["Properties"]["Environment"]["Variables"]
+    assert alarm["Namespace"] == variables["METRICS_NAMESPACE"]
+    assert alarm["MetricName"] == "NewPermanentErrors" and "NewPermanentErrors" in METRIC_NAMES
+    assert alarm["Dimensions"] == [{"Name": STACK_DIMENSION, "Value": {"Ref": "AWS::StackName"}}]
+    assert variables["STACK_NAME"] == {"Ref": "AWS::StackName"}
+    assert (alarm["Statistic"], alarm["TreatMissingData"]) == ("Sum", "notBreaching")
 
 
 @pytest.mark.parametrize(("setting", "topic"), [("false", ""), ("true", {"Ref": "NotificationTopic"})])

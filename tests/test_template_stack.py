@@ -217,6 +217,8 @@ def test_consumer_environment_names_the_deployed_resources(deployed: Deployed) -
         "WIKI_REQUESTS_PER_MINUTE": "100",
         "CONSUMER_MAX_CONCURRENCY": "2",
         "LABEL_CHANGE_TOPIC_ARN": "",
+        "METRICS_NAMESPACE": "WatchlistSentiment",
+        "STACK_NAME": deployed.name,
         "LOG_LEVEL": "INFO",
     }
 
