@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,43 @@ def test_the_dead_letter_alarm_notifies_again_when_the_queue_is_empty(local):
         "MetricAlarms"
     ]
     assert alarm["StateValue"] == "OK"
+
+
+def test_a_new_bad_name_sets_off_the_new_permanent_errors_alarm_once(local):
+    # GIVEN a name no page answers for, on the watchlist
+    ddb_ops.items_add(local.table, ["Nowhere Holdings"], local.client("dynamodb"))
+    # WHEN a tick checks it
+    tick, drained = local.executor.fire_and_drain(timeout=120)
+    assert tick.ok and drained.records == 1 and drained.failed == 0
+    # THEN the consumer's log line became the stack's metric in the emulated CloudWatch
+    cloudwatch, now = local.client("cloudwatch"), datetime.now(UTC)
+
+    def summed(metric: str) -> float:
+        answer = cloudwatch.get_metric_statistics(
+            Namespace="WatchlistSentiment",
+            MetricName=metric,
+            Dimensions=[{"Name": "Stack", "Value": local.stack.stack_name}],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=datetime.now(UTC) + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Sum"],
+        )
+        return sum(point["Sum"] for point in answer["Datapoints"])
+
+    (record,) = local.stack.notifications.flush()
+    assert summed("NewPermanentErrors") == 1 and summed("PermanentErrors") == 1
+    # AND the alarm on new permanent errors went off, and only it
+    assert alarm_of(record) == ("NewPermanentErrorsAlarm", "ALARM")
+    assert json.loads(record["message"])["NewStateReason"] == (
+        "Threshold Crossed: 1 datapoint [1] was greater than the threshold (0)."
+    )
+    # WHEN the next tick finds the same name failing the same way
+    tick, drained = local.executor.fire_and_drain(timeout=120)
+    assert tick.ok and drained.failed == 0
+    # THEN it is a permanent error again, but not a new one, and nothing is notified within the period
+    assert local.stack.notifications.flush() == []
+    assert summed("NewPermanentErrors") == 1 and summed("PermanentErrors") == 2
+    # AND once the period that saw the new error is over, the alarm is OK again though the name is still bad
+    local.stack.notifications.alarms.clock = lambda: datetime.now(UTC) + timedelta(seconds=300)
+    (record,) = local.stack.notifications.flush()
+    assert alarm_of(record) == ("NewPermanentErrorsAlarm", "OK")

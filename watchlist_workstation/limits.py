@@ -32,3 +32,7 @@ RESULTS_PARTITION_LOOKBACK_DAYS = 4
 
 # S3 DeleteObjects removes at most 1,000 keys (or versions) per request (S3 API reference, DeleteObjects).
 S3_DELETE_BATCH = 1000
+
+# CloudWatch PutMetricData takes at most 1,000 metric data in one request (CloudWatch API reference,
+# PutMetricData: MetricData, array members maximum 1000).
+CLOUDWATCH_PUT_METRIC_DATA_MAX = 1000

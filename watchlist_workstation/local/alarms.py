@@ -20,10 +20,16 @@ The metrics played are the ones template.yml's alarms watch:
   queue's attribute as it is now (one datapoint, whatever the statistic: a depth has one value).
 - AWS/Lambda Errors for a FunctionName: the failed invocations of the last Period seconds, counted by
   the executor (`lambda_errors(function name, seconds)`), as a Sum.
+- Any metric outside the AWS/ namespaces (the consumer's own, which log_metrics.py extracts from its log
+  lines into the emulated CloudWatch): the alarm's Statistic over the last Period seconds, read with
+  GetMetricStatistics. A period without datapoints is missing data, treated as the alarm's
+  TreatMissingData says (CloudWatch user guide, "Configuring how CloudWatch alarms treat missing data"):
+  notBreaching as within the threshold, breaching as beyond it; ignore and missing keep the state.
 
 Known differences from CloudWatch: only the latest period is evaluated (EvaluationPeriods and
-DatapointsToAlarm above 1 act like 1); an alarm on another metric is left alone (logged once); alarms
-start in moto's OK state instead of INSUFFICIENT_DATA, so no OK notification follows their creation.
+DatapointsToAlarm above 1 act like 1), and it ends now rather than on a period boundary; an alarm on
+another AWS/ metric is left alone (logged once); alarms start in moto's OK state instead of
+INSUFFICIENT_DATA, so no OK notification follows their creation.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import json
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -56,6 +62,10 @@ _COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
 }
 # CloudWatch names the region in its alarm messages and subjects.
 _REGION_NAMES = {"us-east-1": "US East (N. Virginia)"}
+# A metric with no datapoint in the period evaluated, and one this module does not play.
+MISSING, NOT_PLAYED = "missing", "not played"
+# How TreatMissingData turns missing data into a state; absent from the map: the state is kept.
+_MISSING_AS = {"notBreaching": ("OK", "NonBreaching"), "breaching": ("ALARM", "Breaching")}
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class AlarmChange:
     old_state: str
     new_state: str
     reason: str
-    value: float
+    value: float | None  # None: the period had no datapoint
     published: tuple[str, ...]  # the topics notified
 
 
@@ -87,7 +97,7 @@ class LocalAlarms:
         """`client(service)` makes a client for the account (local mode: local.stack.local_client)."""
         self.stack_name, self.region = stack_name, region
         self._lambda_errors = lambda_errors
-        self._clock = clock
+        self.clock = clock  # when "now" is: the period evaluated ends here
         self._clients = {service: client(service) for service in ("cloudformation", "cloudwatch", "sqs", "sns")}
         self._unplayed: set[str] = set()  # alarms already logged as not evaluated
 
@@ -119,7 +129,17 @@ class LocalAlarms:
         changes = []
         for alarm in self.alarms():
             value = self._datapoint(alarm)
-            if value is None:
+            if value == NOT_PLAYED:
+                continue
+            if value == MISSING:
+                treated = _MISSING_AS.get(alarm.get("TreatMissingData", "missing"))
+                if treated is None or treated[0] == alarm["StateValue"]:
+                    continue
+                reason = (
+                    "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was "
+                    f"treated as [{treated[1]}]."
+                )
+                changes.append(self._change_state(alarm, treated[0], reason, None))
                 continue
             compare, words = _COMPARISONS[alarm["ComparisonOperator"]]
             threshold = float(alarm["Threshold"])
@@ -134,7 +154,8 @@ class LocalAlarms:
             changes.append(self._change_state(alarm, new_state, reason, value))
         return changes
 
-    def _datapoint(self, alarm: dict[str, Any]) -> float | None:
+    def _datapoint(self, alarm: dict[str, Any]) -> float | str:
+        """The latest period's value of the alarm's metric, MISSING without datapoints, NOT_PLAYED when unknown."""
         namespace, metric = alarm.get("Namespace"), alarm.get("MetricName")
         if namespace == "AWS/SQS" and metric in _QUEUE_METRICS and _dimension(alarm, "QueueName"):
             sqs = self._clients["sqs"]
@@ -142,18 +163,52 @@ class LocalAlarms:
                 url = sqs.get_queue_url(QueueName=_dimension(alarm, "QueueName"))["QueueUrl"]
                 attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[_QUEUE_METRICS[metric]])
             except ClientError:
-                return None  # the queue is gone with its stack: no data
+                return NOT_PLAYED  # the queue is gone with its stack: no data
             return float(attributes["Attributes"][_QUEUE_METRICS[metric]])
         if namespace == "AWS/Lambda" and metric == "Errors" and _dimension(alarm, "FunctionName"):
             return float(self._lambda_errors(_dimension(alarm, "FunctionName"), float(alarm["Period"])))
+        if namespace and metric and not namespace.startswith("AWS/") and alarm.get("Statistic"):
+            return self._custom_datapoint(alarm)
         if alarm["AlarmName"] not in self._unplayed:
             self._unplayed.add(alarm["AlarmName"])
             log.warning("alarm's metric is not played locally", extra={"alarm": alarm["AlarmName"], "metric": metric})
-        return None
+        return NOT_PLAYED
 
-    def _change_state(self, alarm: dict[str, Any], new_state: str, reason: str, value: float) -> AlarmChange:
-        now = self._clock()
-        data = {"version": "1.0", "queryDate": _cloudwatch_time(now), "recentDatapoints": [value]}
+    def _custom_datapoint(self, alarm: dict[str, Any]) -> float | str:
+        """A metric of the account's own, as the emulated CloudWatch holds it, over the last Period seconds."""
+        end = self.clock()
+        statistic = alarm["Statistic"]
+        answer = self._clients["cloudwatch"].get_metric_statistics(
+            Namespace=alarm["Namespace"],
+            MetricName=alarm["MetricName"],
+            Dimensions=alarm.get("Dimensions", []),
+            StartTime=end - timedelta(seconds=int(alarm["Period"])),
+            # The emulator cuts times to whole seconds: the current second is asked for whole.
+            EndTime=end + timedelta(seconds=1),
+            Period=int(alarm["Period"]),
+            Statistics=sorted({statistic, "Sum", "SampleCount"}),
+        )
+        points = answer["Datapoints"]
+        if not points:
+            return MISSING
+        # The window may straddle two of the emulator's buckets: combine them into the period's one value.
+        total, count = sum(p["Sum"] for p in points), sum(p["SampleCount"] for p in points)
+        combined = {
+            "Sum": total,
+            "SampleCount": count,
+            "Average": total / count if count else 0.0,
+            "Maximum": max(p.get("Maximum", float("-inf")) for p in points),
+            "Minimum": min(p.get("Minimum", float("inf")) for p in points),
+        }
+        return float(combined[statistic])
+
+    def _change_state(self, alarm: dict[str, Any], new_state: str, reason: str, value: float | None) -> AlarmChange:
+        now = self.clock()
+        data = {
+            "version": "1.0",
+            "queryDate": _cloudwatch_time(now),
+            "recentDatapoints": [] if value is None else [value],
+        }
         self._clients["cloudwatch"].set_alarm_state(
             AlarmName=alarm["AlarmName"], StateValue=new_state, StateReason=reason, StateReasonData=json.dumps(data)
         )

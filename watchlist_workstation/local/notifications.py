@@ -8,7 +8,9 @@ JSON line to a file (`<state dir>/notifications.log`):
     {"received_at": "...Z", "topic_arn": "...", "message_id": "...", "subject": "...", "message": "..."}
 
 The same thread plays CloudWatch's part (watchlist_workstation/local/alarms.py) every ALARM_EVERY_SECONDS, so an alarm's
-notification travels the way it does on AWS: alarm -> topic -> subscriber.
+notification travels the way it does on AWS: alarm -> topic -> subscriber. Each such round first extracts the metrics
+the functions' log lines embed (watchlist_workstation/local/log_metrics.py), as CloudWatch Logs does, so the alarms on
+them see the latest batches.
 
     watcher = NotificationWatcher(client, stack_name, log_path, region=..., lambda_errors=executor.errors,
                                   echo=print)
@@ -38,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lib.log import get_logger
 from watchlist_workstation.limits import SQS_RECEIVE_MAX
 from watchlist_workstation.local.alarms import LocalAlarms
+from watchlist_workstation.local.log_metrics import LogMetrics
 
 log = get_logger("local.notifications")
 
@@ -72,9 +75,11 @@ class NotificationWatcher:
         region: str,
         lambda_errors: Callable[[str, float], int],
         echo: Callable[[str], None] | None = None,
+        log_metrics: LogMetrics | None = None,
     ) -> None:
         self.stack_name, self.log_path = stack_name, Path(log_path)
         self.alarms = LocalAlarms(client, stack_name, region=region, lambda_errors=lambda_errors)
+        self.log_metrics = log_metrics
         self._cloudformation, self._sqs, self._sns = client("cloudformation"), client("sqs"), client("sns")
         self._echo = echo
         self._topic: str | None = None
@@ -90,8 +95,14 @@ class NotificationWatcher:
         """Evaluate the alarms now, then take in every notification delivered so far; returns those taken."""
         with self._lock:
             if self._subscribe():
-                self.alarms.evaluate()
+                self._evaluate()
             return self._read_inbox()
+
+    def _evaluate(self) -> None:
+        """One CloudWatch round: the metrics the logs embed, then the alarms."""
+        if self.log_metrics is not None:
+            self.log_metrics.ingest()
+        self.alarms.evaluate()
 
     def subscribe(self) -> bool:
         """Subscribe the local queue to the stack's topic now; False while there is no stack."""
@@ -165,7 +176,7 @@ class NotificationWatcher:
             try:
                 with self._lock:
                     if round_no % rounds_per_alarm == 0 and self._subscribe():
-                        self.alarms.evaluate()
+                        self._evaluate()
                     self._read_inbox()
                 self._last_problem = None
             except (ClientError, BotoCoreError, OSError, ValueError) as exc:

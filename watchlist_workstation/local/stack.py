@@ -274,7 +274,9 @@ class LocalStack:
         """Subscribe to the stack's topic, so that what it sends is printed through `echo` and appended to
         notifications_log, and play CloudWatch's alarms (local/notifications.py): on each flush(), or
         in the background once started. The alarms on Lambda's Errors metric count the failed
-        invocations of this stack's Lambda service (LocalLambda.errors)."""
+        invocations of this stack's Lambda service (LocalLambda.errors); those on the consumer's own
+        metrics read what local/log_metrics.py extracted from the functions' logs."""
+        from watchlist_workstation.local.log_metrics import LogMetrics
         from watchlist_workstation.local.notifications import NotificationWatcher
 
         aws = self._require_started().aws
@@ -285,6 +287,8 @@ class LocalStack:
             region=REGION,
             lambda_errors=self.lambda_service.errors,
             echo=echo,
+            # The consumer's metrics travel in its log lines, which CloudWatch Logs turns into metrics.
+            log_metrics=LogMetrics(local_client("cloudwatch", aws), self.lambda_service.log_dir),
         )
         self.notifications.subscribe()
 
