@@ -18,6 +18,8 @@ from lib.limits import (
     SQS_SEND_BATCH,
     WIKI_EXTRACTS_PER_QUERY,
 )
+from lib.log import get_logger
+from lib.metrics import METRIC_NAMES, MetricsTarget, emf_fields, outcome_values
 from lib.pace import interval_for
 from lib.plan import Budget
 from lib.schedule import ScheduleError
@@ -28,9 +30,10 @@ from watchlist_workstation.cost.assumptions import DEFAULT_CHANGE_RATE, DEFAULT_
 from watchlist_workstation.cost.bill import price
 from watchlist_workstation.cost.deployment import deployment_from_template
 from watchlist_workstation.cost.designs import pipeline, prototype
+from watchlist_workstation.cost.estimate import METRIC_MEMBERS, emf_bytes
 from watchlist_workstation.cost.localrun import RECORD_NAME
 from watchlist_workstation.cost.month import SECONDS_PER_MONTH, schedule_seconds, ticks_per_month
-from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, PRICES
+from watchlist_workstation.cost.prices import ALWAYS, FREE_TIERS, GIB, PRICES
 from watchlist_workstation.cost.tick import message_bytes
 from watchlist_workstation.cost.units import comprehend_units, item_bytes, scan_pages, scan_read_units, sqs_requests
 from watchlist_workstation.deploy.template import load_template
@@ -76,7 +79,8 @@ def test_the_deployment_is_read_from_the_template_defaults():
     assert DEPLOYMENT.producer.memory_mb == template["Resources"]["ServerlessProducer"]["Properties"]["MemorySize"]
     assert DEPLOYMENT.consumer.memory_mb == template["Resources"]["ProducerAI"]["Properties"]["MemorySize"]
     assert DEPLOYMENT.consumer.architecture == template["Globals"]["Function"]["Architectures"][0]
-    assert DEPLOYMENT.alarms == 2 and DEPLOYMENT.point_in_time_recovery
+    assert DEPLOYMENT.alarms == 3 and DEPLOYMENT.point_in_time_recovery
+    assert DEPLOYMENT.metrics_namespace == template["Resources"]["NewPermanentErrorsAlarm"]["Properties"]["Namespace"]
 
 
 def estimate_of(companies: int, revision_rate: float, change_rate: float, a: Assumptions = DEFAULTS, **kwargs):
@@ -235,6 +239,43 @@ def test_free_tier_is_kept_apart_and_only_always_free_is_deducted():
     # AND the idle polling of Lambda's pollers fits SQS's always-free million requests
     sqs = bill.services()["SQS"]
     assert sqs["list"] > 0 and sqs["net"] == pytest.approx(0)
+
+
+def test_the_consumers_metrics_are_priced_as_custom_metrics_and_their_log_bytes():
+    # GIVEN a watchlist whose tick runs consumer batches WHEN its month is counted
+    estimate = estimate_of(1000, DEFAULT_REVISION_RATE, DEFAULT_CHANGE_RATE)
+    monthly = estimate.monthly()
+    invocations = estimate.per_tick[("lambda.requests", DEPLOYMENT.consumer.logical_id)]
+    # THEN each outcome metric is one custom metric for the month (one dimension: the stack)
+    assert monthly[("cloudwatch.metrics", "consumer outcome counts, 1 stack")] == len(METRIC_NAMES) == 7
+    # AND each batch's log line carries the metric members, billed as log ingestion
+    members = monthly[("logs.ingestion", METRIC_MEMBERS)] * GIB
+    assert members == pytest.approx(invocations * estimate.ticks_per_month * emf_bytes("WatchlistSentiment"))
+    # AND the alarms are the template's three, the one on new permanent errors included
+    assert monthly[("cloudwatch.alarms", "")] == 3
+    # AND seven metrics and three alarms fit CloudWatch's always-free ten of each
+    bill = price(monthly)
+    cloudwatch = [line for line in bill.lines if line.service == "CloudWatch"]
+    assert {line.key for line in cloudwatch} == {"cloudwatch.metrics", "cloudwatch.alarms"}
+    assert sum(line.list_cost for line in cloudwatch) == pytest.approx(7 * 0.30 + 3 * 0.10)
+    assert sum(line.net for line in cloudwatch) == pytest.approx(0)
+
+
+def test_metric_member_bytes_match_a_logged_batch_line(capsys):
+    # GIVEN the consumer's "batch done" line logged without and with its metric members (one-digit counts)
+    log = get_logger("consumer")
+    base = {"records": 10, "failed": 0, "counts": {"unchanged": 5}}
+    log.info("batch done", extra=base)
+    target = MetricsTarget("WatchlistSentiment", "watchlist-sentiment")
+    log.info("batch done", extra={**base, **emf_fields(target, outcome_values({"unchanged": 5}))})
+    without, with_metrics = capsys.readouterr().out.splitlines()[-2:]
+    # THEN the cost model's size of the members is what they add to the line
+    assert len(with_metrics) - len(without) == emf_bytes("WatchlistSentiment")
+
+
+def test_custom_metric_tiers_apply_to_the_monthly_total():
+    # GIVEN 300,000 custom metrics in a month THEN 10,000 at $0.30, 240,000 at $0.10 and 50,000 at $0.05
+    assert PRICES["cloudwatch.metrics"].cost(300_000) == pytest.approx(10_000 * 0.30 + 240_000 * 0.10 + 50_000 * 0.05)
 
 
 def test_twelve_month_offers_are_shown_but_never_deducted():

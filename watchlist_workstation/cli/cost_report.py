@@ -25,6 +25,7 @@ _UNIT_LABELS = {
     "event": "events",
     "GB": "GB",
     "alarm-month": "alarms",
+    "metric-month": "metrics",
     "notification": "e-mails",
 }
 

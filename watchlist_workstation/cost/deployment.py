@@ -1,7 +1,7 @@
 """What template.yml deploys, as the cost model needs it: the schedule, each function's memory and
 architecture, the consumer's batch size and concurrency, the Wikipedia request budget, log retention,
-alarms, point-in-time recovery; parameters at their defaults, Lambda's own defaults for what the
-template leaves out."""
+alarms, the consumer's metrics namespace, point-in-time recovery; parameters at their defaults, Lambda's own
+defaults for what the template leaves out."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ class Deployment:
     log_retention_days: int | None  # None: logs never expire
     alarms: int
     point_in_time_recovery: bool
+    # The namespace the consumer's outcome metrics go to (its METRICS_NAMESPACE), None when it emits none.
+    metrics_namespace: str | None = None
 
 
 def _resolved(value: Any, parameters: Mapping[str, Any]) -> Any:
@@ -106,4 +108,5 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
         log_retention_days=None if not retention or None in retention else max(int(r) for r in retention),
         alarms=sum(1 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"),
         point_in_time_recovery=bool(pitr),
+        metrics_namespace=environment.get("METRICS_NAMESPACE") or None,
     )

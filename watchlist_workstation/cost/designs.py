@@ -95,6 +95,7 @@ def pipeline(
     if done.invocations:
         e.invoke(deployment.consumer, done.invocations, done.seconds / done.invocations)
     e.add_log_ingestion(a.log_bytes_per_producer_invocation + done.log_bytes)
+    e.add_metrics(deployment, done.invocations, measured_logs=False)
     e.add_results_storage(done.result_bytes, a)
     e.add_table_storage(companies, table_bytes, deployment.point_in_time_recovery)
     e.add_fixed_monthly(deployment, a, idle_polls=True)

@@ -3,9 +3,12 @@ ticks of a month) and what a month holds whatever the ticks (storage, alarms, id
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+from lib.log import EMF_METADATA_KEY
+from lib.metrics import METRIC_NAMES, MetricsTarget, emf_fields, outcome_values
 from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.deployment import Deployment, FunctionSettings
 from watchlist_workstation.cost.month import DAYS_PER_MONTH, SECONDS_PER_MONTH
@@ -16,7 +19,7 @@ from watchlist_workstation.cost.units import DDB_STORAGE_OVERHEAD_BYTES
 NOT_MODELLED = (
     "data transfer out (requests to Wikipedia; 100 GB a month are always free)",
     "KMS requests for the table's AWS managed key",
-    "CloudWatch metrics (the services' own are free)",
+    "CloudWatch metrics the services publish themselves (free)",
     "redelivered or dead-lettered messages (and the table reads and HeadObject calls a redelivery makes)",
     "permanent errors (a missing or disambiguation page is written once)",
     "the consumer's SNS publishes with NotifyOnLabelChange=true (off by default)",
@@ -28,6 +31,18 @@ PROTOTYPE = "prototype"
 LOCAL_RUN = "local run"
 
 Item = tuple[str, str]  # (price key, detail)
+FUNCTION_LOGS = "function logs"
+METRIC_MEMBERS = "metric members of the consumer's log lines (EMF)"
+# The stack name the metric documents are sized with: the default one (README.md, "Deploying to AWS").
+DEFAULT_STACK_NAME = "watchlist-sentiment"
+
+
+def emf_bytes(namespace: str) -> int:
+    """What the metric members add to one consumer "batch done" line (lib/metrics.py), with one-digit counts."""
+    fields = emf_fields(MetricsTarget(namespace, DEFAULT_STACK_NAME), outcome_values({}), clock=lambda: 1.8e9)
+    # ', "key": value' per member, as python-json-logger writes it, the metadata under its output name "_aws".
+    names = {EMF_METADATA_KEY: "_aws"}
+    return sum(len(f', "{names.get(key, key)}": ') + len(json.dumps(value)) for key, value in fields.items())
 
 
 @dataclass
@@ -66,9 +81,22 @@ class Estimate:
         self.per_tick[(key, function.logical_id)] += count * seconds * function.memory_gb
         self.figures[f"{function.logical_id} seconds per invocation"] = round(seconds, 3)
 
-    def add_log_ingestion(self, log_bytes: float) -> None:
+    def add_log_ingestion(self, log_bytes: float, detail: str = FUNCTION_LOGS) -> None:
         """`log_bytes` of function logs written per tick."""
-        self.per_tick[("logs.ingestion", "function logs")] += log_bytes / GIB
+        self.per_tick[("logs.ingestion", detail)] += log_bytes / GIB
+
+    def add_metrics(self, deployment: Deployment, consumer_invocations: float, *, measured_logs: bool) -> None:
+        """The consumer's outcome metrics (lib/metrics.py): each a custom metric for the month, one time series a
+        stack (its one dimension), billed in the hours a batch sends it (a tick's batches come every period, so
+        every hour when the period is at most an hour); and, unless the log bytes were measured with them, the
+        bytes their members add to each batch's log line."""
+        if not deployment.metrics_namespace or not consumer_invocations:
+            return
+        self.per_month[("cloudwatch.metrics", "consumer outcome counts, 1 stack")] += len(METRIC_NAMES)
+        if not measured_logs:
+            size = emf_bytes(deployment.metrics_namespace)
+            self.add_log_ingestion(consumer_invocations * size, METRIC_MEMBERS)
+            self.figures["metric member bytes per consumer invocation (EMF)"] = size
 
     def add_results_storage(self, bytes_per_tick: float, a: Assumptions) -> None:
         """Results objects of `bytes_per_tick` a tick, held for the assumed months."""
@@ -83,7 +111,8 @@ class Estimate:
 
     def add_fixed_monthly(self, deployment: Deployment | None, a: Assumptions, *, idle_polls: bool) -> None:
         """What a month holds whatever the ticks: logs kept, alarms, alarm notifications, idle polling."""
-        monthly_log_gb = self.per_tick[("logs.ingestion", "function logs")] * self.ticks_per_month
+        logs = sum(q for (key, _), q in self.per_tick.items() if key == "logs.ingestion")
+        monthly_log_gb = logs * self.ticks_per_month
         retention = deployment.log_retention_days if deployment else None
         months_kept = a.results_months if retention is None else min(retention / DAYS_PER_MONTH, a.results_months)
         self.per_month[("logs.storage", "function logs")] += monthly_log_gb * months_kept

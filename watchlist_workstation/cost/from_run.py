@@ -81,6 +81,8 @@ def from_local_run(run: LocalRun, deployment: Deployment, a: Assumptions, schedu
     )
     e.per_tick[("events.scheduled", "schedule rule")] += 1
     e.add_log_ingestion(run.log_bytes)
+    # The run's log bytes hold the metric members already.
+    e.add_metrics(deployment, batches, measured_logs=True)
     e.add_results_storage(run.results_bytes, a)
     e.add_table_storage(run.table_items, run.table_bytes, deployment.point_in_time_recovery)
     # The local executor's own polls are in the counts already (its rhythm, not Lambda's).

@@ -222,6 +222,21 @@ PRICES: dict[str, Price] = {
             checked="billed on compressed bytes; the estimate counts them uncompressed, so it errs high",
         ),
         Price(
+            "cloudwatch.metrics",
+            "CloudWatch",
+            "custom metrics",
+            "metric-month",
+            (Tier(10_000, 0.30), Tier(250_000, 0.10), Tier(1_000_000, 0.05), Tier(None, 0.02)),
+            _CLOUDWATCH,
+            checked=(
+                "the page's metrics table renders from templates in the stored copies; $0.30 per metric-month for "
+                "the first 10,000, then $0.10, $0.05 and $0.02 at 250K and 1M, as transcribed in "
+                "github.com/nishinoshake/aws-rough issue 37 and by vantage.sh; prorated by the hour, so a metric "
+                "costs only in the hours it receives data; metrics from the embedded metric format are custom "
+                "metrics, and their log lines are billed as log ingestion"
+            ),
+        ),
+        Price(
             "cloudwatch.alarms",
             "CloudWatch",
             "standard-resolution alarms",
@@ -253,6 +268,7 @@ FREE_TIERS: tuple[FreeTier, ...] = (
         "5 GB of CloudWatch Logs (ingestion and archive together)",
         _CLOUDWATCH,
     ),
+    FreeTier(("cloudwatch.metrics",), 10, ALWAYS, "10 custom metrics", _CLOUDWATCH),
     FreeTier(("cloudwatch.alarms",), 10, ALWAYS, "10 standard alarms", _CLOUDWATCH),
     FreeTier(("sns.publish",), 1_000_000, ALWAYS, "1M SNS publishes", _SNS),
     FreeTier(("sns.email",), 1_000, ALWAYS, "1,000 SNS e-mails", _SNS),
