@@ -11,10 +11,10 @@ and no permission beyond the log group's. The format (same guide, "Specification
 
 The log event must be the JSON object and nothing else; other root members are allowed and kept as they are.
 The pipeline's logger writes each line as one JSON object straight to stdout (lib/log.py), which Lambda passes
-on unchanged in the Text log format the template keeps (Lambda developer guide, "Log and monitor Python Lambda
-functions": output not written through the runtime's own logging handler reaches CloudWatch Logs as plain text,
-i.e. as written). So the consumer's "batch done" line is itself the metric document: `emf_fields` gives the
-extra keys it logs.
+on unchanged in the Text log format the template sets for the consumer (Lambda developer guide, "Log and
+monitor Python Lambda functions": what a function prints outside the runtime's logging handler reaches
+CloudWatch Logs as plain text, i.e. as written). So the consumer's "batch done" line is itself the metric
+document: `emf_fields` gives the extra keys it logs.
 
 One dimension, the stack, so a metric is one time series per stack: each dimension value multiplies the
 custom metrics CloudWatch bills (docs/cost.md).

@@ -91,7 +91,9 @@ def test_functions_keep_arm64_layers_and_own_log_group_in_transformed_template(t
         properties = resources[function_id]["Properties"]
         assert properties["Architectures"] == ["arm64"]
         assert sorted(layer["Ref"] for layer in properties["Layers"]) == layer_ids
-        assert properties["LoggingConfig"] == {"LogGroup": {"Ref": f"{function_id}LogGroup"}}
+        assert properties["LoggingConfig"]["LogGroup"] == {"Ref": f"{function_id}LogGroup"}
+    # AND the consumer's log format is Text, which keeps its metric lines as written
+    assert resources["ProducerAI"]["Properties"]["LoggingConfig"]["LogFormat"] == "Text"
 
 
 # ---------------------------------------------------------------------------------------------- parameters
