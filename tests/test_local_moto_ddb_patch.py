@@ -255,14 +255,18 @@ def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch
         assert state.save_analysis(TABLE, result_row("Globex", AT), page("Globex", 9), "k/0", ddb=ddb) == state.WRITTEN
         assert state.save_analysis(TABLE, result_row("Acme", AT), page("Acme", 10), "k/1", ddb=ddb) == state.WRITTEN
         assert state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:05:00Z", ddb=ddb) == state.WRITTEN
+        assert state.clear_error(TABLE, "Acme", "2026-11-28T12:05:00Z", ddb=ddb) == state.WRITTEN
         assert validated == []  # moto's own validator never ran
-        # A condition without values was parsed once per set of names, not twice per write; the analysis's
-        # condition carries its revision, page and order key as values, so moto parses it on every write, as shipped.
+        # A condition without values (clearing an error) was parsed once per set of names, not twice per write;
+        # the analysis's condition carries its revision, page and order key as values, and the error's its
+        # reason, so moto parses each on every write, as shipped.
         newer = (
             "attribute_exists(#n) AND (attribute_not_exists(#rev) OR #rev < :rev OR #page <> :page) "
             "AND (attribute_not_exists(#k) OR #k < :k)"
         )
-        assert [c for c in conditions if c] == [newer] * 4 + ["attribute_exists(#n)"]
+        other_error = "attribute_exists(#n) AND (attribute_not_exists(#err) OR #err <> :err)"
+        cleared = "attribute_exists(#n) AND attribute_exists(#err)"
+        assert [c for c in conditions if c] == [newer] * 4 + [other_error] * 2 + [cleared]
         item = ddb.get_item(TableName=TABLE, Key={"name": {"S": "Acme"}})["Item"]
         assert item["sentiment"] == {"S": "POSITIVE"} and item["checked_at"] == {"S": "2026-11-28T12:05:00Z"}
         _update(ddb, "SET #a = :a + :a", {"#a": "count"}, {":a": {"N": "2"}})
