@@ -2,8 +2,9 @@
 
 On a terminal one line is rewritten in place (a carriage return, at most every LIVE_INTERVAL seconds);
 anywhere else (a pipe, a file, CI) whole lines are printed: one each time another tenth of a known
-total is done, one every PLAIN_INTERVAL seconds while the total is unknown, and the last count. A
-stage (a step with no count: "building", "deleting stack x") is one line either way.
+total is done, one every PLAIN_INTERVAL seconds while the total is unknown (so work that ends sooner
+prints no count at all), and the last count if an earlier one was printed. A stage (a step with no
+count: "building", "deleting stack x") is one line either way.
 
     with Progress("added", total=len(names)) as progress:
         for done in ...:
@@ -13,6 +14,7 @@ stage (a step with no count: "building", "deleting stack x") is one line either 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -47,10 +49,12 @@ class Progress:
         self._clock = clock
         self.done = 0
         self.detail = ""
-        self._shown_at: float | None = None
+        # Plain lines for an unknown total start one interval from now; a live line shows at once.
+        self._shown_at: float | None = None if self.live else clock()
         self._step = 0  # tenths of the total already printed (plain lines)
         self._last_line = ""
         self._open_line = False  # a live line is on screen without its newline
+        self._printed = False  # a plain count line was printed
 
     def __enter__(self) -> Progress:
         return self
@@ -83,7 +87,7 @@ class Progress:
             if step > self._step:
                 self._step = step
                 self._print(now)
-        elif self._shown_at is None or now - self._shown_at >= PLAIN_INTERVAL:
+        elif now - (self._shown_at or 0.0) >= PLAIN_INTERVAL:
             self._print(now)
 
     def advance(self, units: int = 1, *, detail: str | None = None) -> None:
@@ -91,20 +95,21 @@ class Progress:
 
     def stage(self, text: str) -> None:
         """A line of its own (a step, a note) without losing the count's line on a terminal."""
-        self._end_live_line()
+        if self._open_line:
+            self._end_live_line()
+            self._last_line = ""  # the next live line starts on a fresh line: nothing to wipe
         stage(text, self.stream)
-        self._last_line = ""
 
     def finish(self) -> None:
-        """The final count: the live line ends with a newline; a plain one is printed unless it just was."""
+        """The final count: the live line ends with a newline; a plain one follows the counts already printed."""
         if self.live:
             self._show_live(self._clock())
             self._end_live_line()
-        elif self.text() != self._last_line:
+        elif self._printed and self.text() != self._last_line:
             self._print(self._clock())
 
     def _print(self, now: float) -> None:
-        self._shown_at = now
+        self._shown_at, self._printed = now, True
         self._last_line = self.text()
         stage(self._last_line, self.stream)
 
@@ -122,3 +127,39 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._open_line = False
+
+
+class Steps:
+    """Long work told as lines (one per step) and, for a step that reports how far it has come, a count."""
+
+    def __init__(self, *, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self._stream, self._live = stream, live
+        self._lock = threading.Lock()  # counts may come from another thread (a stack deletion's watcher)
+        self._what: str | None = None
+        self._progress: Progress | None = None
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._end_count()
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._end_count()
+            stage(text, self._stream)
+
+    def count(self, what: str, done: int, total: int | None = None) -> None:
+        with self._lock:
+            progress = self._progress
+            if progress is None or what != self._what:
+                self._end_count()
+                progress = Progress(what, total, stream=self._stream, live=self._live)
+                self._what, self._progress = what, progress
+            progress.update(done, total=total)
+
+    def _end_count(self) -> None:
+        if self._progress is not None:
+            self._progress.finish()
+        self._what, self._progress = None, None

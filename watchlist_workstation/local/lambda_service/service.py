@@ -235,7 +235,12 @@ class LocalLambda:
         return self._poller.drain(timeout, idle_rounds)
 
     def fire_and_drain(
-        self, rule_name: str | None = None, *, timeout: float = 300, idle_rounds: int = 2
+        self,
+        rule_name: str | None = None,
+        *,
+        timeout: float = 300,
+        idle_rounds: int = 2,
+        on_tick: Callable[[InvokeResult], None] | None = None,
     ) -> tuple[InvokeResult, DrainReport]:
         """One schedule tick (fire_schedule) with the pollers already running, then drain.
 
@@ -244,9 +249,16 @@ class LocalLambda:
         batch of companies takes (about a third of it at 3,000 companies). The idle checks start
         once the tick has returned, so a queue still empty at the start does not end the drain.
         The tick's result comes back even when it failed: whatever it queued is drained anyway.
+        `on_tick(result)` hears it as soon as the tick returns, while the queue is still draining.
         """
         ticks: list[InvokeResult] = []
-        report = self._poller.drain(timeout, idle_rounds, first=lambda: ticks.append(self.fire_schedule(rule_name)))
+
+        def fire() -> None:
+            ticks.append(self.fire_schedule(rule_name))
+            if on_tick is not None:
+                on_tick(ticks[0])
+
+        report = self._poller.drain(timeout, idle_rounds, first=fire)
         report.ticks = len(ticks)
         return ticks[0], report
 
