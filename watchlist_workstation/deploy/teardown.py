@@ -71,13 +71,19 @@ def empty_bucket(s3: Any, bucket: str, on_deleted: Callable[[int], None] | None 
         if on_deleted is not None:
             on_deleted(deleted)
 
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            batch.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
-            if len(batch) == S3_DELETE_BATCH:
-                flush()
-    flush()
-    return deleted
+    # Each listing starts from the beginning, which after a delete is the next batch: a page marker naming a
+    # version just deleted makes moto's ListObjectVersions skip everything after it (S3 needs no marker either).
+    previous: list[dict[str, str]] = []
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_DELETE_BATCH)
+        entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        if not entries:
+            return deleted
+        batch.extend({"Key": entry["Key"], "VersionId": entry["VersionId"]} for entry in entries[:S3_DELETE_BATCH])
+        if batch == previous:
+            raise TeardownError(f"objects of {bucket} are still listed after they were deleted: {batch[0]['Key']}")
+        previous = list(batch)
+        flush()
 
 
 def bucket_exists(s3: Any, bucket: str) -> bool:
