@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 import cfcli  # noqa: F401  (registers every command on the group)
 from watchlist_workstation.cli import health, redrive
@@ -249,3 +250,27 @@ def test_a_failed_send_deletes_nothing(no_mapping):
     assert (
         int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 1
     )
+
+
+def test_alarms_the_caller_may_not_read_leave_status_informational_and_fail_the_check(stack, cli_runner, monkeypatch):
+    # GIVEN credentials without cloudwatch:DescribeAlarms
+    def refused(*_args):
+        error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform cloudwatch:DescribeAlarms"}}
+        raise ClientError(error, "DescribeAlarms")
+
+    monkeypatch.setattr(health, "stack_alarms", refused)
+    # WHEN status runs without and with --check
+    plain = invoke(cli_runner, "status")
+    checked = invoke(cli_runner, "status", "--check")
+    # THEN status shows the rest with the alarms unavailable and a note why; the check does not pass
+    assert plain.exit_code == 0
+    assert "alarms:            unavailable" in plain.stdout.splitlines()
+    assert plain.stderr.splitlines() == [
+        "cannot read the alarms: AWS DescribeAlarms failed: AccessDenied: not authorized to perform "
+        "cloudwatch:DescribeAlarms"
+    ]
+    assert checked.exit_code == CHECK_FAILED_EXIT
+    assert check_lines(checked) == [
+        "check failed: alarms: cannot be checked (AWS DescribeAlarms failed: AccessDenied: not authorized to "
+        "perform cloudwatch:DescribeAlarms)"
+    ]

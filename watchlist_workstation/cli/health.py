@@ -121,6 +121,8 @@ def problems(report: dict[str, Any]) -> list[str]:
                 f"dead-letter queue: holds {held} message{'' if held == 1 else 's'} "
                 "(find why in the consumer's log, then './cfcli.py redrive')"
             )
+    for part, message in (report.get("unreadable") or {}).items():
+        found.append(f"{part}: cannot be checked ({message})")
     for alarm in report.get("alarms") or []:
         if alarm["state"] == "ALARM":
             since = f" since {alarm['since']}" if alarm.get("since") else ""

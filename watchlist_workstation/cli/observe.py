@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from lib.clock import iso
 from lib.limits import SQS_SEND_ATTEMPTS
@@ -18,7 +19,7 @@ from lib.plan import Budget
 from lib.schedule import period_seconds
 from watchlist_workstation.cli import health
 from watchlist_workstation.cli.app import cli
-from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, note
+from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, emit_json, emit_table, note
 from watchlist_workstation.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 
 RESULTS_PREFIX = "results"  # the template's RESULTS_PREFIX for the consumer
@@ -168,11 +169,30 @@ def status(app: AppContext, as_json: bool, check: bool) -> None:
     section("watchlist", "TableName", lambda _: count_companies(app.client("dynamodb"), app.table_name()))
     section("results", "ResultsBucketName", lambda bucket: results_summary(app.client("s3"), bucket))
     report["refresh"] = refresh_plan(stack, report["watchlist"]["companies"]) if report["watchlist"] else None
-    report["alarms"] = health.stack_alarms(app.client("cloudformation"), app.client("cloudwatch"), app.stack_name)
+    unreadable: dict[str, str] = {}
+
+    def readable(name: str, read):
+        # Alarms and metrics need read permissions (cloudwatch:DescribeAlarms, GetMetricData) the other parts do
+        # not: without them status still shows the rest, and --check counts the part as not checked.
+        try:
+            return read()
+        except ClientError as exc:
+            unreadable[name] = aws_error_message(exc) or str(exc)
+            return None
+
+    report["alarms"] = readable(
+        "alarms", lambda: health.stack_alarms(app.client("cloudformation"), app.client("cloudwatch"), app.stack_name)
+    )
     lookback = health.tick_lookback(_schedule_period(stack))
     section(
-        "last_tick", "ProducerFunctionName", lambda name: health.last_tick(app.client("cloudwatch"), name, lookback)
+        "last_tick",
+        "ProducerFunctionName",
+        lambda name: readable("last tick", lambda: health.last_tick(app.client("cloudwatch"), name, lookback)),
     )
+    if unreadable:
+        report["unreadable"] = unreadable
+        for name, message in unreadable.items():
+            note(f"cannot read the {name}: {message}")
     if missing:
         note(f"stack {app.stack_name} has no output {', '.join(missing)}: those parts are unavailable")
     found = health.problems(report) if check else []
@@ -218,15 +238,19 @@ def _status_lines(report: dict[str, Any], lookback: timedelta, missing: list[str
     else:
         lines.append(("dead-letter queue", unavailable))
     alarms = report["alarms"]
-    raised = [a["name"] for a in alarms if a["state"] == "ALARM"]
-    in_alarm = f"in ALARM: {', '.join(raised)}" if raised else "none in ALARM"
-    lines.append(("alarms", f"{len(alarms)}, {in_alarm}" if alarms else "none"))
+    if alarms is None:
+        lines.append(("alarms", unavailable))
+    else:
+        raised = [a["name"] for a in alarms if a["state"] == "ALARM"]
+        in_alarm = f"in ALARM: {', '.join(raised)}" if raised else "none in ALARM"
+        lines.append(("alarms", f"{len(alarms)}, {in_alarm}" if alarms else "none"))
     tick = report["last_tick"]
     if tick:
         lines.append(("last tick", f"{tick['at']}, {'failed' if tick['failed'] else 'ok'}"))
     else:
         none = f"none in the last {human_duration(int(lookback.total_seconds()))}"
-        lines.append(("last tick", unavailable if "ProducerFunctionName" in missing else none))
+        cannot = "ProducerFunctionName" in missing or "last tick" in report.get("unreadable", {})
+        lines.append(("last tick", unavailable if cannot else none))
     if watchlist:
         count = watchlist["companies"]
         lines.append(("watchlist", f"{count} compan{'y' if count == 1 else 'ies'}"))
