@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import boto3
 
 import cfcli  # noqa: F401  (registers every command on the group)
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.progress import PLAIN_INTERVAL, Progress, Steps
+from watchlist_workstation.deploy import teardown
 from watchlist_workstation.deploy.teardown import empty_bucket
 
 
@@ -119,3 +121,47 @@ def test_add_of_3000_names_prints_plain_progress_lines(stack, cli_runner, tmp_pa
         "added 3000, already present 0",
     ]
     assert len(stack.names()) == 3000
+
+
+class DeletingStack:
+    """A CloudFormation client whose stack takes a while to delete: one of its two resources is gone at once."""
+
+    def __init__(self) -> None:
+        self.deleted = threading.Event()
+
+    def delete_stack(self, StackName):
+        pass
+
+    def get_waiter(self, name):
+        stack = self
+
+        class Waiter:
+            def wait(self, **_):
+                stack.deleted.wait(5)
+
+        return Waiter()
+
+    def get_paginator(self, name):
+        statuses = ["DELETE_COMPLETE", "DELETE_IN_PROGRESS"]
+
+        class Pages:
+            def paginate(self, **_):
+                return [{"StackResourceSummaries": [{"ResourceStatus": s} for s in statuses]}]
+
+        return Pages()
+
+
+def test_deleting_a_stack_counts_its_resources_deleted_while_it_waits(monkeypatch):
+    # GIVEN a stack whose deletion takes a while, counted every few milliseconds
+    monkeypatch.setattr(teardown, "RESOURCE_COUNT_SECONDS", 0.01)
+    cloudformation = DeletingStack()
+    counts: list[tuple[int, int]] = []
+
+    def heard(deleted: int, total: int) -> None:
+        counts.append((deleted, total))
+        cloudformation.deleted.set()  # the deletion ends once a count was heard
+
+    # WHEN it is deleted
+    teardown.delete_stack(cloudformation, "stack-id", on_resources=heard)
+    # THEN the count said 1 of its 2 resources was deleted
+    assert counts and counts[0] == (1, 2)
