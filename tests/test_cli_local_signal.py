@@ -78,6 +78,31 @@ def test_check_names_the_dead_letter_queue_and_the_alarm_it_set_off_then_passes_
     ]
 
 
+def test_check_sees_a_failed_tick_through_the_metrics_local_lambda_publishes(local, cli_runner):
+    # GIVEN a tick whose producer fails: the work queue is gone while it sends (then made again, empty)
+    sqs = local.client("sqs")
+    queue_url = local.outputs["QueueUrl"]
+    ddb_ops.items_add(local.outputs["TableName"], ["Netflix"], local.client("dynamodb"))
+    sqs.delete_queue(QueueUrl=queue_url)
+    calls_before = local.aws_calls()
+    tick = local.lambda_service.fire_schedule()
+    calls = local.aws_calls() - calls_before
+    sqs.create_queue(QueueName=queue_url.rsplit("/", 1)[1])
+    assert not tick.ok
+    # WHEN status --check runs against the local stack
+    result = cli_runner.invoke(cli, ["--local", "status", "--check", "--json"])
+    # THEN the last tick is that failed invocation, read from the AWS/Lambda metrics, and the check fails on it
+    assert result.exit_code == CHECK_FAILED_EXIT, result.stderr
+    last = json.loads(result.stdout)["last_tick"]
+    assert (last["invocations"], last["errors"], last["failed"]) == (1, 1, True)
+    assert check_lines(result) == [
+        f"check failed: last tick: the producer's invocation at {last['at']} failed (1 error in 1 invocation; "
+        "see its log)"
+    ]
+    # AND publishing the metrics was the Lambda service's own doing: not counted among the stack's calls
+    assert calls["sqs:SendMessageBatch"] >= 1 and not [key for key in calls if key.endswith(":PutMetricData")]
+
+
 def test_local_list_piped_into_a_reader_that_stops_after_one_line_ends_quietly(local):
     # GIVEN 3,000 companies: their list is far more than a pipe holds, so the writer meets the closed pipe
     names = [f"Company {n:05d}" for n in range(3000)]
