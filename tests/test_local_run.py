@@ -59,7 +59,7 @@ def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_ru
     progress = told[told.index("firing the schedule once; the queue drains while the producer queues") :][:3]
     assert progress == [
         "firing the schedule once; the queue drains while the producer queues",
-        f"tick queued {len(names)} companies in 1 chunks (0 not queued)",
+        f"tick queued {len(names)} companies in 1 chunk (0 not queued)",
         f"chunks done 1/1 (100%), {len(names)} companies delivered to the consumer, 0 chunks handed back",
     ]
     # AND what the tick counted is saved for `cost --from-local-run`

@@ -203,8 +203,9 @@ class DrainProgress:
                 self._progress.stage(f"tick failed: {tick.error_type}")
                 return
             summary = tick.payload or {}
+            chunks = summary.get("chunks")
             self._progress.stage(
-                f"tick queued {summary.get('queued')} companies in {summary.get('chunks')} chunks "
+                f"tick queued {summary.get('queued')} companies in {chunks} chunk{'' if chunks == 1 else 's'} "
                 f"({summary.get('failed')} not queued)"
             )
             self._progress.update(self._progress.done, total=summary.get("chunks") or None)
