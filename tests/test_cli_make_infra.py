@@ -48,7 +48,9 @@ def test_make_infra_of_a_new_stack_without_a_contact_fails_before_any_work(
     result = invoke(cli_runner, "make-infra", "-p", "NotificationEmail=ops@example.com")
     # THEN it is a usage error in one line naming the parameter, before any build, upload or deploy
     assert result.exit_code == 2
-    (line,) = stderr_lines(result)[1:]  # after the "deploying stack ..." progress line
+    # after the first stage's two progress lines ("[1/4] checking ...", "deploying stack ...")
+    assert stderr_lines(result)[0] == "[1/4] checking the credentials and the stack"
+    (line,) = stderr_lines(result)[2:]
     assert f"stack {fresh_stack_name} needs a value for UserAgentContact: pass -p UserAgentContact=VALUE" in line
     assert fake_sam.calls == [] and fake_build.calls == []
     assert not stack_exists(fresh_stack_name) and artifact_buckets_of(fresh_stack_name) == []

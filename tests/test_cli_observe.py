@@ -67,6 +67,8 @@ def test_status_of_a_fresh_stack_shows_aligned_lines_with_zeros_and_an_enabled_s
         "schedule": "ENABLED, rate(5 minutes)",
         "work queue": "0 waiting, 0 in flight",
         "dead-letter queue": "0 messages",
+        "alarms": "none",  # moto's CloudFormation creates no alarms
+        "last tick": "none in the last 1 hour",
         "watchlist": "0 companies",
         "refresh": "each company every 5 minutes (1 tick of at most 20,000 companies, 100 Wikipedia requests a minute)",
         "results": "0 objects, 0 B",
@@ -150,13 +152,14 @@ def test_status_of_a_stack_without_outputs_shows_what_it_can(aws, cli_runner):
     boto3.client("cloudformation").create_stack(StackName="bare", TemplateBody=json.dumps(template))
     # WHEN status is asked for it
     result = invoke(cli_runner, "--stack-name", "bare", "status")
-    # THEN the stack line is shown, every other part is "unavailable", and one note says why
+    # THEN the stack line is shown, every other part is "unavailable" (the stack has no alarm), and one note says why
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].split(":", 1)[1].strip() == "bare (CREATE_COMPLETE)"
-    assert [line.split(":", 1)[1].strip() for line in result.stdout.splitlines()[2:]] == ["unavailable"] * 6
+    values = [line.split(":", 1)[1].strip() for line in result.stdout.splitlines()[2:]]
+    assert values == ["unavailable"] * 3 + ["none"] + ["unavailable"] * 4
     assert result.stderr == (
-        "stack bare has no output ScheduleRuleName, QueueUrl, DeadLetterQueueUrl, TableName, ResultsBucketName: "
-        "those parts are unavailable\n"
+        "stack bare has no output ScheduleRuleName, QueueUrl, DeadLetterQueueUrl, TableName, ResultsBucketName, "
+        "ProducerFunctionName: those parts are unavailable\n"
     )
 
 
@@ -391,14 +394,28 @@ def test_run_prints_the_producers_summary(stack, cli_runner, lambda_stub):
 
 
 def test_run_json_prints_the_summary_as_json(stack, cli_runner, lambda_stub):
-    # GIVEN a producer that queues 2 companies, 1 of which failed
-    answer(lambda_stub, {"run_id": "run-9", "queued": 2, "failed": 1, "batches": 1})
+    # GIVEN a producer that queues 3 companies in 1 batch
+    answer(lambda_stub, {"run_id": "run-9", "queued": 3, "failed": 0, "batches": 1})
     # WHEN run is asked for JSON
     result = invoke(cli_runner, "run", "--json")
-    # THEN stdout is the summary and stderr warns about the failed company
-    assert json.loads(result.stdout) == {"run_id": "run-9", "queued": 2, "failed": 1, "batches": 1}
-    assert "1 companies could not be queued" in result.stderr
-    assert result.exit_code == 0
+    # THEN stdout is the summary, exit 0
+    assert json.loads(result.stdout) == {"run_id": "run-9", "queued": 3, "failed": 0, "batches": 1}
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_run_with_companies_not_queued_prints_the_summary_then_fails_in_one_line(stack, cli_runner, lambda_stub):
+    # GIVEN a producer that planned 5 companies and could queue only 3 of them
+    summary = {"run_id": "run-9", "planned": 5, "queued": 3, "failed": 2, "batches": 1}
+    answer(lambda_stub, summary)
+    # WHEN run is asked for JSON
+    result = invoke(cli_runner, "run", "--json")
+    # THEN stdout still has the summary, and one error line says how many failed and why, with exit status 1
+    assert json.loads(result.stdout) == summary
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: 2 of 5 companies could not be queued (run run-9): SQS refused their messages 3 times; "
+        "the producer's log line 'companies not queued after retries' names them"
+    ]
 
 
 def test_run_function_error_is_one_line_and_exit_1(stack, cli_runner, lambda_stub):

@@ -53,6 +53,15 @@ def test_first_run_analyses_every_company_and_the_second_reuses_the_state(cli_ru
     summary = json.loads(first.stdout)
     assert summary["queued"] == len(names) and summary["dead_lettered"] == 0 and summary["drained"]
     assert summary["comprehend_calls"] >= 1
+    # AND stderr (not a terminal here) told the stages and the drain's count in plain lines
+    told = first.stderr.splitlines()
+    assert told[0] == "creating the local stack from template.yml"
+    progress = told[told.index("firing the schedule once; the queue drains while the producer queues") :][:3]
+    assert progress == [
+        "firing the schedule once; the queue drains while the producer queues",
+        f"tick queued {len(names)} companies in 1 chunk (0 not queued)",
+        f"chunks done 1/1 (100%), {len(names)} companies delivered to the consumer, 0 chunks handed back",
+    ]
     # AND what the tick counted is saved for `cost --from-local-run`
     counted = read_run(Path(summary["counts_file"]))
     assert counted.companies_queued == len(names) and counted.comprehend["documents"] == len(names)

@@ -14,6 +14,21 @@ from watchlist_workstation.cli.context import AppContext, CliError, aws_error_me
 from watchlist_workstation.cli.logs import send_pipeline_logs_to_stderr
 from watchlist_workstation.limits import DEFAULT_STACK_NAME
 
+# What a shell reports for a process that SIGPIPE ended (128 + 13): a reader that stopped early.
+PIPE_CLOSED_EXIT = 141
+
+
+class PipeClosed(click.ClickException):
+    """stdout's reader closed the pipe: nothing to say (nobody would read it), exit PIPE_CLOSED_EXIT."""
+
+    exit_code = PIPE_CLOSED_EXIT
+
+    def __init__(self) -> None:
+        super().__init__("the pipe on stdout was closed")
+
+    def show(self, file=None) -> None:
+        pass
+
 
 class OneLineUsageError(click.UsageError):
     """A usage error shown as one line (with where to find help), like every other failure."""
@@ -64,6 +79,9 @@ class PipelineGroup(click.Group):
             raise OneLineUsageError(exc.format_message(), exc.ctx or ctx) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # Whoever read stdout has gone (`| head`): not an error of the command; main() ends quietly.
+            raise PipeClosed() from None
         except Exception as exc:
             verbose = bool(ctx.obj and ctx.obj.verbose)
             message = aws_error_message(exc)

@@ -18,6 +18,7 @@ import yaml
 from watchlist_workstation import project
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, is_interactive, note
+from watchlist_workstation.cli.progress import Steps, stage
 from watchlist_workstation.deploy import artifacts, sam
 from watchlist_workstation.deploy import teardown as teardown_steps
 from watchlist_workstation.deploy.stack_status import deploy_blocker
@@ -171,6 +172,7 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
     if sam_cli is None:
         raise CliError("the SAM CLI is not installed: run 'make install'")
     region = _region(app)
+    stage("[1/4] checking the credentials and the stack")
     account = app.client("sts").get_caller_identity()["Account"]
     note(f"deploying stack {app.stack_name} to account {account} in {region}")
     stack = app.describe_stack()
@@ -187,7 +189,9 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
             f"pass -p {missing[0]}=VALUE{hint}; see docs/deploying.md"
         )
 
+    stage("[2/4] building build/: layers, functions, template")
     report = _build()
+    stage("[3/4] finding the artifact bucket sam uploads the code and the template to")
     bucket = _artifact_bucket(app)
     argv = sam.sam_deploy_argv(
         sam_cli,
@@ -198,6 +202,7 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
         profile=app.profile,
         parameters=parameters,
     )
+    stage("[4/4] sam deploy: it uploads, then prints the stack's events as CloudFormation reports them")
     note(f"running: {shlex.join(argv)}")
     result = sam.run_sam(argv, env=sam.sam_environment(app.endpoint_url), cwd=project.work_dir(), on_line=note)
     if result.returncode != 0:
@@ -231,6 +236,7 @@ def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) ->
     blocker = deploy_blocker(app.describe_stack())
     if blocker:
         raise CliError(blocker)
+    stage("transforming template.yml, uploading the code, then creating or updating the stack and waiting for it")
     try:
         deployment = sync_offline(
             app.stack_name,
@@ -298,14 +304,16 @@ def teardown(app: AppContext, yes: bool) -> None:
             note(f"  - {line}")
         click.confirm(f"Delete stack {app.stack_name} and its data?", abort=True, err=True)
     try:
-        teardown_steps.execute_teardown(
-            plan,
-            cloudformation=app.client("cloudformation"),
-            s3=app.client("s3"),
-            events=app.client("events"),
-            logs=app.client("logs"),
-            report=note,
-        )
+        with Steps() as steps:
+            teardown_steps.execute_teardown(
+                plan,
+                cloudformation=app.client("cloudformation"),
+                s3=app.client("s3"),
+                events=app.client("events"),
+                logs=app.client("logs"),
+                report=steps.line,
+                count=steps.count,
+            )
     except teardown_steps.TeardownError as exc:
         raise CliError(f"{exc}; fix that and run teardown again") from exc
     note(f"teardown of stack {app.stack_name} complete")

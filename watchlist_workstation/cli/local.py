@@ -8,6 +8,7 @@ company's latest state, and the results) survives a restart.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -20,6 +21,7 @@ from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, note
 from watchlist_workstation.cli.deploy import parameter_option
 from watchlist_workstation.cli.observe import queue_depth
+from watchlist_workstation.cli.progress import Progress, stage
 from watchlist_workstation.cli.watchlist import read_names
 from watchlist_workstation.project import ROOT, SAMPLE_WATCHLIST, local_results_dir
 
@@ -119,13 +121,15 @@ def run_once(
 
     app: AppContext = ctx.obj
     started = time.perf_counter()
+    stage("creating the local stack from template.yml")
     stack = _start(app, port, online, results_dir, parameters)
     try:
         for line in _endpoint_lines(stack):
             note(line)
         comprehend_before = stack.comprehend.stats()
         recorder = RunRecorder.begin(stack)
-        tick, drained = stack.lambda_service.fire_and_drain(timeout=timeout)
+        with DrainProgress(stack.lambda_service) as progress:
+            tick, drained = stack.lambda_service.fire_and_drain(timeout=timeout, on_tick=progress.ticked)
         # What the tick counted, for `cost --from-local-run` to price.
         record = stack.state_dir / RECORD_NAME
         queued = (tick.payload or {}).get("queued") if tick.ok else 0
@@ -172,6 +176,54 @@ def run_once(
             raise CliError(f"{dead} messages ended in the dead-letter queue; see .local-state/logs for why")
     finally:
         stack.stop()
+
+
+class DrainProgress:
+    """`local run`'s progress: the tick (companies and chunks queued), then the chunks done (deleted from the
+    queue) and the companies delivered to the consumer, as the mapping's polls report them (on the pollers'
+    threads, hence the lock)."""
+
+    def __init__(self, lambda_service) -> None:
+        self._lock = threading.Lock()
+        self._progress = Progress("chunks done")
+        self._companies = self._handed_back = 0
+        self._progress.stage("firing the schedule once; the queue drains while the producer queues")
+        lambda_service.watch_polls(self.polled)
+
+    def __enter__(self) -> DrainProgress:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        with self._lock:
+            self._progress.__exit__(kind, *rest)
+
+    def ticked(self, tick) -> None:
+        with self._lock:
+            if not tick.ok:
+                self._progress.stage(f"tick failed: {tick.error_type}")
+                return
+            summary = tick.payload or {}
+            chunks = summary.get("chunks")
+            self._progress.stage(
+                f"tick queued {summary.get('queued')} companies in {chunks} chunk{'' if chunks == 1 else 's'} "
+                f"({summary.get('failed')} not queued)"
+            )
+            self._progress.update(self._progress.done, total=summary.get("chunks") or None)
+
+    def polled(self, report) -> None:
+        if not report.received:
+            return
+        companies = 0
+        for record in report.records:
+            try:
+                companies += len(json.loads(record["body"]).get("companies", [1]))
+            except (ValueError, AttributeError, KeyError):
+                companies += 1  # a body that is not the producer's message: counted as one
+        with self._lock:
+            self._companies += companies
+            self._handed_back += report.failed
+            detail = f"{self._companies} companies delivered to the consumer, {self._handed_back} chunks handed back"
+            self._progress.update(self._progress.done + report.deleted, detail=detail)
 
 
 @local_group.command("up")

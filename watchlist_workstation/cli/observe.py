@@ -5,18 +5,21 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from lib.clock import iso
+from lib.limits import SQS_SEND_ATTEMPTS
 from lib.names import InvalidName, validate_name
 from lib.plan import Budget
 from lib.schedule import period_seconds
+from watchlist_workstation.cli import health
 from watchlist_workstation.cli.app import cli
-from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, note
+from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, emit_json, emit_table, note
 from watchlist_workstation.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 
 RESULTS_PREFIX = "results"  # the template's RESULTS_PREFIX for the consumer
@@ -28,6 +31,9 @@ SCORE_COLUMNS = ("positive", "negative", "neutral", "mixed")
 _INVOKE_CONFIG = Config(
     retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=LAMBDA_MAX_TIMEOUT_SECONDS + 30
 )
+
+# status --check found a problem: not 1 (could not look) nor 2 (usage), so a monitor can tell them apart.
+CHECK_FAILED_EXIT = 3
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
@@ -128,9 +134,15 @@ def results_summary(s3: Any, bucket: str, prefix: str = RESULTS_PREFIX) -> dict[
 
 @cli.command()
 @json_option
+@click.option(
+    "--check",
+    is_flag=True,
+    help=f"Exit {CHECK_FAILED_EXIT} (one line each on stderr) when the dead-letter queue holds messages, an alarm "
+    "of the stack is in ALARM, or the last tick failed.",
+)
 @click.pass_obj
-def status(app: AppContext, as_json: bool) -> None:
-    """Show the stack, the queues, the schedule, the watchlist size and the newest results object."""
+def status(app: AppContext, as_json: bool, check: bool) -> None:
+    """Show the stack, the queues, the schedule, the alarms, the last tick, the watchlist and the newest results."""
     outputs = app.outputs()  # one clear line when the stack does not exist
     stack = app.describe_stack() or {}
     report: dict[str, Any] = {
@@ -157,16 +169,57 @@ def status(app: AppContext, as_json: bool) -> None:
     section("watchlist", "TableName", lambda _: count_companies(app.client("dynamodb"), app.table_name()))
     section("results", "ResultsBucketName", lambda bucket: results_summary(app.client("s3"), bucket))
     report["refresh"] = refresh_plan(stack, report["watchlist"]["companies"]) if report["watchlist"] else None
+    unreadable: dict[str, str] = {}
+
+    def readable(name: str, read):
+        # Alarms and metrics need read permissions (cloudwatch:DescribeAlarms, GetMetricData) the other parts do
+        # not: without them status still shows the rest, and --check counts the part as not checked.
+        try:
+            return read()
+        except ClientError as exc:
+            unreadable[name] = aws_error_message(exc) or str(exc)
+            return None
+
+    report["alarms"] = readable(
+        "alarms", lambda: health.stack_alarms(app.client("cloudformation"), app.client("cloudwatch"), app.stack_name)
+    )
+    lookback = health.tick_lookback(_schedule_period(stack))
+    section(
+        "last_tick",
+        "ProducerFunctionName",
+        lambda name: readable("last tick", lambda: health.last_tick(app.client("cloudwatch"), name, lookback)),
+    )
+    if unreadable:
+        report["unreadable"] = unreadable
+        for name, message in unreadable.items():
+            note(f"cannot read the {name}: {message}")
     if missing:
         note(f"stack {app.stack_name} has no output {', '.join(missing)}: those parts are unavailable")
+    found = health.problems(report) if check else []
+    if check:
+        report["check"] = {"ok": not found, "problems": found}
 
     if as_json:
         emit_json(report)
-        return
-    emit_fields(_status_lines(report))
+    else:
+        emit_fields(_status_lines(report, lookback, missing))
+    if found:
+        for line in found:
+            note(f"check failed: {line}")
+        raise click.exceptions.Exit(CHECK_FAILED_EXIT)
+    if check:
+        note("check passed: the dead-letter queue is empty, no alarm is in ALARM, the last tick did not fail")
 
 
-def _status_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
+def _schedule_period(stack: dict[str, Any]) -> int | None:
+    parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters") or []}
+    try:
+        return period_seconds(parameters["ScheduleExpression"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _status_lines(report: dict[str, Any], lookback: timedelta, missing: list[str]) -> list[tuple[str, str]]:
     stack, schedule, queue, dlq = report["stack"], report["schedule"], report["queue"], report["dead_letter_queue"]
     watchlist, results = report["watchlist"], report["results"]
     unavailable = "unavailable"
@@ -184,6 +237,20 @@ def _status_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(("dead-letter queue", f"{dead} message{'' if dead == 1 else 's'}"))
     else:
         lines.append(("dead-letter queue", unavailable))
+    alarms = report["alarms"]
+    if alarms is None:
+        lines.append(("alarms", unavailable))
+    else:
+        raised = [a["name"] for a in alarms if a["state"] == "ALARM"]
+        in_alarm = f"in ALARM: {', '.join(raised)}" if raised else "none in ALARM"
+        lines.append(("alarms", f"{len(alarms)}, {in_alarm}" if alarms else "none"))
+    tick = report["last_tick"]
+    if tick:
+        lines.append(("last tick", f"{tick['at']}, {'failed' if tick['failed'] else 'ok'}"))
+    else:
+        none = f"none in the last {human_duration(int(lookback.total_seconds()))}"
+        cannot = "ProducerFunctionName" in missing or "last tick" in report.get("unreadable", {})
+        lines.append(("last tick", unavailable if cannot else none))
     if watchlist:
         count = watchlist["companies"]
         lines.append(("watchlist", f"{count} compan{'y' if count == 1 else 'ies'}"))
@@ -385,7 +452,14 @@ def run(app: AppContext, as_json: bool) -> None:
     else:
         emit_fields([(key, str(payload.get(key))) for key in ("run_id", "queued", "failed", "batches")])
     if payload.get("failed"):
-        note(f"{payload['failed']} companies could not be queued; the producer's log says which")
+        # The summary is printed (it is the run's data); the exit status says the run was not whole.
+        failed, planned = payload["failed"], payload.get("planned")
+        of = f" of {planned}" if planned is not None else ""
+        raise CliError(
+            f"{failed}{of} compan{'y' if failed == 1 else 'ies'} could not be queued (run {payload.get('run_id')}): "
+            f"SQS refused their messages {SQS_SEND_ATTEMPTS} times; the producer's log line "
+            "'companies not queued after retries' names them"
+        )
 
 
 def _error_text(payload: Any, body: str) -> str:

@@ -8,7 +8,7 @@ stack's outputs (or CFCLI_TABLE_NAME).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import click
@@ -18,10 +18,10 @@ from lib.limits import DDB_BATCH_WRITE
 from lib.names import InvalidName, validate_name
 from watchlist_workstation.cli.app import OneLineUsageError, cli
 from watchlist_workstation.cli.context import AppContext, CliError, emit_json, emit_table, is_interactive, note
+from watchlist_workstation.cli.progress import Progress, stage
 
-# Inputs above this many names report their progress on stderr, every PROGRESS_EVERY chunks.
+# Inputs above this many names report their progress on stderr (watchlist_workstation/cli/progress.py).
 PROGRESS_FROM = 4 * DDB_BATCH_WRITE
-PROGRESS_EVERY = 10
 
 
 # "Name | Page title": the page to read for a name that alone is ambiguous. A MediaWiki title cannot
@@ -113,16 +113,17 @@ def _name_and_title(raw: str) -> tuple[str, str | None]:
         raise InvalidName(f"{exc} (in 'Name | Page title')") from exc
 
 
-def _progress(verb: str, total: int):
+@contextlib.contextmanager
+def _progress(verb: str, total: int, first: str | None = None) -> Iterator[Callable[[int, int], None] | None]:
+    """What ddb_ops reports each written chunk to: progress on stderr for inputs over PROGRESS_FROM names,
+    after the line `first` (what happens before the first write)."""
     if total <= PROGRESS_FROM:
-        return None
-    step = PROGRESS_EVERY * DDB_BATCH_WRITE
-
-    def report(done: int, of: int) -> None:
-        if done % step == 0 or done == of:
-            note(f"{verb} {done}/{of}")
-
-    return report
+        yield None
+        return
+    if first:
+        stage(first)
+    with Progress(verb) as progress:
+        yield lambda done, of: progress.update(done, total=of)
 
 
 @contextlib.contextmanager
@@ -202,8 +203,9 @@ def add(app: AppContext, items: tuple[str, ...], path: str | None, dry_run: bool
                 added=[n for n in wanted.names if n not in present], present=[n for n in wanted.names if n in present]
             )
         else:
-            progress = _progress("added", len(wanted.names))
-            report = ddb_ops.items_add(table, wanted.names, ddb, titles=wanted.titles, progress=progress)
+            first = f"checking {len(wanted.names)} names against the watchlist, then writing {DDB_BATCH_WRITE} a call"
+            with _progress("added", len(wanted.names), first) as progress:
+                report = ddb_ops.items_add(table, wanted.names, ddb, titles=wanted.titles, progress=progress)
     _report(wanted.names, ("add", report.added), ("already present", "present", report.present), dry_run, as_json)
 
 
@@ -231,7 +233,8 @@ def remove(app: AppContext, items: tuple[str, ...], path: str | None, dry_run: b
                 not_found=[n for n in wanted.names if n not in present],
             )
         else:
-            report = ddb_ops.items_delete(table, wanted.names, ddb, progress=_progress("removed", len(present)))
+            with _progress("removed", len(present)) as progress:
+                report = ddb_ops.items_delete(table, wanted.names, ddb, progress=progress)
     _report(wanted.names, ("remove", report.removed), ("not found", "not_found", report.not_found), dry_run, as_json)
 
 

@@ -11,6 +11,7 @@ stack really has that resource, and an artifact bucket only when its tags say th
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,11 @@ SCHEDULE_RULE_OUTPUT = "ScheduleRuleName"
 TABLE_OUTPUT = "TableName"
 
 Report = Callable[[str], None]
+# count(what, done, total): how far a long step has come (objects deleted so far, the stack's resources
+# deleted of all); the CLI shows it as progress (docs/cli.md, "Progress").
+Count = Callable[[str, int, "int | None"], None]
+# How often the stack's resources are counted while CloudFormation deletes them.
+RESOURCE_COUNT_SECONDS = 5.0
 
 
 class TeardownError(RuntimeError):
@@ -42,8 +48,9 @@ class TeardownError(RuntimeError):
 # ---------------------------------------------------------------------------------------------- buckets
 
 
-def empty_bucket(s3: Any, bucket: str) -> int:
-    """Delete every object version and delete marker (a versioned bucket keeps both); returns how many."""
+def empty_bucket(s3: Any, bucket: str, on_deleted: Callable[[int], None] | None = None) -> int:
+    """Delete every object version and delete marker (a versioned bucket keeps both); returns how many.
+    `on_deleted(count so far)` after each batch."""
     deleted = 0
     batch: list[dict[str, str]] = []
 
@@ -61,14 +68,22 @@ def empty_bucket(s3: Any, bucket: str) -> int:
             )
         deleted += len(batch)
         batch.clear()
+        if on_deleted is not None:
+            on_deleted(deleted)
 
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            batch.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
-            if len(batch) == S3_DELETE_BATCH:
-                flush()
-    flush()
-    return deleted
+    # Each listing starts from the beginning, which after a delete is the next batch: a page marker naming a
+    # version just deleted makes moto's ListObjectVersions skip everything after it (S3 needs no marker either).
+    previous: list[dict[str, str]] = []
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_DELETE_BATCH)
+        entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        if not entries:
+            return deleted
+        batch.extend({"Key": entry["Key"], "VersionId": entry["VersionId"]} for entry in entries[:S3_DELETE_BATCH])
+        if batch == previous:
+            raise TeardownError(f"objects of {bucket} are still listed after they were deleted: {batch[0]['Key']}")
+        previous = list(batch)
+        flush()
 
 
 def bucket_exists(s3: Any, bucket: str) -> bool:
@@ -224,9 +239,25 @@ def disable_rule(events: Any, rule_name: str) -> bool:
     return True
 
 
-def delete_stack(cloudformation: Any, stack_id: str, *, delay: int = 5, max_attempts: int = 720) -> None:
-    """Delete the stack and wait for the end (an hour at most); TeardownError names what failed to delete."""
+def delete_stack(
+    cloudformation: Any,
+    stack_id: str,
+    *,
+    delay: int = 5,
+    max_attempts: int = 720,
+    on_resources: Callable[[int, int], None] | None = None,
+) -> None:
+    """Delete the stack and wait for the end (an hour at most); TeardownError names what failed to delete.
+    `on_resources(deleted, total)` every RESOURCE_COUNT_SECONDS meanwhile, from another thread."""
     cloudformation.delete_stack(StackName=stack_id)
+    stop = threading.Event()
+    if on_resources is not None:
+        threading.Thread(
+            target=_count_deleted,
+            args=(cloudformation, stack_id, on_resources, stop),
+            name="count-deleted",
+            daemon=True,
+        ).start()
     try:
         # By id, not name: a stack of the same name created meanwhile is a different stack.
         cloudformation.get_waiter("stack_delete_complete").wait(
@@ -234,6 +265,25 @@ def delete_stack(cloudformation: Any, stack_id: str, *, delay: int = 5, max_atte
         )
     except WaiterError as exc:
         raise TeardownError(delete_failure(cloudformation, stack_id, exc)) from exc
+    finally:
+        stop.set()
+
+
+def _count_deleted(
+    cloudformation: Any, stack_id: str, on_resources: Callable[[int, int], None], stop: threading.Event
+) -> None:
+    """The stack's resources deleted so far, of all, until `stop`; a failed count only skips that report."""
+    while not stop.wait(RESOURCE_COUNT_SECONDS):
+        try:
+            statuses = [
+                resource.get("ResourceStatus", "")
+                for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_id)
+                for resource in page.get("StackResourceSummaries", [])
+            ]
+        except (ClientError, WaiterError):
+            continue
+        if not stop.is_set():
+            on_resources(sum(status in ("DELETE_COMPLETE", "DELETE_SKIPPED") for status in statuses), len(statuses))
 
 
 def delete_failure(cloudformation: Any, stack_id: str, exc: WaiterError | None = None) -> str:
@@ -266,9 +316,21 @@ def delete_failure(cloudformation: Any, stack_id: str, exc: WaiterError | None =
 
 
 def execute_teardown(
-    plan: TeardownPlan, *, cloudformation: Any, s3: Any, events: Any, logs: Any, report: Report
+    plan: TeardownPlan,
+    *,
+    cloudformation: Any,
+    s3: Any,
+    events: Any,
+    logs: Any,
+    report: Report,
+    count: Count | None = None,
 ) -> None:
-    """Delete what the plan found, in an order that leaves nothing running and nothing behind."""
+    """Delete what the plan found, in an order that leaves nothing running and nothing behind; `count` hears
+    how far the long steps have come (emptying buckets, deleting the stack's resources)."""
+
+    def counter(what: str) -> Callable[..., None] | None:
+        return None if count is None else lambda done, total=None: count(what, done, total)
+
     for line in plan.skipped:
         report(line)
     if plan.rule_name:
@@ -280,17 +342,17 @@ def execute_teardown(
         report(f"no schedule rule of stack {plan.stack_name} to disable")
 
     if plan.results_bucket and not plan.retain_data:
-        count = empty_bucket(s3, plan.results_bucket)
-        report(f"emptied results bucket {plan.results_bucket}: {count} object version(s) and delete marker(s)")
+        deleted = empty_bucket(s3, plan.results_bucket, counter(f"results bucket {plan.results_bucket}: deleted"))
+        report(f"emptied results bucket {plan.results_bucket}: {deleted} object version(s) and delete marker(s)")
 
     if plan.artifact_bucket and is_artifact_bucket_of(s3, plan.artifact_bucket, plan.stack_name):
-        count = empty_bucket(s3, plan.artifact_bucket)
+        deleted = empty_bucket(s3, plan.artifact_bucket, counter(f"artifact bucket {plan.artifact_bucket}: deleted"))
         s3.delete_bucket(Bucket=plan.artifact_bucket)
-        report(f"deleted artifact bucket {plan.artifact_bucket} ({count} object(s))")
+        report(f"deleted artifact bucket {plan.artifact_bucket} ({deleted} object(s))")
 
     if plan.stack_id:
         report(f"deleting stack {plan.stack_name} (waiting for CloudFormation)...")
-        delete_stack(cloudformation, plan.stack_id)
+        delete_stack(cloudformation, plan.stack_id, on_resources=counter(f"stack {plan.stack_name}: resources deleted"))
         report(f"deleted stack {plan.stack_name}")
         if plan.retain_data:
             kept = ", ".join(

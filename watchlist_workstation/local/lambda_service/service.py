@@ -18,6 +18,7 @@ a facade over the parts that do the work, each in a module of this package:
 
     discovery.py (+ code.py, specs.py)  what is deployed: functions, mappings, schedules, a version
     invoker.py (+ workers.py, runtime.py)  invocations in warm worker processes, timeouts, errors
+    metrics.py                          the invocation metrics (Invocations, Errors) each invocation publishes
     poller.py                           the SQS event source mappings: receive, invoke, delete, drain
     scheduler.py                        schedule ticks, and the loop `local up` runs
     events.py                           the events a function receives, shaped as AWS sends them
@@ -45,6 +46,7 @@ from lib.log import get_logger
 from watchlist_workstation.local.lambda_service.code import CodeStore
 from watchlist_workstation.local.lambda_service.discovery import StackReader
 from watchlist_workstation.local.lambda_service.invoker import Invoker, InvokeResult
+from watchlist_workstation.local.lambda_service.metrics import mark_as_service, publish_invocation
 from watchlist_workstation.local.lambda_service.poller import DrainReport, PollReport, SqsPoller
 from watchlist_workstation.local.lambda_service.scheduler import STACK_WATCH_SECONDS, Scheduler
 from watchlist_workstation.local.lambda_service.specs import (
@@ -90,8 +92,9 @@ class LocalLambda:
         )
         clients = {
             service: session.client(service, endpoint_url=endpoint_url, config=config)
-            for service in ("cloudformation", "lambda", "s3", "sqs", "events")
+            for service in ("cloudformation", "lambda", "s3", "sqs", "events", "cloudwatch")
         }
+        self._cloudwatch = mark_as_service(clients["cloudwatch"])
         self._deployment = Deployment()
         # One refresh at a time; a refresh and the pools it retires are not interleaved with another.
         self._refresh_lock = threading.Lock()
@@ -99,10 +102,10 @@ class LocalLambda:
         self._invoker = Invoker(
             stack_name=stack_name, region=self.region, extra_env=self.extra_env, log_dir=self.log_dir
         )
-        self._poller = SqsPoller(clients["sqs"], self._invoker.invoke, lambda: self._deployment.mappings)
+        self._poller = SqsPoller(clients["sqs"], self.invoke, lambda: self._deployment.mappings)
         self._scheduler = Scheduler(
             stack_name=stack_name,
-            invoke=self._invoker.invoke,
+            invoke=self.invoke,
             poller=self._poller,
             deployment=lambda: self._deployment,
             refresh=self.refresh,
@@ -197,8 +200,12 @@ class LocalLambda:
         return self._invoker.prewarm(per_function, {m.function for m in self.mappings})
 
     def invoke(self, function: str, event: Any) -> InvokeResult:
-        """Invoke synchronously (RequestResponse); the function's failures are in the result, never raised."""
-        return self._invoker.invoke(function, event)
+        """Invoke synchronously (RequestResponse); the function's failures are in the result, never raised.
+        Every invocation (a poll's, a tick's, the Invoke API's) publishes Lambda's invocation metrics."""
+        name = self._invoker.spec(function).name
+        result = self._invoker.invoke(function, event)
+        publish_invocation(self._cloudwatch, name, result)
+        return result
 
     def errors(self, function: str, within_seconds: float) -> int:
         """Failed invocations of `function` (its name) in the last `within_seconds`: the Errors metric's
@@ -235,7 +242,12 @@ class LocalLambda:
         return self._poller.drain(timeout, idle_rounds)
 
     def fire_and_drain(
-        self, rule_name: str | None = None, *, timeout: float = 300, idle_rounds: int = 2
+        self,
+        rule_name: str | None = None,
+        *,
+        timeout: float = 300,
+        idle_rounds: int = 2,
+        on_tick: Callable[[InvokeResult], None] | None = None,
     ) -> tuple[InvokeResult, DrainReport]:
         """One schedule tick (fire_schedule) with the pollers already running, then drain.
 
@@ -244,9 +256,16 @@ class LocalLambda:
         batch of companies takes (about a third of it at 3,000 companies). The idle checks start
         once the tick has returned, so a queue still empty at the start does not end the drain.
         The tick's result comes back even when it failed: whatever it queued is drained anyway.
+        `on_tick(result)` hears it as soon as the tick returns, while the queue is still draining.
         """
         ticks: list[InvokeResult] = []
-        report = self._poller.drain(timeout, idle_rounds, first=lambda: ticks.append(self.fire_schedule(rule_name)))
+
+        def fire() -> None:
+            ticks.append(self.fire_schedule(rule_name))
+            if on_tick is not None:
+                on_tick(ticks[0])
+
+        report = self._poller.drain(timeout, idle_rounds, first=fire)
         report.ticks = len(ticks)
         return ticks[0], report
 

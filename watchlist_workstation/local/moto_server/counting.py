@@ -13,6 +13,10 @@ import threading
 from typing import Any
 
 CALLS_PATH = "/_local/calls"
+# A request with this header is an emulated service's own write (the Lambda service's invocation metrics), not a
+# call the stack made: it is served but not counted.
+SERVICE_HEADER = "X-Local-Service"
+_SERVICE_ENVIRON_KEY = "HTTP_" + SERVICE_HEADER.upper().replace("-", "_")
 
 
 class CountingApp:
@@ -30,7 +34,7 @@ class CountingApp:
                 body = json.dumps(dict(self.counts), sort_keys=True).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if not path.startswith("/moto-api"):
+        if not path.startswith("/moto-api") and _SERVICE_ENVIRON_KEY not in environ:
             key = operation_key(environ)
             with self._lock:
                 self.counts[key] += 1
