@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from watchlist_workstation.deploy.template import load_template
 from watchlist_workstation.local.lambda_service.poller import PollReport
@@ -258,3 +260,29 @@ def test_with_iam_enforced_a_lost_results_object_is_repaired_by_the_redelivery(l
     assert run.tick_ok and run.batches_ok and len(run.polls) == 2
     assert "its results object is missing; analysing again" in (run.log("ProducerAI") or "")
     assert len(result_keys(stack)) == 1
+
+
+def test_keys_the_account_did_not_hand_a_role_and_unmapped_operations(local_stack):
+    # GIVEN a running local stack
+    stack = local_stack(load_template(TEMPLATE))
+    lam = stack.lambda_service
+    (consumer,) = [s for s in lam.functions.values() if s.logical_id == "ProducerAI"]
+    table = stack.outputs["TableName"]
+    # THEN the administrator's fake key may do anything a test or the CLI does
+    assert stack.client("dynamodb").describe_table(TableName=table)["Table"]["TableName"] == table
+    # AND a temporary key STS never handed out is refused, as an invalid token is
+    forged = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.endpoints.aws,
+        region_name="us-east-1",
+        aws_access_key_id="ASIAFORGEDKEY0000000",
+        aws_secret_access_key="x",
+        aws_session_token="x",
+    )
+    with pytest.raises(ClientError) as refused:
+        forged.describe_table(TableName=table)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    # AND a role's call local mode cannot map is refused (fail closed), not let through
+    with pytest.raises(ClientError) as unmapped:
+        lam.roles.client("dynamodb", consumer.role_arn, consumer.name).list_tables()
+    assert "not emulated by local mode" in unmapped.value.response["Error"]["Message"]

@@ -17,7 +17,14 @@ from watchlist_workstation.local.iam.policy import (
     evaluate,
     parse_document,
 )
-from watchlist_workstation.local.iam.requests import Call, NotEmulated, Scope, credential_scope, requested
+from watchlist_workstation.local.iam.requests import (
+    Call,
+    NotEmulated,
+    Scope,
+    call_from_url,
+    credential_scope,
+    requested,
+)
 
 WHO = Principal(
     "arn:aws:sts::123456789012:assumed-role/consumer-role/fn",
@@ -269,3 +276,9 @@ def test_xml_denials_and_a_bodyless_head():
     assert access_denied("s3", "no", method="HEAD").body == b""
     sns = access_denied("sns", "no")
     assert sns.status == "403 Forbidden" and b"<Code>AuthorizationError</Code>" in sns.body
+
+
+def test_a_virtual_hosted_s3_address_reads_as_path_style():
+    call = call_from_url("HEAD", "https://bkt.s3.amazonaws.com/results/dt%3D1/a.csv", {"X-Amz-Target": b"x"}, b"")
+    assert call.path == "/bkt/results/dt=1/a.csv" and call.headers["x-amz-target"] == "x"
+    assert requested(call, SCOPE["s3"], "123") == [("s3:GetObject", "arn:aws:s3:::bkt/results/dt=1/a.csv")]

@@ -23,7 +23,14 @@ from typing import Any
 from watchlist_workstation.local.iam.client import AUTHORIZE_PATH
 from watchlist_workstation.local.iam.errors import Response, access_denied
 from watchlist_workstation.local.iam.policy import Decision, Policies, Principal, denial_message, evaluate
-from watchlist_workstation.local.iam.requests import NotEmulated, call_from_environ, credential_scope, requested
+from watchlist_workstation.local.iam.requests import (
+    Call,
+    NotEmulated,
+    Scope,
+    call_from_environ,
+    credential_scope,
+    requested,
+)
 
 # Local endpoints are plain http; policies see the request as the SDK's default (https to AWS) would be.
 SECURE_TRANSPORT = "true"
@@ -63,6 +70,23 @@ class Authorizer:
         decision = self.decide(who, "s3:ListBucket", bucket_arn, region)
         return None if decision.allowed else denial_message(who, "s3:ListBucket", bucket_arn, decision)
 
+    def check(self, call: Call, scope: Scope, who: Principal) -> Response | None:
+        """None when `who` may make `call`; otherwise the service's access denied answer."""
+        try:
+            pairs = requested(call, scope, who.account)
+        except NotEmulated as exc:
+            message = f"User: {who.session_arn} is not authorized to perform: {exc} (not emulated by local mode)"
+            return access_denied(scope.service, message, method=call.method)
+        for action, resource in pairs:
+            decision = self.decide(who, action, resource, scope.region)
+            message = None if decision.allowed else denial_message(who, action, resource, decision)
+            if message is None and action == "s3:GetObject":
+                message = self.missing_object_denial(who, resource, scope.region)
+            if message is not None:
+                json_protocol = bool(call.headers.get("x-amz-target"))
+                return access_denied(scope.service, message, method=call.method, json_protocol=json_protocol)
+        return None
+
 
 class IamApp:
     """The middleware (see the module docstring)."""
@@ -85,21 +109,9 @@ class IamApp:
                 return _send(start_response, access_denied(scope.service, "The security token is invalid"))
             return self.app(environ, start_response)
         body = b"" if scope.service == "s3" else _read_body(environ)
-        call = call_from_environ(environ, body)
-        json_protocol = bool(call.headers.get("x-amz-target"))
-        try:
-            pairs = requested(call, scope, who.account)
-        except NotEmulated as exc:
-            message = f"User: {who.session_arn} is not authorized to perform: {exc} (not emulated by local mode)"
-            return _send(start_response, access_denied(scope.service, message, method=call.method))
-        for action, resource in pairs:
-            decision = self.authorizer.decide(who, action, resource, scope.region)
-            message = None if decision.allowed else denial_message(who, action, resource, decision)
-            if message is None and action == "s3:GetObject":
-                message = self.authorizer.missing_object_denial(who, resource, scope.region)
-            if message is not None:
-                denied = access_denied(scope.service, message, method=call.method, json_protocol=json_protocol)
-                return _send(start_response, denied)
+        denied = self.authorizer.check(call_from_environ(environ, body), scope, who)
+        if denied is not None:
+            return _send(start_response, denied)
         return self.app(environ, start_response)
 
     def _serve_decision(self, environ: dict[str, Any], start_response: Any) -> Any:

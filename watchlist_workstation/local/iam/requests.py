@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 _CREDENTIAL = re.compile(r"Credential=([^/\s,]+)/(\d{8})/([^/\s,]+)/([^/\s,]+)/aws4_request")
 
@@ -190,9 +190,28 @@ def requested(call: Call, scope: Scope, account: str) -> list[tuple[str, str]]:
         return _sns(params.get("Action", ""), params)
     if scope.service == "logs" and target:
         return _logs(call, operation, scope.region, account)
+    if scope.service == "comprehend" and operation in ("DetectSentiment", "BatchDetectSentiment"):
+        # Comprehend's Detect* actions have no resource type: "*" (Service Authorization Reference).
+        return [(f"comprehend:{operation}", "*")]
     if scope.service == "sts" and _form(call).get("Action") == "GetCallerIdentity":
         return []  # needs no permission (AWS STS API Reference, GetCallerIdentity)
     raise NotEmulated(f"{scope.service}:{operation or _form(call).get('Action') or call.method}")
+
+
+_VIRTUAL_HOSTED = re.compile(r"^(?P<bucket>.+)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$")
+
+
+def call_from_url(method: str, url: str, headers: Mapping[str, str], body: bytes) -> Call:
+    """A Call from a request botocore prepared: a virtual-hosted-style S3 address (bucket.s3.amazonaws.com/key,
+    Amazon S3 User Guide, "Virtual hosting of buckets") is read as the path-style /bucket/key."""
+    parts = urlsplit(url)
+    path = unquote(parts.path) or "/"
+    hosted = _VIRTUAL_HOSTED.match(parts.hostname or "")
+    if hosted:
+        path = f"/{hosted.group('bucket')}{path}"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    text = {k.lower(): v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in headers.items()}
+    return Call(method, path, query, text, body)
 
 
 def call_from_environ(environ: Mapping, body: bytes) -> Call:
