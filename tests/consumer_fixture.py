@@ -79,8 +79,11 @@ class Pipeline:
         self.source = Wikipedia(self.client)
 
     def run(self, records, config: ConsumerConfig | None = None, **kw):
+        config = config or self.config
+        # The consumer's role as the template grants it for this configuration (sns:Publish with a topic).
+        self.gate.deploy(config.label_change_topic_arn or None)
         with self.gate.acting("ProducerAIRole"):
-            return process_batch(records, config or self.config, self.source, **kw)
+            return process_batch(records, config, self.source, **kw)
 
     def watch(self, pages: dict[str, str], **attributes: str) -> None:
         """Companies named after their pages, on the watchlist and on the wiki."""

@@ -34,8 +34,6 @@ from watchlist_workstation.local.iam.requests import call_from_url, credential_s
 ACCOUNT = "123456789012"  # moto's default account
 REFUSED_URL = "http://refused.invalid/"  # RFC 2606: never resolves, and no moto backend claims it
 REGION = "us-east-1"
-# The template's conditions as the fault world's consumer is configured (LABEL_CHANGE_TOPIC_ARN empty).
-CONDITIONS = {"HasNotificationEmail": False, "NotifiesLabelChanges": False, "RetainDataOnDelete": False}
 
 
 class _Body:
@@ -64,8 +62,9 @@ class _TemplateRoles:
 
 
 class RoleGate:
-    def __init__(self, policies: dict[str, list[dict[str, Any]]]) -> None:
-        self.authorizer = Authorizer(_TemplateRoles(policies))
+    def __init__(self, arns: dict[str, str]) -> None:
+        self.arns = arns
+        self.authorizer = Authorizer(_TemplateRoles(_role_policies(arns, None)))
         self.role: str | None = None
         self.checked: Counter[str] = Counter()  # calls judged, by role
         self.refused: list[str] = []
@@ -79,13 +78,11 @@ class RoleGate:
             "WorkQueue": queue_arn["Attributes"]["QueueArn"],
             "ResultsBucket": f"arn:aws:s3:::{resources.bucket}",
         }
-        template = load_template(TEMPLATE_PATH)
-        policies = {}
-        for role, resource in template["Resources"].items():
-            if resource["Type"] == "AWS::IAM::Role":
-                documents = resolve_ifs(resource["Properties"]["Policies"], CONDITIONS)
-                policies[role] = [_resolve(p["PolicyDocument"], arns) for p in documents]
-        return cls(policies)
+        return cls(arns)
+
+    def deploy(self, topic_arn: str | None) -> None:
+        """The roles as deployed with NotifyOnLabelChange true and this topic (a str), or false (None)."""
+        self.authorizer.account.policies = _role_policies(self.arns, topic_arn)
 
     def install(self, *clients: Any) -> None:
         for client in clients:
@@ -141,5 +138,20 @@ def _resolve(node: Any, arns: dict[str, str]) -> Any:
     if set(node) == {"Fn::Sub"}:
         return re.sub(r"\$\{([^.}]+)\.Arn\}", lambda m: arns.get(m.group(1), "arn:aws:none"), node["Fn::Sub"])
     if set(node) == {"Ref"}:
-        return f"arn:aws:none:::{node['Ref']}"
+        return arns.get(node["Ref"], f"arn:aws:none:::{node['Ref']}")
     return {key: _resolve(value, arns) for key, value in node.items()}
+
+
+def _role_policies(arns: dict[str, str], topic_arn: str | None) -> dict[str, list[dict[str, Any]]]:
+    conditions = {
+        "HasNotificationEmail": False,
+        "NotifiesLabelChanges": topic_arn is not None,
+        "RetainDataOnDelete": False,
+    }
+    arns = {**arns, "NotificationTopic": topic_arn or "arn:aws:none"}
+    policies = {}
+    for role, resource in load_template(TEMPLATE_PATH)["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = resolve_ifs(resource["Properties"]["Policies"], conditions)
+            policies[role] = [_resolve(p["PolicyDocument"], arns) for p in documents]
+    return policies

@@ -7,6 +7,7 @@ attribute are the resource-based policies. Imported in the moto server process o
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from moto.iam.models import iam_backends
@@ -42,11 +43,11 @@ class MotoAccount:
             role = iam_backends[who.account][PARTITION].get_role_by_arn(who.role_arn)
         except Exception:  # moto raises its own not-found error: the role is gone
             return []
-        documents = [parse_document(text) for text in role.policies.values()]
+        documents = [_parsed(text) for text in role.policies.values()]
         for managed in role.managed_policies.values():
             default = next((v for v in managed.versions if v.is_default), None)
             if default is not None:
-                documents.append(parse_document(default.document))
+                documents.append(_parsed(default.document))
         return [d for d in documents if d]
 
     def resource_policies(self, resource: str) -> list[dict[str, Any]]:
@@ -57,10 +58,10 @@ class MotoAccount:
         service, region, account, name = parts[2], parts[3], parts[4], parts[5]
         if service == "s3":
             bucket = self._bucket(name.split("/", 1)[0])
-            document = parse_document(bucket.policy) if bucket is not None else None
+            document = _parsed(bucket.policy) if bucket is not None else None
         elif service == "sqs":
             queue = sqs_backends[account][region].queues.get(name) if account in sqs_backends else None
-            document = parse_document(queue.policy) if queue is not None else None
+            document = _parsed(queue.policy) if queue is not None else None
         else:
             document = None
         return [document] if document else []
@@ -81,3 +82,9 @@ class MotoAccount:
             if bucket is not None:
                 return bucket
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str | bytes | None) -> dict[str, Any] | None:
+    """A policy document read once per text: every request of a role is judged against the same few."""
+    return parse_document(text)
