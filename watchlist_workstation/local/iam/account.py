@@ -84,7 +84,14 @@ class MotoAccount:
         return None
 
 
+def _parsed(text: Any) -> dict[str, Any] | None:
+    """A policy document, read once per text: every request of a role is judged against the same few.
+    moto keeps some documents as dicts already (those are used as they are)."""
+    if isinstance(text, str | bytes):
+        return _parsed_text(text)
+    return parse_document(text)
+
+
 @functools.lru_cache(maxsize=256)
-def _parsed(text: str | bytes | None) -> dict[str, Any] | None:
-    """A policy document read once per text: every request of a role is judged against the same few."""
+def _parsed_text(text: str | bytes) -> dict[str, Any] | None:
     return parse_document(text)
