@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import boto3
 import pytest
 
+from lib import clients
 from lib import table as watchlist
 from lib.config import ConsumerConfig
 from lib.consumer import process_batch
@@ -16,6 +17,7 @@ from lib.message import Company, WorkMessage
 from lib.webclient import WebClient
 from lib.wikipedia import Wikipedia
 from tests.conftest import dataset_rows, object_keys, put_companies, table_item
+from tests.iam_gate import RoleGate
 
 REQUESTED_AT = "2026-11-27T12:00:00Z"
 
@@ -64,17 +66,26 @@ def pipeline(resources, wiki_server, comprehend_server, monkeypatch):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return Pipeline(resources, wiki_server, comprehend_server, ConsumerConfig.from_env())
+    # IAM enforced (tests/iam_gate.py): the consumer's calls are judged as template.yml's ProducerAIRole.
+    clients.reset()
+    gate = RoleGate.from_template(resources)
+    gate.install(*(clients.client(service) for service in ("dynamodb", "s3", "comprehend", "sns")))
+    return Pipeline(resources, wiki_server, comprehend_server, ConsumerConfig.from_env(), gate)
 
 
 class Pipeline:
-    def __init__(self, resources, wiki_server, comprehend_server, config: ConsumerConfig) -> None:
+    def __init__(self, resources, wiki_server, comprehend_server, config: ConsumerConfig, gate: RoleGate) -> None:
         self.res, self.wiki, self.comprehend, self.config = resources, wiki_server, comprehend_server, config
+        self.gate = gate
         self.client = WebClient(wiki_server.api_url, config.user_agent_contact, sleep=lambda s: None)
         self.source = Wikipedia(self.client)
 
     def run(self, records, config: ConsumerConfig | None = None, **kw):
-        return process_batch(records, config or self.config, self.source, **kw)
+        config = config or self.config
+        # The consumer's role as the template grants it for this configuration (sns:Publish with a topic).
+        self.gate.deploy(config.label_change_topic_arn or None)
+        with self.gate.acting("ProducerAIRole"):
+            return process_batch(records, config, self.source, **kw)
 
     def watch(self, pages: dict[str, str], **attributes: str) -> None:
         """Companies named after their pages, on the watchlist and on the wiki."""

@@ -12,6 +12,9 @@ After every scenario the same invariants are checked (`assert_invariants`):
 - no result row appears twice for the same company, text and run;
 - every object in the results bucket is under the results prefix;
 - each analysed company's table state holds its newest row's label and run.
+
+IAM is enforced (tests/iam_gate.py): the producer's calls are judged as template.yml's
+ServerlessProducerRole, the consumer's as its ProducerAIRole, as local mode judges them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from lib import clients
 from tests.conftest import dataset_rows, object_keys, put_companies, table_item
+from tests.iam_gate import RoleGate
 from tests.lambda_harness import Delivery, EventSourceMapping
 from tests.test_producer import load_handler
 
@@ -38,6 +42,8 @@ NAMES = [
 VICTIM = NAMES[3]
 RESULTS_PREFIX = "results"
 TICK_TIME = "2026-11-28T12:00:00Z"
+# The services the handlers call through lib.clients, each judged as the running function's role.
+PIPELINE_SERVICES = ("dynamodb", "sqs", "s3", "comprehend", "sns")
 
 
 class ProcessKilled(BaseException):
@@ -56,8 +62,9 @@ class Outcome:
 
 
 class World:
-    def __init__(self, resources, wiki, comprehend, capsys) -> None:
+    def __init__(self, resources, wiki, comprehend, capsys, gate: RoleGate) -> None:
         self.res, self.wiki, self.comprehend, self.capsys = resources, wiki, comprehend, capsys
+        self.gate = gate
         self.producer = load_handler("ServerlessProducer")
         self.consumer = load_handler("ProducerAI")
         self.run_id = str(uuid.uuid4())
@@ -71,7 +78,8 @@ class World:
     # -- driving -----------------------------------------------------------------------
     def tick(self, run_id: str | None = None, time: str = TICK_TIME) -> dict[str, Any]:
         event = {"id": run_id or self.run_id, "time": time, "source": "aws.events"}
-        return self.producer.lambda_handler(event, None)
+        with self.gate.acting("ServerlessProducerRole"):
+            return self.producer.lambda_handler(event, None)
 
     def send_raw(self, body: str) -> str:
         """A message straight onto the queue, not through the producer."""
@@ -79,7 +87,8 @@ class World:
 
     def drain(self) -> Delivery:
         mapping = EventSourceMapping(self.res.queue_url, self.consumer.lambda_handler, before_delete=self.check_delete)
-        delivery = mapping.drain()
+        with self.gate.acting("ProducerAIRole"):
+            delivery = mapping.drain()
         self.deliveries.append(delivery)
         self._collect_logs()
         return delivery
@@ -214,7 +223,9 @@ def world(resources, wiki_server, comprehend_server, monkeypatch, capsys) -> Wor
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     clients.reset()  # the Comprehend endpoint was set after any earlier client was built
-    world = World(resources, wiki_server, comprehend_server, capsys)
+    gate = RoleGate.from_template(resources)
+    gate.install(*(clients.client(service) for service in PIPELINE_SERVICES))
+    world = World(resources, wiki_server, comprehend_server, capsys, gate)
     world.consumer._setup.cache_clear()
     yield world
     world.consumer._setup.cache_clear()

@@ -89,6 +89,7 @@ def test_roles_grant_exactly_the_actions_the_code_needs(transformed: dict[str, A
         ("dynamodb:UpdateItem", arn("WatchlistTable")),
         ("s3:PutObject", results),
         ("s3:GetObject", results),
+        ("s3:ListBucket", arn("ResultsBucket")),
         ("comprehend:BatchDetectSentiment", '"*"'),
         ("comprehend:DetectSentiment", '"*"'),
         ("logs:CreateLogStream", arn("ProducerAILogGroup")),

@@ -21,6 +21,7 @@ from tests.local_lambda.support import (
     is_alive,
     log_lines,
     log_size,
+    producer,
     send_jobs,
     stalled_endpoint,
     worker_processes,
@@ -108,9 +109,13 @@ def test_the_environment_comes_from_the_deployed_function(account, stack, lam, c
     add_companies(account, stack, ["Env One", "Env Two"])
     # WHEN the schedule fires
     result = lam.fire_schedule()
-    # THEN the producer sent to the queue its deployed environment names, not the stack's work queue
-    assert result.ok and result.payload["queued"] == 2
-    assert counts(account, other)["visible"] == 1  # one chunk of two
+    # THEN the producer sent to the queue its deployed environment names, not the stack's work queue; its
+    # role grants sqs:SendMessage on the work queue only, so that send is refused (IAM in local mode)
+    assert not result.ok and result.error_type == "NothingQueued"
+    other_arn = account.client("sqs").get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])
+    refused = f"sqs:SendMessage on resource: {other_arn['Attributes']['QueueArn']}"
+    assert any(refused in line for line in log_lines(lam, producer(lam)))
+    assert counts(account, other)["visible"] == 0
     assert counts(account, stack.QueueUrl)["visible"] == 0
 
 

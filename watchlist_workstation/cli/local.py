@@ -47,7 +47,13 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path, paramete
     stack = LocalStack(
         stack_name=app.stack_name, port=port, online=online, results_dir=results_dir, parameters=parameters
     )
-    return stack.start(prepare=_seed_watchlist, watch_notifications=True, echo=note, prewarm=True, lambda_api=True)
+    from watchlist_workstation.local.lambda_service.specs import DiscoveryError
+
+    try:
+        return stack.start(prepare=_seed_watchlist, watch_notifications=True, echo=note, prewarm=True, lambda_api=True)
+    except DiscoveryError as exc:
+        # What Lambda would refuse at deploy (an event source mapping whose role may not poll): one line.
+        raise CliError(f"the local stack cannot run what was deployed: {exc}") from exc
 
 
 def _seed_watchlist(stack) -> None:

@@ -160,12 +160,15 @@ class LocalStack:
         data_dir: Path = COMPANIES_DIR,
         text_request_log: int | None = TEXT_REQUEST_LOG,
         parameters: dict[str, str] | None = None,
+        template_path: Path | None = None,
     ):
         self.stack_name, self.state_dir, self.results_dir = stack_name, state_dir or default_state_dir(), results_dir
         self.port, self.online, self.data_dir = port, online, data_dir
         self.text_request_log = text_request_log
         # Template parameters the stack is created with, over the ones local mode sets (stack_parameters).
         self.parameters = dict(parameters or {})
+        # The template the stack is created from (template.yml by default; a test may give an edited copy).
+        self.template_path = template_path
         self.outputs: dict[str, str] = {}
         self.endpoints: Endpoints | None = None
         self.restored: dict[str, int] = {}
@@ -233,20 +236,36 @@ class LocalStack:
             if not self.online:
                 self._text = TextServer.from_folder(self.data_dir, request_log_size=self.text_request_log).start()
             self._moto.wait_ready()
+            self._comprehend.authorize = self._authorize_comprehend
         except BaseException:
             self._stop_servers()
             raise
 
+    def _authorize_comprehend(self, access_key_id: str, action: str) -> str | None:
+        """The Comprehend endpoint's question to the emulated account (docs/local-mode.md, "IAM in local mode")."""
+        from watchlist_workstation.local.iam.client import decide
+
+        answer = decide(self._moto.url, action=action, resource="*", region=REGION, access_key_id=access_key_id)
+        return None if answer.allowed else answer.message
+
     def _create_stack(self) -> None:
+        from watchlist_workstation.local.iam import resource_policies
+
         text_url = self._text.api_url if self._text is not None else ""
         endpoints = Endpoints(self._moto.url, self.comprehend.url, text_url, REGION, self.stack_name, os.getpid())
+        cloudformation = local_client("cloudformation", endpoints.aws)
         self.outputs = deploy_offline(
             self.stack_name,
             {**endpoints.stack_parameters(), **self.parameters},
             region=REGION,
             artifact_bucket=ARTIFACT_BUCKET,
-            cloudformation=local_client("cloudformation", endpoints.aws),
+            cloudformation=cloudformation,
             s3=local_client("s3", endpoints.aws),
+            **({"template_path": self.template_path} if self.template_path else {}),
+        )
+        # moto's CloudFormation skips bucket and queue policies; IAM in local mode evaluates them.
+        resource_policies.apply(
+            cloudformation, local_client("s3", endpoints.aws), local_client("sqs", endpoints.aws), self.stack_name
         )
         ddb, s3 = local_client("dynamodb", endpoints.aws), local_client("s3", endpoints.aws)
         self.restored = restore(ddb, s3, self.outputs, self.state_dir, self.results_dir)

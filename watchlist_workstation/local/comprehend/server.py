@@ -26,6 +26,7 @@ from watchlist_workstation.local.comprehend.protocol import (
     operation_name,
 )
 from watchlist_workstation.local.comprehend.scoring import Scorer, vader_scores
+from watchlist_workstation.local.iam.requests import credential_scope
 from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
 
 log = get_logger("local.comprehend")
@@ -33,6 +34,8 @@ log = get_logger("local.comprehend")
 # An idle keep-alive connection is closed after this long, so a client that never hangs up
 # cannot hold a handler thread forever; botocore reopens one transparently.
 _IDLE_SECONDS = 60.0
+# (access key id, action) -> None when allowed, else AWS's access denied message.
+Authorize = Callable[[str, str], str | None]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class ComprehendServer(LoopbackServer):
         self._errors: Counter[str] = Counter()
         self._documents_scored = 0
         self._characters = self._billed_units = 0
+        # Set by the local stack once the emulated account serves (docs/local-mode.md, "IAM in local mode"):
+        # every call is then authorised for its signer's key, as comprehend:<operation> on "*".
+        self.authorize: Authorize | None = None
 
     # Lifecycle (start, stop, url and the context manager come from LoopbackServer).
 
@@ -128,7 +134,16 @@ class ComprehendServer(LoopbackServer):
 
     # Called by the handler.
 
-    def _answer(self, target: str | None, body: bytes) -> Outcome:
+    def _answer(self, target: str | None, body: bytes, authorization: str = "") -> Outcome:
+        authorize = self.authorize
+        if authorize is not None:
+            scope = credential_scope(authorization, {})
+            # Comprehend's Detect* actions have no resource type: IAM authorises them on "*"
+            # (Service Authorization Reference, Amazon Comprehend).
+            denied = authorize(scope.access_key_id if scope else "", f"comprehend:{operation_name(target)}")
+            if denied is not None:
+                # AccessDeniedException, 400 (botocore's comprehend model; Comprehend API Reference, Common Errors).
+                return error_outcome(ComprehendError("AccessDeniedException", denied))
         return answer(target, body, self._scorer)
 
     def _record(self, target: str | None, outcome: Outcome, seconds: float) -> None:
@@ -177,7 +192,7 @@ class _Handler(LoopbackHandler):
                 )
             )
         else:
-            outcome = self.server.endpoint._answer(target, body)
+            outcome = self.server.endpoint._answer(target, body, self.headers.get("Authorization", ""))
         # Counted before the answer leaves: a caller that has its answer then reads counters that include it.
         self.server.endpoint._record(target, outcome, time.perf_counter() - started)
         self._send(outcome)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,13 +38,23 @@ log = get_logger("local.lambda_service")
 # Tag put on an event source mapping local mode took over from moto (see the module docstring).
 PLAYED_TAG = "local-mode:executor"
 PLAYED_VALUE = "plays-this-mapping"
+# What Lambda requires of the execution role before it creates an SQS event source mapping, and the
+# error CreateEventSourceMapping answers otherwise (Lambda developer guide, "Using Lambda with Amazon
+# SQS", execution role permissions; docs/local-mode.md, "IAM in local mode").
+MAPPING_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+MAPPING_REFUSED = (
+    "InvalidParameterValueException: The provided execution role does not have permissions to call {} on SQS"
+)
+# (action, resource, role ARN) -> None when allowed, else why not.
+RoleCheck = Callable[[str, str, str], str | None]
 
 
 class StackReader:
     """Reads one stack of the emulated account; `clients` holds cloudformation, lambda, sqs and events."""
 
-    def __init__(self, clients: dict[str, Any], stack_name: str, code: CodeStore) -> None:
+    def __init__(self, clients: dict[str, Any], stack_name: str, code: CodeStore, role_check: RoleCheck) -> None:
         self._clients, self.stack_name, self._code = clients, stack_name, code
+        self._role_check = role_check
         # deployed_version's last template read: (stack description digest, when, version).
         self._template_seen: tuple[str, float, str] | None = None
 
@@ -86,7 +97,7 @@ class StackReader:
         template = self._deployed_template()
         layer_index = self._code.layers(template)
         functions = {
-            physical: self._function_spec(physical, logical, template, layer_index)
+            physical: self._function_spec(physical, logical, template, layer_index, resources)
             for logical, (kind, physical) in resources.items()
             if kind == "AWS::Lambda::Function"
         }
@@ -133,7 +144,12 @@ class StackReader:
         return dict(body)
 
     def _function_spec(
-        self, name: str, logical: str, template: dict[str, Any], layer_index: dict[str, Any]
+        self,
+        name: str,
+        logical: str,
+        template: dict[str, Any],
+        layer_index: dict[str, Any],
+        resources: dict[str, tuple[str, str]],
     ) -> FunctionSpec:
         deployed = self._clients["lambda"].get_function(FunctionName=name)
         config = deployed["Configuration"]
@@ -156,7 +172,10 @@ class StackReader:
             arn=config["FunctionArn"],
             runtime=config.get("Runtime", ""),
             code_sha256=sha,
-            log_group=(config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}",
+            log_group=(config.get("LoggingConfig") or {}).get("LogGroup")
+            or _template_log_group(properties, resources)
+            or f"/aws/lambda/{name}",
+            role_arn=config.get("Role", ""),
         )
 
     def _mapping_spec(self, uuid_: str, functions: dict[str, FunctionSpec]) -> MappingSpec | None:
@@ -172,6 +191,12 @@ class StackReader:
             return None
         if mapping.get("FilterCriteria"):
             raise DiscoveryError(f"mapping {uuid_}: FilterCriteria are not played locally")
+        role_arn = functions[function].role_arn
+        for action in MAPPING_ACTIONS:
+            if self._role_check(action, source, role_arn) is not None:
+                # Lambda refuses to create such a mapping; moto created it, so local mode refuses to play it.
+                refused = MAPPING_REFUSED.format(action.split(":")[1])
+                raise DiscoveryError(f"event source mapping of {function} from {source}: {refused}")
         arn = (
             mapping.get("EventSourceMappingArn")
             or f"{mapping['FunctionArn'].rsplit(':function:', 1)[0]}:event-source-mapping:{uuid_}"
@@ -210,6 +235,7 @@ class StackReader:
             max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
             dlq_arn=dlq_arn,
             dlq_url=dlq_url,
+            role_arn=role_arn,
         )
 
     def _schedule_spec(self, rule_name: str, functions: dict[str, FunctionSpec]) -> ScheduleSpec | None:
@@ -240,3 +266,12 @@ class StackReader:
             period_seconds=period_seconds(expression),
             input=target.get("Input"),
         )
+
+
+def _template_log_group(properties: dict[str, Any], resources: dict[str, tuple[str, str]]) -> str | None:
+    """The log group the function's LoggingConfig names, when moto's GetFunction leaves LoggingConfig out
+    (moto 5.2.5 does): a Ref to the stack's log group is its name, a string is the name itself."""
+    group = (properties.get("LoggingConfig") or {}).get("LogGroup")
+    if isinstance(group, dict) and set(group) == {"Ref"} and group["Ref"] in resources:
+        return resources[group["Ref"]][1]
+    return group if isinstance(group, str) else None

@@ -8,6 +8,10 @@ END and REPORT lines Lambda's platform writes. An invocation that passes the fun
 stopped as Lambda stops it: its worker is killed, the invocation fails with Sandbox.Timedout, and the
 next invocation gets a new worker (Lambda developer guide, "Configure Lambda function timeout").
 
+Each worker holds its function's execution role's credentials, assumed through the emulated STS, as
+Lambda gives them to an execution environment; a function whose role may not write to its log group
+has its output dropped, as Lambda drops it (docs/local-mode.md, "IAM in local mode").
+
 Failed invocations (an error raised, a timeout, a crash) are remembered per function, as Lambda's
 Errors metric counts them, for local mode's alarms (watchlist_workstation/local/alarms.py).
 """
@@ -25,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from watchlist_workstation.local.iam.client import RoleAccess
 from watchlist_workstation.local.lambda_service.specs import FunctionSpec, MappingSpec
 from watchlist_workstation.local.lambda_service.workers import (
     EXIT_ERROR,
@@ -43,6 +48,9 @@ UNMAPPED_POOL_SIZE = 2
 # Failed invocations remembered per function for errors() (a long `local up` must not grow without bound).
 ERRORS_KEPT = 10_000
 TIMEOUT_ERROR = "Sandbox.Timedout"
+# What Lambda needs of the execution role to send a function's output to its log group (Lambda
+# developer guide, "Sending Lambda function logs to CloudWatch Logs"); without them the logs are lost.
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,12 @@ class InvokeResult:
 class Invoker:
     """The functions' worker pools and their invocations; safe to call from many threads."""
 
-    def __init__(self, *, stack_name: str, region: str, extra_env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, *, stack_name: str, region: str, extra_env: dict[str, str], log_dir: Path, roles: RoleAccess
+    ) -> None:
         self.stack_name, self.region, self.extra_env, self.log_dir = stack_name, region, extra_env, log_dir
+        self.roles = roles
+        self._log_paths: dict[str, str] = {}  # function name -> its log file, or os.devnull
         self._lock = threading.Lock()
         self._specs: dict[str, FunctionSpec] = {}
         self._pools: dict[str, WorkerPool] = {}
@@ -221,9 +233,25 @@ class Invoker:
 
     def _spawner(self, spec: FunctionSpec) -> Callable[[], Worker]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{spec.name}.log"
+        log_path = Path(self._log_path(spec))
         env = self._environment(spec)
         return lambda: Worker(spec, env, log_path)
+
+    def log_path(self, function: str) -> Path | None:
+        """Where the function's output goes; None when its role may not write its logs (they are dropped)."""
+        path = self._log_paths.get(self.spec(function).name)
+        return None if path in (None, os.devnull) else Path(path)
+
+    def _log_path(self, spec: FunctionSpec) -> str:
+        if spec.role_arn and spec.arn:
+            _, _, _, region, account, _ = spec.arn.split(":", 5)
+            group = f"arn:aws:logs:{region}:{account}:log-group:{spec.log_group}"
+            for action in LOG_ACTIONS:
+                if not self.roles.decide(action=action, resource=group, role_arn=spec.role_arn).allowed:
+                    self._log_paths[spec.name] = os.devnull
+                    return os.devnull
+        self._log_paths[spec.name] = str(self.log_dir / f"{spec.name}.log")
+        return self._log_paths[spec.name]
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         """What a Lambda execution environment of this function sees in os.environ.
@@ -260,10 +288,12 @@ class Invoker:
             # the runtime removes it.
             "PYTHONPATH": import_path(),
         }
-        return {**base, **spec.environment, **self.extra_env, **reserved}
+        # The execution role's keys, as Lambda's reserved AWS_ACCESS_KEY_ID, ..._SECRET_..., AWS_SESSION_TOKEN.
+        credentials = self.roles.credentials(spec.role_arn, spec.name) if spec.role_arn else {}
+        return {**base, **spec.environment, **self.extra_env, **reserved, **credentials}
 
     def _log_line(self, spec: FunctionSpec, text: str) -> None:
-        with open(self.log_dir / f"{spec.name}.log", "a", encoding="utf-8") as handle:
+        with open(self._log_paths.get(spec.name) or os.devnull, "a", encoding="utf-8") as handle:
             handle.write(text + "\n")
 
 

@@ -21,6 +21,9 @@ watchlist_workstation/local/moto_server/sqs_patch.py patches moto 5.2.5's (which
 queue several times per call and can hand out a message twice, undo a delete or lose a message sent
 during a delete under concurrent calls) so that each call is cheap and holds its queue's lock. The
 pollers still back off while idle, and drain checks queue depth less often when the check is slow.
+
+A mapping receives and deletes with its function's execution role (`role_sqs`), as Lambda's pollers
+do; drain's own depth checks are local mode's bookkeeping and use the account's administrator client.
 """
 
 from __future__ import annotations
@@ -127,8 +130,10 @@ class SqsPoller:
         sqs: Any,
         invoke: Callable[[str, Any], InvokeResult],
         mappings: Callable[[], list[MappingSpec]],
+        role_sqs: Callable[[MappingSpec], Any] | None = None,
     ) -> None:
         self._sqs, self._invoke, self._mappings = sqs, invoke, mappings
+        self._role_sqs = role_sqs or (lambda mapping: sqs)
         self._lock = threading.Lock()
         self._watchers: list[Callable[[PollReport], None]] = []
 
@@ -205,7 +210,7 @@ class SqsPoller:
         deadline = time.monotonic() + wait_seconds
         pause = IDLE_POLL_SECONDS
         while True:
-            response = self._sqs.receive_message(
+            response = self._role_sqs(mapping).receive_message(
                 QueueUrl=mapping.queue_url,
                 MaxNumberOfMessages=count,
                 WaitTimeSeconds=0,
@@ -225,7 +230,7 @@ class SqsPoller:
             chunk = records[start : start + SQS_DELETE_BATCH]
             entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)]
             try:
-                response = self._sqs.delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
+                response = self._role_sqs(mapping).delete_message_batch(QueueUrl=mapping.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 # Not deleted means delivered again later: a duplicate, never a loss.
                 errors.extend(f"{r['messageId']}: {exc}" for r in chunk)

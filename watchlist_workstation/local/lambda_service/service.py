@@ -43,6 +43,7 @@ import boto3
 from botocore.config import Config
 
 from lib.log import get_logger
+from watchlist_workstation.local.iam.client import RoleAccess
 from watchlist_workstation.local.lambda_service.code import CodeStore
 from watchlist_workstation.local.lambda_service.discovery import StackReader
 from watchlist_workstation.local.lambda_service.invoker import Invoker, InvokeResult
@@ -95,14 +96,24 @@ class LocalLambda:
             for service in ("cloudformation", "lambda", "s3", "sqs", "events", "cloudwatch")
         }
         self._cloudwatch = mark_as_service(clients["cloudwatch"])
+        # The functions' execution roles, assumed through the emulated STS (docs/local-mode.md, "IAM in local mode").
+        self.roles = RoleAccess(session, endpoint_url, config)
         self._deployment = Deployment()
         # One refresh at a time; a refresh and the pools it retires are not interleaved with another.
         self._refresh_lock = threading.Lock()
-        self._reader = StackReader(clients, stack_name, CodeStore(clients["s3"], clients["lambda"], self.work_dir))
-        self._invoker = Invoker(
-            stack_name=stack_name, region=self.region, extra_env=self.extra_env, log_dir=self.log_dir
+        self._reader = StackReader(
+            clients, stack_name, CodeStore(clients["s3"], clients["lambda"], self.work_dir), self._role_check
         )
-        self._poller = SqsPoller(clients["sqs"], self.invoke, lambda: self._deployment.mappings)
+        self._invoker = Invoker(
+            stack_name=stack_name, region=self.region, extra_env=self.extra_env, log_dir=self.log_dir, roles=self.roles
+        )
+        self._poller = SqsPoller(
+            clients["sqs"],
+            self.invoke,
+            lambda: self._deployment.mappings,
+            # Lambda's pollers use the function's execution role.
+            role_sqs=lambda mapping: self.roles.client("sqs", mapping.role_arn, mapping.function),
+        )
         self._scheduler = Scheduler(
             stack_name=stack_name,
             invoke=self.invoke,
@@ -181,6 +192,14 @@ class LocalLambda:
         self._deployment = Deployment()
         # Workers stop in the background, so run() can stop the pollers of the deleted queues at once.
         threading.Thread(target=lambda: [pool.retire() for pool in pools], name="retire", daemon=True).start()
+
+    def _role_check(self, action: str, resource: str, role_arn: str) -> str | None:
+        answer = self.roles.decide(action=action, resource=resource, role_arn=role_arn)
+        return None if answer.allowed else answer.message
+
+    def log_path(self, function: str) -> Path | None:
+        """Where the function's output is written; None when its role may not write logs (Lambda drops them)."""
+        return self._invoker.log_path(function)
 
     def has_function(self, function: str) -> bool:
         """Whether the stack as last read has this function (by name, ARN or logical id)."""

@@ -34,6 +34,7 @@ class FunctionSpec:
     runtime: str = ""
     code_sha256: str = ""
     log_group: str = ""
+    role_arn: str = ""  # the execution role its invocations run with (docs/local-mode.md, "IAM in local mode")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class MappingSpec:
     max_receive_count: int | None
     dlq_arn: str | None
     dlq_url: str | None = None
+    role_arn: str = ""  # the function's execution role, which the mapping polls with, as Lambda's does
 
     @property
     def concurrency(self) -> int:

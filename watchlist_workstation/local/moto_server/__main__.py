@@ -4,7 +4,8 @@
 
 prints `READY <port>` on stdout once it serves, and exits when its stdin closes (so it never
 outlives the local stack that started it, even after a crash) or on SIGTERM. Before serving it
-applies this package's patches to moto (sqs_patch, ddb_patch, fixes, lookup_caches, untracked_models), each of which
+puts IAM in front of moto (watchlist_workstation/local/iam/middleware.py) and applies this
+package's patches to moto (sqs_patch, ddb_patch, fixes, lookup_caches, untracked_models), each of which
 refuses a moto other than the one they were written against (version.py).
 """
 
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from watchlist_workstation.local.iam.account import MotoAccount
+    from watchlist_workstation.local.iam.middleware import IamApp
     from watchlist_workstation.local.moto_server import ddb_patch, fixes, lookup_caches, sqs_patch, untracked_models
     from watchlist_workstation.local.moto_server.counting import CountingApp
 
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning)
 
-    app = CountingApp(DomainDispatcherApplication(create_backend_app))
+    # Every request signed with a function role's key is authorised first (docs/local-mode.md, "IAM in local mode").
+    app = CountingApp(IamApp(DomainDispatcherApplication(create_backend_app), MotoAccount()))
     server = waitress.create_server(
         app,
         host=args.host,

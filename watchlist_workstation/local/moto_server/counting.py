@@ -34,7 +34,8 @@ class CountingApp:
                 body = json.dumps(dict(self.counts), sort_keys=True).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if not path.startswith("/moto-api") and _SERVICE_ENVIRON_KEY not in environ:
+        # moto's own API and local mode's internal endpoints (the IAM decisions) are not AWS calls.
+        if not path.startswith(("/moto-api", "/_local/")) and _SERVICE_ENVIRON_KEY not in environ:
             key = operation_key(environ)
             with self._lock:
                 self.counts[key] += 1

@@ -1,5 +1,11 @@
 """Narrow fixes to moto (5.2.5) that local mode needs, applied in the process that runs the moto server.
 
+Bucket policies: moto's S3 checks an object request against the bucket policy itself, ignoring its
+Condition block, so the template's DenyInsecureTransport statement (a Deny on aws:SecureTransport
+"false") would refuse every object request, the administrator's included. Local mode evaluates
+bucket policies, conditions included, in its IAM layer (watchlist_workstation/local/iam/, docs/local-mode.md,
+"IAM in local mode"); the fix makes moto's own check neutral.
+
 A stack update that changes a function with layers fails in moto's CloudFormation (HTTP 500,
 `'LayerVersion' object has no attribute 'replace'`): moto's LayerVersion model has no physical
 resource id, so a `Ref` to an AWS::Lambda::LayerVersion resolves to the model object itself, and
@@ -180,10 +186,15 @@ def apply() -> None:
     """Apply the fixes in this process; each is skipped if moto already has it (fixed there, or applied)."""
     require_supported_moto(
         "watchlist_workstation/local/moto_server/fixes.py",
-        "moto/awslambda/models.py (LayerVersion) and moto/cloudformation/parsing.py (its model listings)",
+        "moto/awslambda/models.py (LayerVersion), moto/cloudformation/parsing.py (its model listings) "
+        "and moto/s3/models.py (FakeBucket.get_permission)",
     )
     from moto.awslambda.models import LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    FakeBucket.get_permission = lambda bucket, action, resource: PermissionResult.NEUTRAL  # type: ignore[method-assign]
 
     if not getattr(LambdaFunction, "_string_environments", False):
         _string_environments(LambdaFunction)
