@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,6 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.iam.access_control import PermissionResult
 from moto.s3.models import FakeBucket
-from samcli.cli.types import CfnParameterOverridesType
 
 import cfcli  # noqa: F401 - registers every command on the group
 from watchlist_workstation.cli import deploy as infra_cli
@@ -92,11 +92,18 @@ def argv_value(argv: list[str], option: str) -> str:
 
 
 def argv_parameters(argv: list[str]) -> dict[str, str]:
-    """What sam itself would read from --parameter-overrides (its own click type parses them)."""
+    """What sam reads from --parameter-overrides: each `Key="value"` token of sam.sam_parameter read back.
+    The SAM CLI lives in a venv of its own, so its parser is not importable here;
+    test_sam_parameter_round_trips_through_sams_own_parser (tests/test_cli_make_infra.py) runs it there
+    and proves it reads these tokens exactly so."""
     if "--parameter-overrides" not in argv:
         return {}
-    tokens = argv[argv.index("--parameter-overrides") + 1 :]
-    return CfnParameterOverridesType().convert(tuple(tokens), None, None)
+    parameters = {}
+    for token in argv[argv.index("--parameter-overrides") + 1 :]:
+        match = re.fullmatch(r'([A-Za-z0-9]+)="(.*)"', token, flags=re.DOTALL)
+        assert match, f"not a token sam.sam_parameter writes: {token!r}"
+        parameters[match.group(1)] = match.group(2).replace('\\"', '"')
+    return parameters
 
 
 @dataclass

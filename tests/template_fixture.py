@@ -3,6 +3,9 @@ of the default deployment; and the roles' policy statements as CloudFormation wo
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,21 @@ FAKE_AWS_ENV = {
     # No credential lookup may fall through to the EC2 metadata endpoint.
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+def tool_environment(scratch: Path) -> dict[str, str]:
+    """Environment for the command-line tools (sam, cfn-lint, checkov): fake credentials, no telemetry, no
+    update checks. `scratch` is a folder of the test's own for the SAM CLI's settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(FAKE_AWS_ENV)
+    # SAM CLI asks PyPI for a newer version unless its last check is recent; its config dir can be moved.
+    sam_dir = scratch / "sam-cli"
+    sam_dir.mkdir(exist_ok=True)
+    (sam_dir / "metadata.json").write_text(json.dumps({"telemetryEnabled": False, "lastVersionCheck": time.time()}))
+    env.update({"__SAM_CLI_APP_DIR": str(sam_dir), "SAM_CLI_TELEMETRY": "0", "BC_SKIP_MAPPING": "TRUE"})
+    # checkov's banner asks PyPI for a newer release unless told not to; --skip-download keeps it off Prisma Cloud.
+    env["CKV_SKIP_PACKAGE_UPDATE_CHECK"] = "true"
+    return env
 
 
 @pytest.fixture(scope="module")

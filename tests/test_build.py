@@ -23,6 +23,7 @@ import yaml
 
 from watchlist_workstation.deploy.build import build, main
 from watchlist_workstation.deploy.build_errors import BuildError, BundleTooLargeError
+from watchlist_workstation.deploy.sam_build import main as sam_build_main
 from watchlist_workstation.deploy.sizes import check_sizes
 from watchlist_workstation.limits import LAMBDA_UNZIPPED_LIMIT_BYTES
 
@@ -46,12 +47,12 @@ Resources:
   SharedLayer:
     Type: AWS::Serverless::LayerVersion
     Properties:
-      ContentUri: build/layers/shared/
+      ContentUri: layers/shared/
       CompatibleRuntimes: [python3.13]
   DepsLayer:
     Type: AWS::Serverless::LayerVersion
     Properties:
-      ContentUri: build/layers/deps/
+      ContentUri: layers/deps/
       CompatibleRuntimes: [python3.13]
   Queue:
     Type: AWS::SQS::Queue
@@ -326,3 +327,39 @@ def test_import_bench_exits_1_when_the_consumer_misses_its_target(built):
     assert result.returncode == 1
     assert "OVER BUDGET" in result.stdout
     assert result.stderr.strip().startswith("import_time: the consumer costs")
+
+
+# ---------------------------------------------------------------------------------------------- sam build's step
+
+
+def test_sam_build_step_copies_the_resources_folder_into_sams_artifacts_dir(standin, seeded_out, tmp_path):
+    # WHEN sam build asks for a layer and a function (scripts/sam-build.mk runs this with its ARTIFACTS_DIR)
+    assert sam_build_main(["DepsLayer", "--artifacts-dir", str(tmp_path / "deps"), "--root", str(standin),
+                           "--out", str(seeded_out)]) == 0  # fmt: skip
+    assert sam_build_main(["ProducerAI", "--artifacts-dir", str(tmp_path / "fn"), "--root", str(standin),
+                           "--out", str(seeded_out)]) == 0  # fmt: skip
+    # THEN each artifacts folder holds exactly what the build made for that resource
+    assert (tmp_path / "deps" / "python" / "pythonjsonlogger").is_dir()
+    assert sorted(p.name for p in (tmp_path / "fn").iterdir()) == ["lambda_function.py"]
+
+
+def test_sam_build_step_fails_in_one_line_when_the_import_check_fails(tmp_path, seeded_out, capsys):
+    # GIVEN a handler importing what Lambda lacks
+    root = make_standin(tmp_path / "project")
+    write(root / "ProducerAI" / "lambda_function.py", f"import pandas\n{HANDLER}")
+    # WHEN sam build asks for the other function
+    code = sam_build_main(["ServerlessProducer", "--artifacts-dir", str(tmp_path / "fn"), "--root", str(root),
+                           "--out", str(seeded_out)])  # fmt: skip
+    # THEN the whole build's check fails it too, in one line, and nothing reaches SAM
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("sam-build ServerlessProducer: shipped code imports") and "pandas" in err
+    assert not (tmp_path / "fn").exists()
+
+
+def test_sam_build_step_refuses_a_resource_the_template_lacks(standin, seeded_out, tmp_path, capsys):
+    code = sam_build_main(["Nope", "--artifacts-dir", str(tmp_path / "x"), "--root", str(standin),
+                           "--out", str(seeded_out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "Nope is neither a function nor a layer of the template" in err

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import boto3
 import pytest
-from samcli.cli.types import CfnParameterOverridesType
 
 from tests.infra_fixture import (
     REGION,
@@ -26,6 +26,7 @@ from watchlist_workstation.deploy import build as builder
 from watchlist_workstation.deploy import sam
 from watchlist_workstation.deploy.sizes import check_sizes
 from watchlist_workstation.deploy.stack_status import deploy_blocker
+from watchlist_workstation.project import tool_path
 
 # moto warns about each resource type it skips (bucket and queue policies, alarms), on create and on delete.
 # moto_honours_tls_only_policy: the artifact bucket's TLS-only policy would otherwise refuse every request.
@@ -149,7 +150,8 @@ def test_sam_runs_without_telemetry_and_reaches_the_cli_endpoint():
 
 
 def test_make_infra_without_sam_fails_with_one_line(aws, cli_runner, fake_build, monkeypatch, tmp_path):
-    # GIVEN no sam beside the interpreter and none on PATH
+    # GIVEN no sam in the checkout's tools, none beside the interpreter and none on PATH
+    monkeypatch.setattr(sam, "PROJECT_SAM", tmp_path / "tools" / "sam")
     monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
     calls = []
@@ -275,16 +277,33 @@ def test_make_infra_runs_the_real_build(aws, cli_runner, fake_sam, fresh_stack_n
 # ---------------------------------------------------------------------------------------------- units
 
 
-@pytest.mark.parametrize(
-    "value",
-    ["", "ops@example.com", "rate(10 minutes)", 'say "hi"', "a=b,c=d", "it's", "  padded  ", "C:\\path\\x"],
+# sam's --parameter-overrides type, run in the SAM CLI's own venv (.tools/aws-sam-cli): one token a line in
+# (JSON strings), what it reads from each out.
+_SAM_READS = (
+    "import json, sys\n"
+    "from samcli.cli.types import CfnParameterOverridesType\n"
+    "reader = CfnParameterOverridesType()\n"
+    "print(json.dumps([reader.convert((json.loads(line),), None, None) for line in sys.stdin]))\n"
 )
-def test_sam_parameter_round_trips_through_sams_own_parser(value):
-    # GIVEN a parameter value
-    # WHEN it is written for sam and read back by sam's --parameter-overrides type
-    token = sam.sam_parameter("Key", value)
-    # THEN sam reads exactly the value
-    assert CfnParameterOverridesType().convert((token,), None, None) == {"Key": value}
+ROUND_TRIP_VALUES = ["", "ops@example.com", "rate(10 minutes)", 'say "hi"', "a=b,c=d", "it's", "  padded  ", "C:\\x"]
+
+
+@pytest.mark.servers  # runs the SAM CLI's parser as a process, in its venv
+def test_sam_parameter_round_trips_through_sams_own_parser():
+    # GIVEN parameter values  WHEN each is written for sam and read back by sam's --parameter-overrides type
+    tokens = [sam.sam_parameter("Key", value) for value in ROUND_TRIP_VALUES]
+    result = subprocess.run(
+        [str(tool_path("aws-sam-cli", "python")), "-c", _SAM_READS],
+        input="".join(json.dumps(token) + "\n" for token in tokens),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    # THEN sam reads exactly each value, as the fake sam in tests/infra_fixture.py does
+    read = json.loads(result.stdout)
+    assert read == [{"Key": value} for value in ROUND_TRIP_VALUES]
+    assert [argv_parameters(["--parameter-overrides", token]) for token in tokens] == read
 
 
 def test_sam_parameter_refuses_a_value_sam_would_change():
@@ -317,3 +336,17 @@ def test_sam_failure_reason_is_the_last_error_joined_into_one_line():
     result = sam.SamResult(1, ["Error: first", "progress", "Error: Unable to upload", "403 Forbidden", ""])
     # WHEN / THEN the reason is that error, in one line
     assert result.failure_reason() == "Unable to upload 403 Forbidden"
+
+
+def test_find_sam_prefers_the_checkouts_own_sam_cli(monkeypatch, tmp_path):
+    # GIVEN the checkout's SAM CLI (.tools/aws-sam-cli) and another sam on PATH
+    ours, other = tmp_path / "tools" / "sam", tmp_path / "path" / "sam"
+    for path in (ours, other):
+        path.parent.mkdir(parents=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    monkeypatch.setattr(sam, "PROJECT_SAM", ours)
+    # WHEN sam is looked for  THEN the checkout's is used; without it, the one on PATH
+    assert sam.find_sam(python=str(tmp_path / "python"), path=str(other.parent)) == str(ours)
+    ours.unlink()
+    assert sam.find_sam(python=str(tmp_path / "python"), path=str(other.parent)) == str(other)

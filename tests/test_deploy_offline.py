@@ -22,7 +22,7 @@ import boto3
 import pytest
 from moto.awslambda.models import LayerVersion
 
-from watchlist_workstation.deploy.offline import ROOT, deploy_offline, sync_offline, zip_folder
+from watchlist_workstation.deploy.offline import NOT_CODE, ROOT, deploy_offline, sync_offline, zip_folder
 from watchlist_workstation.local.moto_server import fixes
 
 REGION = "us-east-1"
@@ -136,7 +136,7 @@ def test_changed_code_updates_the_function(account, stack_name, tmp_path):
     # THEN the stack was updated and the function runs the new code
     assert deployment.action == "updated"
     after = consumer(account, created.outputs)["CodeSha256"]
-    expected = base64.b64encode(hashlib.sha256(zip_folder(root / "ProducerAI")).digest()).decode()
+    expected = base64.b64encode(hashlib.sha256(zip_folder(root / "ProducerAI", exclude=NOT_CODE)).digest()).decode()
     assert after != before and after == expected
     # AND synced again, it is up to date
     assert sync(account, stack_name, root=root).action == "unchanged"

@@ -8,36 +8,25 @@ and checkov switched off; in-process code may only open loopback sockets (see `_
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.template_fixture import (
-    FAKE_AWS_ENV,
     REGION,
     ROOT,
     TEMPLATE_PATH,
+    tool_environment,
 )
-
-BIN = Path(sys.executable).parent
+from watchlist_workstation.project import tool_path
 
 
 @pytest.fixture
 def tool_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for the CLI tools: fake credentials, no telemetry, no update checks."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(FAKE_AWS_ENV)
-    # SAM CLI asks PyPI for a newer version unless its last check is recent; its config dir can be moved.
-    sam_dir = tmp_path / "sam-cli"
-    sam_dir.mkdir()
-    (sam_dir / "metadata.json").write_text(json.dumps({"telemetryEnabled": False, "lastVersionCheck": time.time()}))
-    env.update({"__SAM_CLI_APP_DIR": str(sam_dir), "SAM_CLI_TELEMETRY": "0", "BC_SKIP_MAPPING": "TRUE"})
-    return env
+    return tool_environment(tmp_path)
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -48,7 +37,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 @pytest.mark.servers  # runs the tool as a process
 def test_cfn_lint_reports_no_findings(tool_env: dict[str, str]) -> None:
     # GIVEN the template  WHEN cfn-lint checks it  THEN it finds nothing at all, warnings included
-    result = _run([str(BIN / "cfn-lint"), str(TEMPLATE_PATH)], tool_env)
+    result = _run([str(tool_path("cfn-lint", "cfn-lint")), str(TEMPLATE_PATH)], tool_env)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
@@ -57,23 +46,13 @@ def test_cfn_lint_reports_no_findings(tool_env: dict[str, str]) -> None:
 @pytest.mark.parametrize("extra", [[], ["--lint"]], ids=["validate", "validate-lint"])
 def test_sam_validate_accepts_template(tool_env: dict[str, str], extra: list[str]) -> None:
     # GIVEN the template  WHEN `sam validate [--lint]` checks it  THEN it exits 0
-    result = _run([str(BIN / "sam"), "validate", "--region", REGION, "-t", str(TEMPLATE_PATH), *extra], tool_env)
+    sam = str(tool_path("aws-sam-cli", "sam"))
+    result = _run([sam, "validate", "--region", REGION, "-t", str(TEMPLATE_PATH), *extra], tool_env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# checkov's banner asks PyPI for a newer version when checkov.main is imported, with no switch to
-# turn it off; this stub replaces that one function. --skip-download keeps it off Prisma Cloud.
-_CHECKOV = (
-    "import sys\n"
-    "import checkov.common.version_manager as version_manager\n"
-    "version_manager.check_for_update = lambda package, version: None\n"
-    "from checkov.main import Checkov\n"
-    "sys.exit(Checkov(sys.argv[1:]).run())\n"
-)
-
-
 def _checkov(path: Path, env: dict[str, str]) -> dict[str, Any]:
-    args = [sys.executable, "-c", _CHECKOV, "-f", str(path), "--framework", "cloudformation"]
+    args = [str(tool_path("checkov", "checkov")), "-f", str(path), "--framework", "cloudformation"]
     result = _run([*args, "--skip-download", "--quiet", "--compact", "-o", "json"], env)
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
@@ -115,3 +94,16 @@ def test_every_checkov_skip_gives_a_reason(template: dict[str, Any]) -> None:
     assert [
         (lid, s) for lid, s in skips if not s.get("id", "").startswith("CKV_") or len(s.get("comment", "")) < 20
     ] == []
+
+
+def _pin(path: Path, package: str) -> str:
+    (version,) = re.findall(rf"^{re.escape(package)}==(\S+)", path.read_text(), flags=re.MULTILINE)
+    return version
+
+
+def test_local_mode_transforms_the_template_with_the_sam_clis_translator() -> None:
+    # GIVEN the app's aws-sam-translator (local mode, the build) and the one in the SAM CLI's own venv
+    app = _pin(ROOT / "requirements.txt", "aws-sam-translator")
+    sam_cli = _pin(ROOT / "requirements-tools" / "aws-sam-cli.lock.txt", "aws-sam-translator")
+    # THEN they are one version, so local mode creates what `sam deploy` would
+    assert app == sam_cli

@@ -4,9 +4,12 @@ keys. actionlint (make lint) checks their syntax and expressions; these tests ch
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
@@ -35,6 +38,24 @@ def test_ci_runs_lint_sam_validate_and_tests_on_pull_requests():
     assert "sam validate" in lint and "actionlint" in lint
 
 
+def test_ci_runs_the_suite_on_the_workstations_python_and_lambdas_and_lints_once():
+    # GIVEN the CI job
+    (job,) = load("ci.yml")["jobs"].values()
+    # THEN it runs on 3.11 (the workstation, constraints.txt) and 3.13 (the functions' runtime)
+    assert job["strategy"]["matrix"]["python"] == ["3.11", "3.13"]
+    setup = next(s for s in steps(job) if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["python-version"].split() == ["3.11", "${{", "matrix.python", "}}"]
+    # AND the venv is made with the matrix's interpreter (through the environment, not pasted into the script)
+    assert job["env"]["PYTHON_VERSION"] == "${{ matrix.python }}"
+    install = next(s for s in steps(job) if s.get("run", "").startswith("make install"))
+    assert 'PYTHON="python$PYTHON_VERSION"' in install["run"]
+    # AND the linters run on one leg only, the tests on both
+    (lint,) = [s for s in steps(job) if s.get("run") == "make lint"]
+    assert lint["if"] == "matrix.python == '3.11'"
+    (test,) = [s for s in steps(job) if s.get("run", "").endswith(".venv/bin/pytest")]
+    assert "if" not in test
+
+
 def test_deploy_runs_on_main_after_ci_with_an_oidc_role_and_no_keys():
     deploy = load("deploy.yml")
     assert deploy["on"]["push"]["branches"] == ["main"]
@@ -60,3 +81,23 @@ def test_untrusted_values_reach_shell_steps_through_the_environment_only():
         for job in data["jobs"].values():
             for step in steps(job):
                 assert "${{" not in step.get("run", ""), f"{path.name}: {step.get('name') or step['run']}"
+
+
+@pytest.mark.servers  # runs .ci/run as a process
+def test_ci_run_stops_at_once_and_says_so_without_python_3_13(tmp_path):
+    # GIVEN a machine with bash and coreutils but no Python 3.13 anywhere .ci/run looks
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("bash", "dirname"):
+        (bin_dir / command).symlink_to(shutil.which(command))
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "PYENV_ROOT": str(tmp_path / "pyenv"), "CI": "true"}
+    # WHEN the CI entry point runs
+    ci_run = WORKFLOWS.parents[1] / ".ci" / "run"
+    result = subprocess.run(
+        [str(bin_dir / "bash"), str(ci_run)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    # THEN it fails before installing or testing anything, in one line naming what is missing
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "ci: no Python 3.13 found (python3.13 on PATH, or $PYENV_ROOT/versions/3.13*; or set PYTHON313)"
+    ]

@@ -24,6 +24,14 @@ DATA_DIR = ROOT / "data"
 COMPANIES_DIR = DATA_DIR / "companies"
 SAMPLE_WATCHLIST = DATA_DIR / "watchlist.txt"
 LAMBDA_REQUIREMENTS = ROOT / "requirements-lambda.txt"
+# The command-line tools' venvs in a checkout, one per tool (`make install`, the Makefile's TOOLS_DIR):
+# aws-sam-cli, cfn-lint, checkov, actionlint (docs/testing.md, "Environments").
+TOOLS_DIR = ROOT / ".tools"
+
+
+def tool_path(venv: str, command: str) -> Path:
+    """A command of one of the tools' venvs, e.g. tool_path("aws-sam-cli", "sam")."""
+    return TOOLS_DIR / venv / "bin" / command
 
 
 def work_dir() -> Path:

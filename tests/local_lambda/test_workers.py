@@ -136,7 +136,7 @@ def layered(account, tmp_path_factory) -> Iterator[SimpleNamespace]:
     (deps / "python" / "marker_deps_layer.py").write_text("")
     text = (ROOT / "template.yml").read_text(encoding="utf-8")
     for name, folder in (("shared", shared), ("deps", deps)):
-        needle = f"ContentUri: build/layers/{name}/"
+        needle = f"ContentUri: layers/{name}/"
         assert needle in text
         text = text.replace(needle, f"ContentUri: {folder}/")
     template = base / "template.yml"

@@ -10,8 +10,10 @@ Layout under `out` (build/ by default):
     template.yml                template.yml with each CodeUri/ContentUri pointing at those folders,
                                 for `sam deploy --template-file build/template.yml`
 
-Why not `sam build`: building for arm64 / Python 3.13 on an x86_64 / 3.11 workstation needs its
-container mode (Docker, which we do not have), and it would copy all of lib/ into every function.
+`sam build` runs this same build for each function and layer (BuildMethod: makefile; sam_build.py).
+
+Why not SAM's own Python builder: building for arm64 / Python 3.13 on an x86_64 / 3.11 workstation needs
+its container mode (Docker, which we do not have), and it would copy all of lib/ into every function.
 `pip install --platform ... --only-binary=:all:` fetches the right wheels on any machine.
 
 This module runs the steps in order; each lives in a module of its own: build_template (what
@@ -36,6 +38,7 @@ from watchlist_workstation.deploy.build_template import (
     FUNCTION_TYPE,
     LAYER_TYPE,
     TEMPLATE,
+    built_layer,
     code_folder,
     function_layers,
     layer_kind,
@@ -90,7 +93,7 @@ def build(
     deps_reinstalled = False
     for logical_id, resource in layers.items():
         kind = layer_kind(logical_id, resource)
-        target = out / "layers" / kind
+        target = built_layer(out, kind)
         if kind == "shared":
             build_shared_layer(root / "lib", target)
         else:

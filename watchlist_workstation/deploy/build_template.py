@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -60,16 +60,26 @@ def target_runtime(functions: dict[str, Any], globals_: dict[str, Any], layers: 
     return python_version, architecture
 
 
+# Each layer's ContentUri in template.yml: a folder that holds only the Makefile `sam build` runs
+# (scripts/sam-build.mk); its name says which layer the build makes.
+LAYER_SOURCES = {"shared": "layers/shared", "deps": "layers/deps"}
+
+
 def layer_kind(logical_id: str, resource: dict[str, Any]) -> str:
-    """'shared' or 'deps', from the layer's ContentUri (build/layers/shared/ or build/layers/deps/)."""
+    """'shared' or 'deps', from the layer's ContentUri (layers/shared/ or layers/deps/)."""
     uri = (resource.get("Properties") or {}).get("ContentUri")
-    kind = PurePosixPath(uri.rstrip("/")).name if isinstance(uri, str) else None
-    if kind not in ("shared", "deps"):
+    kind = next((k for k, folder in LAYER_SOURCES.items() if isinstance(uri, str) and uri.rstrip("/") == folder), None)
+    if kind is None:
         raise BuildError(
             f"layer {logical_id}: ContentUri {uri!r} is not a layer this build makes "
-            "(build/layers/shared/ or build/layers/deps/)"
+            f"({' or '.join(f + '/' for f in LAYER_SOURCES.values())})"
         )
     return kind
+
+
+def built_layer(out: Path, kind: str) -> Path:
+    """Where the build puts the layer of `kind` under its output folder (layers/<kind>/, holding python/)."""
+    return out / "layers" / kind
 
 
 def code_folder(root: Path, logical_id: str, resource: dict[str, Any]) -> Path:

@@ -27,12 +27,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lib.results import object_exists
+from watchlist_workstation.deploy.build_template import LAYER_SOURCES, built_layer
 from watchlist_workstation.deploy.bundles import shared_layer_modules
 from watchlist_workstation.deploy.template import load_template, transform
 from watchlist_workstation.project import ROOT, TEMPLATE
 
-# Where `make build` puts the shared layer; local mode packs it from lib/ itself instead.
-SHARED_LAYER_BUILD = "build/layers/shared"
+# A layer whose ContentUri is one of the template's layer folders (layers/shared/, layers/deps/, which hold
+# only the Makefile `sam build` runs) is packed from what the build would ship instead.
+_LAYER_KINDS = {folder: kind for kind, folder in LAYER_SOURCES.items()}
+# A function's folder also holds the Makefile `sam build` runs; it is not code, and the build does not ship it.
+NOT_CODE = ("Makefile",)
 CODE_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 # Every zip entry gets this time (zip's earliest), so the bytes depend on the files' contents only.
@@ -53,13 +57,14 @@ def _add_file(archive: zipfile.ZipFile, path: Path, name: str) -> None:
     archive.writestr(info, path.read_bytes())
 
 
-def zip_folder(folder: Path, prefix: str = "") -> bytes:
-    """Zip a folder's files (sorted, with a fixed time, so the bytes are stable); `prefix` nests them, as
-    layers need python/."""
+def zip_folder(folder: Path, prefix: str = "", exclude: tuple[str, ...] = ()) -> bytes:
+    """Zip a folder's files (sorted, with a fixed time, so the bytes are stable) but those named in `exclude`;
+    `prefix` nests them, as layers need python/."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         if folder.is_dir():
-            for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            files = (p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            for path in sorted(p for p in files if p.name not in exclude):
                 _add_file(archive, path, prefix + path.relative_to(folder).as_posix())
     return buffer.getvalue()
 
@@ -74,19 +79,22 @@ def zip_files(files: list[Path], base: Path, prefix: str) -> bytes:
 
 
 def code_bundles(template: dict[str, Any], root: Path = ROOT) -> dict[str, bytes]:
-    """Each function's and layer's code as a zip: functions from their CodeUri folder; the shared
-    layer from lib/ as it is now (never a stale build/); the deps layer from
-    its build output, shipped empty when `make build` has not run (local mode then falls back to
-    this environment's packages)."""
+    """Each function's and layer's code as a zip: functions from their CodeUri folder (without its
+    Makefile); the shared layer from lib/ as it is now (never a stale build/); the deps layer from
+    its build output (build/layers/deps), shipped empty when `make build` has not run (local mode then
+    falls back to this environment's packages); a layer whose ContentUri is another folder, from it."""
     bundles: dict[str, bytes] = {}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] not in CODE_TYPES:
             continue
         uri = str(resource["Properties"].get("CodeUri") or resource["Properties"].get("ContentUri"))
-        if uri.rstrip("/") == SHARED_LAYER_BUILD:
+        kind = _LAYER_KINDS.get(uri.rstrip("/")) if resource["Type"] == CODE_TYPES[1] else None
+        if kind == "shared":
             bundles[logical_id] = zip_files(shared_layer_modules(root / "lib"), root / "lib", "python/lib/")
+        elif kind == "deps":
+            bundles[logical_id] = zip_folder(built_layer(root / "build", kind))
         else:
-            bundles[logical_id] = zip_folder(root / uri)
+            bundles[logical_id] = zip_folder(root / uri, exclude=NOT_CODE)
     return bundles
 
 

@@ -16,15 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from watchlist_workstation.project import tool_path
+
 # sam prints this (samcli ChangeEmptyError) when --no-fail-on-empty-changeset finds nothing to change.
 _SAM_UP_TO_DATE = "No changes to deploy"
 
+# Where `make install` puts the SAM CLI in a checkout: a venv of its own (docs/testing.md, "Environments").
+PROJECT_SAM = tool_path("aws-sam-cli", "sam")
+
 
 def find_sam(python: str | None = None, path: str | None = None) -> str | None:
-    """The SAM CLI next to the running interpreter (the project's venv), else the first on PATH."""
-    beside = Path(python or sys.executable).parent / "sam"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
+    """The SAM CLI: the checkout's own (.tools/aws-sam-cli), else one next to the running interpreter,
+    else the first on PATH."""
+    for candidate in (PROJECT_SAM, Path(python or sys.executable).parent / "sam"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
     return shutil.which("sam", path=path)
 
 
