@@ -76,7 +76,8 @@ WRITE_WORKERS = 4
 # Comprehend scores 25 short documents in well under a second; the other calls move a few KB to 1 MB.
 AWS_CONNECT_TIMEOUT = 2.0
 AWS_READ_TIMEOUT = 10.0
-# Attempts per call with botocore's standard retry mode; Comprehend throttles first, so it gets more.
+# botocore's max_attempts in standard retry mode: retries after the first attempt. Comprehend throttles first,
+# so it gets more.
 AWS_MAX_ATTEMPTS = 5
 COMPREHEND_MAX_ATTEMPTS = 8
 # The longest one AWS attempt may take.
