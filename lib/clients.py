@@ -6,14 +6,16 @@ reads those variables itself, which is how local mode redirects every call
 without a branch in this code.
 
 The deadline (docs/design.md rule 11): a botocore Config fixes its timeouts and attempts when the client is
-made, and one call may retry for longer than an invocation has left. So the clients keep one Config with
-short timeouts (lib/limits.py), and two hooks on each client hold every attempt to the deadline that
-`bounded_by` set for the code running now (a context variable: lib/concurrency.py's threads inherit it):
-- before an attempt is sent: it starts only when its whole connect + read timeout fits before the deadline;
+made, and one call may retry for longer than an invocation has left. So two hooks on each client hold every
+attempt to the deadline that `bounded_by` set for the code running now (a context variable:
+lib/concurrency.py's threads inherit it):
+- before an attempt is sent: it starts only with time for its connect timeout and a short read, and its read
+  timeout becomes the time left after connecting, when that is less than the configured one (botocore takes
+  a per-request `read_timeout` from the request's context);
 - before botocore retries: the retry goes ahead only when the longest backoff botocore may wait, and the
-  attempt after it, fit.
+  shortest attempt after it, fit.
 Otherwise the call raises DeadlineReached (a BotoCoreError, so callers that hand work back on a failed call
-do so here too), and nothing is sent.
+do so here too), and nothing more is sent.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from botocore.retries.standard import RetryContext, StandardRetryConditions
 
 from lib.clock import Deadline
 from lib.limits import (
-    AWS_ATTEMPT_SECONDS,
     AWS_CONNECT_TIMEOUT,
     AWS_MAX_ATTEMPTS,
+    AWS_MIN_ATTEMPT_SECONDS,
     AWS_READ_TIMEOUT,
     COMPREHEND_MAX_ATTEMPTS,
 )
@@ -78,8 +80,12 @@ class _Guard:
 
     def before_send(self, request: Any = None, **_: Any) -> None:
         deadline = _deadline.get()
-        if deadline is not None and not deadline.allows(AWS_ATTEMPT_SECONDS):
-            raise DeadlineReached(what="an attempt", left=deadline.left(), needed=AWS_ATTEMPT_SECONDS)
+        if deadline is None:
+            return
+        left = deadline.left()
+        if left < AWS_MIN_ATTEMPT_SECONDS:
+            raise DeadlineReached(what="an attempt", left=left, needed=AWS_MIN_ATTEMPT_SECONDS)
+        request.context["read_timeout"] = min(AWS_READ_TIMEOUT, left - AWS_CONNECT_TIMEOUT)
 
     def needs_retry(self, **kwargs: Any) -> None:
         deadline = _deadline.get()
@@ -96,7 +102,7 @@ class _Guard:
         if not self._conditions.is_retryable(context):
             return  # a success, or an error botocore hands back as it is
         retry_after = http_response is not None and "x-amz-retry-after" in http_response.headers
-        needed = longest_backoff(kwargs["attempts"], retry_after) + AWS_ATTEMPT_SECONDS
+        needed = longest_backoff(kwargs["attempts"], retry_after) + AWS_MIN_ATTEMPT_SECONDS
         if not deadline.allows(needed):
             raise DeadlineReached(what="a retry", left=deadline.left(), needed=needed)
 

@@ -71,23 +71,24 @@ SEND_WORKERS = 4
 # batch's writes take about as long as its slowest instead of the sum (shorter, cheaper invocations).
 WRITE_WORKERS = 4
 
-# The invocation's deadline (docs/design.md rule 11). Every call to AWS has short socket timeouts, and an
-# attempt starts only when its whole connect + read timeout fits before the deadline, so no call outlives it.
-# Comprehend scores 25 short documents in well under a second; the other calls move a few KB to 1 MB.
+# The invocation's deadline (docs/design.md rule 11). Every call to AWS has a 2 s connect timeout and a read
+# timeout of 10 s or the time left before the deadline after connecting, whichever is shorter; an attempt
+# starts only with time for its connect and a read of at least AWS_MIN_READ_TIMEOUT. Comprehend scores 25
+# short documents in well under a second; the other calls move a few KB to 1 MB.
 AWS_CONNECT_TIMEOUT = 2.0
 AWS_READ_TIMEOUT = 10.0
+AWS_MIN_READ_TIMEOUT = 1.0
+AWS_MIN_ATTEMPT_SECONDS = AWS_CONNECT_TIMEOUT + AWS_MIN_READ_TIMEOUT
 # botocore's max_attempts in standard retry mode: retries after the first attempt. Comprehend throttles first,
 # so it gets more.
 AWS_MAX_ATTEMPTS = 5
 COMPREHEND_MAX_ATTEMPTS = 8
-# The longest one AWS attempt may take.
-AWS_ATTEMPT_SECONDS = AWS_CONNECT_TIMEOUT + AWS_READ_TIMEOUT
 # Kept back from the invocation's remaining time for returning the answer to Lambda.
 DEADLINE_MARGIN_SECONDS = 1.0
-# The consumer's phases: the records (a table write, then the results object) may start until the deadline;
+# The consumer's phases: the records (table writes, then the results object) may start until the deadline;
 # Comprehend must be done RECORD_RESERVE earlier, and the text source (and the table reads before it)
-# TEXT_RESERVE earlier still, so that one Comprehend attempt and the records fit after it.
-RECORD_RESERVE_SECONDS = 2 * AWS_ATTEMPT_SECONDS + 1.0
-TEXT_RESERVE_SECONDS = RECORD_RESERVE_SECONDS + AWS_ATTEMPT_SECONDS
+# TEXT_RESERVE earlier still, which leaves Comprehend 10 s.
+RECORD_RESERVE_SECONDS = 10.0
+TEXT_RESERVE_SECONDS = 20.0
 # The producer's scan stops this long before its deadline, so the sends have time.
-SEND_RESERVE_SECONDS = 20.0
+SEND_RESERVE_SECONDS = 15.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +18,13 @@ from lib.clients import DeadlineReached, bounded_by, longest_backoff
 from lib.clock import NO_CONTEXT_SECONDS, Deadline
 from lib.concurrency import in_parallel
 from lib.config import ProducerConfig
-from lib.limits import AWS_ATTEMPT_SECONDS, DEADLINE_MARGIN_SECONDS, SEND_RESERVE_SECONDS
+from lib.limits import (
+    AWS_CONNECT_TIMEOUT,
+    AWS_MIN_ATTEMPT_SECONDS,
+    AWS_READ_TIMEOUT,
+    DEADLINE_MARGIN_SECONDS,
+    SEND_RESERVE_SECONDS,
+)
 from lib.producer import queue_tick
 from tests.conftest import put_companies
 from tests.consumer_fixture import chunk
@@ -95,9 +103,9 @@ def comprehend_call():
     return clients.client("comprehend").batch_detect_sentiment(TextList=["record growth"], LanguageCode="en")
 
 
-def test_an_attempt_that_would_outlast_the_deadline_is_never_sent(aws_credentials, comprehend_server, fresh_clients):
-    # GIVEN less time than one attempt's connect and read timeouts
-    deadline = Deadline.after(AWS_ATTEMPT_SECONDS - 0.5)
+def test_an_attempt_without_time_to_connect_and_read_is_never_sent(aws_credentials, comprehend_server, fresh_clients):
+    # GIVEN less time than a connect timeout and the shortest read
+    deadline = Deadline.after(AWS_MIN_ATTEMPT_SECONDS - 0.5)
     # WHEN the pipeline's client is called THEN it refuses, and Comprehend saw nothing
     with bounded_by(deadline), pytest.raises(DeadlineReached):
         comprehend_call()
@@ -105,9 +113,43 @@ def test_an_attempt_that_would_outlast_the_deadline_is_never_sent(aws_credential
 
 
 def test_a_call_with_time_for_its_attempt_is_made(aws_credentials, comprehend_server, fresh_clients):
-    with bounded_by(Deadline.after(AWS_ATTEMPT_SECONDS + 0.5)):
+    with bounded_by(Deadline.after(AWS_MIN_ATTEMPT_SECONDS + 0.5)):
         assert comprehend_call()["ResultList"][0]["Sentiment"] == "POSITIVE"
     assert comprehend_server.operations() == ["BatchDetectSentiment"]
+
+
+@pytest.mark.parametrize(
+    ("left", "read_timeout"), [(100.0, AWS_READ_TIMEOUT), (AWS_CONNECT_TIMEOUT + 4.0, 4.0)]
+)  # fmt: skip
+def test_each_attempt_reads_for_at_most_the_time_left_after_connecting(
+    aws_credentials, comprehend_server, fresh_clients, left, read_timeout
+):
+    # GIVEN a hook after the guard's that sees each attempt's request as botocore sends it
+    seen = []
+    clients.client("comprehend").meta.events.register("before-send", lambda request, **_: seen.append(request.context))
+    clock = FakeClock()
+    # WHEN a call is made with `left` seconds to the deadline
+    with bounded_by(Deadline(clock.now + left, clock)):
+        comprehend_call()
+    # THEN its read timeout, which botocore takes from the request's context, is the configured one or what is left
+    assert [context["read_timeout"] for context in seen] == [read_timeout]
+
+
+@pytest.mark.servers  # a loopback socket that never answers
+def test_a_stalled_service_is_given_up_on_by_the_deadline_not_after_its_timeouts_and_retries(
+    aws_credentials, monkeypatch, fresh_clients
+):
+    # GIVEN an endpoint that takes connections and never answers (10 s read timeouts and 8 retries: minutes)
+    with socket.socket() as stalled:
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(16)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_COMPREHEND", f"http://127.0.0.1:{stalled.getsockname()[1]}")
+        started = time.monotonic()
+        # WHEN the pipeline's client calls it with 4 s to the deadline
+        with bounded_by(Deadline.after(4.0)), pytest.raises(DeadlineReached):
+            comprehend_call()
+        # THEN the call gave up before the deadline: one read cut to the 2 s left after connecting, no retry
+        assert time.monotonic() - started < 4.0
 
 
 # With the clock standing still, retry k goes ahead while its longest backoff fits in the time spare beyond one
@@ -121,7 +163,7 @@ def test_retries_stop_when_the_backoff_and_the_next_attempt_would_outlast_the_de
     # GIVEN a Comprehend failing every call with a retryable 500, and a clock that stands still
     comprehend_server.faults.extend([(500, "InternalServerException")] * 9)
     clock = FakeClock()
-    deadline = Deadline(clock.now + AWS_ATTEMPT_SECONDS + spare, clock)
+    deadline = Deadline(clock.now + AWS_MIN_ATTEMPT_SECONDS + spare, clock)
     # WHEN the pipeline's client is called THEN it makes only the attempts whose backoff and timeouts fit
     with bounded_by(deadline), pytest.raises(DeadlineReached):
         comprehend_call()
@@ -130,7 +172,7 @@ def test_retries_stop_when_the_backoff_and_the_next_attempt_would_outlast_the_de
 
 def test_an_error_botocore_does_not_retry_is_raised_as_it_is(aws_credentials, comprehend_server, fresh_clients):
     comprehend_server.faults.append((400, "InvalidRequestException"))
-    with bounded_by(Deadline.after(AWS_ATTEMPT_SECONDS + 0.5)), pytest.raises(ClientError) as caught:
+    with bounded_by(Deadline.after(AWS_MIN_ATTEMPT_SECONDS + 0.5)), pytest.raises(ClientError) as caught:
         comprehend_call()
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
 
@@ -152,8 +194,9 @@ def test_the_bound_follows_the_work_onto_the_pipelines_threads(aws_credentials, 
 
 
 def test_sends_that_no_longer_fit_leave_their_companies_unqueued_and_counted(resources, fresh_clients):
-    # GIVEN 2,000 companies (four SendMessageBatch calls) and an SQS whose every answer takes 30 s
-    names = [f"C{i:04d}" for i in range(2000)]
+    # GIVEN 2,500 companies (five SendMessageBatch calls, one more than the producer has in flight) and an SQS
+    # whose every answer takes 30 s
+    names = [f"C{i:04d}" for i in range(2500)]
     put_companies(resources.table, names)
     clock = FakeClock()
 
@@ -162,12 +205,12 @@ def test_sends_that_no_longer_fit_leave_their_companies_unqueued_and_counted(res
 
     fresh_clients.client("sqs").meta.events.register("after-call.sqs.SendMessageBatch", slow_answer)
     config = ProducerConfig(resources.table, resources.queue_url, 100_000, 300)
-    # WHEN the tick has time to scan and for sends to start, but not for four slow answers in a row
-    deadline = Deadline(clock.now + SEND_RESERVE_SECONDS + AWS_ATTEMPT_SECONDS + 1.0, clock)
+    # WHEN the tick has time to scan and for sends to start, but not after a slow answer
+    deadline = Deadline(clock.now + SEND_RESERVE_SECONDS + AWS_MIN_ATTEMPT_SECONDS + 1.0, clock)
     summary = queue_tick(config, "r", TICK_TIME, deadline=deadline)
     # THEN the scan finished, some sends were refused, and every planned company is either queued or counted failed
-    assert summary["scan_complete"] and summary["planned"] == 2000
-    assert summary["failed"] > 0 and summary["queued"] + summary["failed"] == 2000
+    assert summary["scan_complete"] and summary["planned"] == 2500
+    assert summary["failed"] >= 500 and summary["queued"] + summary["failed"] == 2500
     queued = [entry for message in drain(resources.queue_url) for entry in json.loads(message["Body"])["companies"]]
     assert len(queued) == summary["queued"] == len({json.dumps(entry) for entry in queued})
 
