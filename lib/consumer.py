@@ -43,7 +43,7 @@ def process_batch(
     deadline: Deadline | None = None,
 ) -> BatchOutcome:
     """Work on the batch's records; every outbound call ends by `deadline` (docs/design.md rule 11), and what
-    could not be finished by then is handed back."""
+    could not be finished by then is handed back. The text source's client must keep the deadline's clock."""
     outcome = BatchOutcome()
     deliveries: list[Delivery] = []
     for record in records:
