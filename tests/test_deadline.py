@@ -113,7 +113,8 @@ def test_an_attempt_without_time_to_connect_and_read_is_never_sent(aws_credentia
 
 
 def test_a_call_with_time_for_its_attempt_is_made(aws_credentials, comprehend_server, fresh_clients):
-    with bounded_by(Deadline.after(AWS_MIN_ATTEMPT_SECONDS + 0.5)):
+    clock = FakeClock()  # standing still: a loaded machine's slowness does not eat the half second
+    with bounded_by(Deadline(clock.now + AWS_MIN_ATTEMPT_SECONDS + 0.5, clock)):
         assert comprehend_call()["ResultList"][0]["Sentiment"] == "POSITIVE"
     assert comprehend_server.operations() == ["BatchDetectSentiment"]
 
@@ -144,6 +145,7 @@ def test_a_stalled_service_is_given_up_on_by_the_deadline_not_after_its_timeouts
         stalled.bind(("127.0.0.1", 0))
         stalled.listen(16)
         monkeypatch.setenv("AWS_ENDPOINT_URL_COMPREHEND", f"http://127.0.0.1:{stalled.getsockname()[1]}")
+        clients.client("comprehend")  # made before the clock starts
         started = time.monotonic()
         # WHEN the pipeline's client calls it with 4 s to the deadline
         with bounded_by(Deadline.after(4.0)), pytest.raises(DeadlineReached):
@@ -172,7 +174,8 @@ def test_retries_stop_when_the_backoff_and_the_next_attempt_would_outlast_the_de
 
 def test_an_error_botocore_does_not_retry_is_raised_as_it_is(aws_credentials, comprehend_server, fresh_clients):
     comprehend_server.faults.append((400, "InvalidRequestException"))
-    with bounded_by(Deadline.after(AWS_MIN_ATTEMPT_SECONDS + 0.5)), pytest.raises(ClientError) as caught:
+    clock = FakeClock()
+    with bounded_by(Deadline(clock.now + AWS_MIN_ATTEMPT_SECONDS + 0.5, clock)), pytest.raises(ClientError) as caught:
         comprehend_call()
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
 
