@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from lib.clock import Deadline
 from lib.config import ConsumerConfig
-from lib.consumer import lambda_deadline, process_batch
+from lib.consumer import process_batch
 from lib.pace import Pace, interval_for
 from lib.webclient import WebClient
 from lib.wikipedia import Wikipedia, variant
@@ -24,6 +25,6 @@ def _setup() -> tuple[ConsumerConfig, Wikipedia]:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config, wiki = _setup()
-    outcome = process_batch(event.get("Records", []), config, wiki, deadline=lambda_deadline(context))
+    outcome = process_batch(event.get("Records", []), config, wiki, deadline=Deadline.of_invocation(context))
     # Lambda deletes every record not listed here; the listed ones return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failures]}

@@ -1,32 +1,128 @@
-"""Cached boto3 client getters.
+"""Cached boto3 client getters, each call bounded by the invocation's deadline.
 
 Clients are created on first use, never at import time, so tests can start moto
 or point `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` somewhere first; botocore
 reads those variables itself, which is how local mode redirects every call
 without a branch in this code.
+
+The deadline (docs/design.md rule 11): a botocore Config fixes its timeouts and attempts when the client is
+made, and one call may retry for longer than an invocation has left. So two hooks on each client hold every
+attempt to the deadline that `bounded_by` set for the code running now (a context variable:
+lib/concurrency.py's threads inherit it):
+- before an attempt is sent: it starts only with time for its connect timeout and a short read, and its read
+  timeout becomes the time left after connecting, when that is less than the configured one (botocore takes
+  a per-request `read_timeout` from the request's context);
+- before botocore retries: the retry goes ahead only when the longest backoff botocore may wait, and the
+  shortest attempt after it, fit.
+Otherwise the call raises DeadlineReached (a BotoCoreError, so callers that hand work back on a failed call
+do so here too), and nothing more is sent.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+from botocore.retries.standard import RetryContext, StandardRetryConditions
+
+from lib.clock import Deadline
+from lib.limits import (
+    AWS_CONNECT_TIMEOUT,
+    AWS_MAX_ATTEMPTS,
+    AWS_MIN_ATTEMPT_SECONDS,
+    AWS_READ_TIMEOUT,
+    COMPREHEND_MAX_ATTEMPTS,
+)
 
 # "standard" retry mode retries throttling and transient errors with jittered exponential
 # backoff; Comprehend throttles first, so it gets more attempts than the rest.
-_DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-_SERVICE_CONFIG = {
-    "comprehend": Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30),
-}
+_ATTEMPTS = {"comprehend": COMPREHEND_MAX_ATTEMPTS}
+# botocore's standard mode waits rand(0, 1) * min(2 ** (attempt - 1), 20) s after a throttle (less after other
+# errors), plus up to 5 s more when the service sends x-amz-retry-after (botocore/retries/standard.py,
+# ExponentialBackoff); the guard counts the longest of these.
+_MAX_BACKOFF = 20.0
+_RETRY_AFTER_EXTRA = 5.0
+
+_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("aws_call_deadline", default=None)
+
+
+class DeadlineReached(BotoCoreError):
+    fmt = "no time left for {what}: {left:.1f} s to the deadline, {needed:.1f} s needed"
+
+
+@contextlib.contextmanager
+def bounded_by(deadline: Deadline | None) -> Iterator[None]:
+    """Calls made by lib.clients' clients inside the block (on any thread lib.concurrency starts) end by
+    `deadline`; None lifts the bound."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def longest_backoff(attempt: int, retry_after: bool = False) -> float:
+    """The longest wait botocore's standard mode may take after failed attempt number `attempt` (1-based)."""
+    return min(2.0 ** (attempt - 1), _MAX_BACKOFF) + (_RETRY_AFTER_EXTRA if retry_after else 0.0)
+
+
+class _Guard:
+    """The two hooks of one client (botocore calls each hook with keyword arguments only)."""
+
+    def __init__(self, total_attempts: int) -> None:
+        self._conditions = StandardRetryConditions(max_attempts=total_attempts)
+
+    def before_send(self, request: Any = None, **_: Any) -> None:
+        deadline = _deadline.get()
+        if deadline is None:
+            return
+        left = deadline.left()
+        if left < AWS_MIN_ATTEMPT_SECONDS:
+            raise DeadlineReached(what="an attempt", left=left, needed=AWS_MIN_ATTEMPT_SECONDS)
+        request.context["read_timeout"] = min(AWS_READ_TIMEOUT, left - AWS_CONNECT_TIMEOUT)
+
+    def needs_retry(self, **kwargs: Any) -> None:
+        deadline = _deadline.get()
+        if deadline is None or isinstance(kwargs.get("caught_exception"), DeadlineReached):
+            return
+        http_response, parsed = kwargs["response"] if kwargs.get("response") is not None else (None, None)
+        context = RetryContext(
+            attempt_number=kwargs["attempts"],
+            operation_model=kwargs.get("operation"),
+            http_response=http_response,
+            parsed_response=parsed,
+            caught_exception=kwargs.get("caught_exception"),
+        )
+        if not self._conditions.is_retryable(context):
+            return  # a success, or an error botocore hands back as it is
+        retry_after = http_response is not None and "x-amz-retry-after" in http_response.headers
+        needed = longest_backoff(kwargs["attempts"], retry_after) + AWS_MIN_ATTEMPT_SECONDS
+        if not deadline.allows(needed):
+            raise DeadlineReached(what="a retry", left=deadline.left(), needed=needed)
 
 
 @functools.cache
 def client(service: str) -> Any:
     """One client per service per process (boto3 clients are thread-safe)."""
-    session = boto3.session.Session()
-    return session.client(service, config=_SERVICE_CONFIG.get(service, _DEFAULT_CONFIG))
+    attempts = _ATTEMPTS.get(service, AWS_MAX_ATTEMPTS)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=AWS_CONNECT_TIMEOUT,
+        read_timeout=AWS_READ_TIMEOUT,
+    )
+    made = boto3.session.Session().client(service, config=config)
+    # botocore counts the first attempt too: max_attempts retries are total_max_attempts attempts.
+    guard = _Guard(made.meta.config.retries["total_max_attempts"])
+    # First, so that nothing (moto's in-process mock answers in a before-send hook) runs a refused attempt.
+    made.meta.events.register_first("before-send", guard.before_send)
+    made.meta.events.register("needs-retry", guard.needs_retry)
+    return made
 
 
 def reset() -> None:

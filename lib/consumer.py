@@ -10,15 +10,16 @@ and a company whose latest analysis was recorded by that very run has its result
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from lib.batch import BatchOutcome, Delivery, Job, jobs_of, parse_record
 from lib.checking import Failed, NewRevision, NewText, Problem, Unchanged, check
-from lib.clock import iso, utc_now
+from lib.clients import bounded_by
+from lib.clock import Deadline, iso, utc_now
 from lib.config import ConsumerConfig
+from lib.limits import TEXT_RESERVE_SECONDS
 from lib.log import correlation, get_logger
 from lib.message import BadMessage
 from lib.recording import analyse, record_problems, record_revisions, record_unchanged
@@ -39,8 +40,10 @@ def process_batch(
     comprehend: Any = None,
     sns: Any = None,
     now: Callable[[], datetime] = utc_now,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> BatchOutcome:
+    """Work on the batch's records; every outbound call ends by `deadline` (docs/design.md rule 11), and what
+    could not be finished by then is handed back. The text source's client must keep the deadline's clock."""
     outcome = BatchOutcome()
     deliveries: list[Delivery] = []
     for record in records:
@@ -57,7 +60,8 @@ def process_batch(
         jobs = jobs_of(deliveries)
         if jobs:
             clients = {"ddb": ddb, "s3": s3, "comprehend": comprehend, "sns": sns}
-            _process(jobs, config, wiki, outcome, clients, now, deadline)
+            with bounded_by(deadline):
+                _process(jobs, config, wiki, outcome, clients, now, deadline or Deadline.never())
         for delivery in deliveries:
             # Entries of a chunk that could not be read: the rest were worked on; the message itself comes back,
             # and after its last receive it lands in the dead-letter queue with this reason.
@@ -76,14 +80,17 @@ def _process(
     outcome: BatchOutcome,
     clients: dict[str, Any],
     now: Callable[[], datetime],
-    deadline: float | None,
+    deadline: Deadline,
 ) -> None:
-    force = _refresh_snapshots(jobs, config, outcome, clients)
+    # The table reads and the text source stop early enough for Comprehend and the records to follow.
+    reading = deadline.earlier(TEXT_RESERVE_SECONDS)
+    with bounded_by(reading):
+        force = _refresh_snapshots(jobs, config, outcome, clients)
     if not jobs:
         return
     companies = {name: job.company for name, job in jobs.items()}
     chunks = _chunks_of(jobs)
-    verdicts = check(companies, wiki, groups=chunks, deadline=deadline, force=force)
+    verdicts = check(companies, wiki, groups=chunks, deadline=reading.at, force=force)
     checked_at = iso(now())
     by_kind: dict[type, list[tuple[Job, Any]]] = {}
     for name, verdict in verdicts.items():
@@ -97,7 +104,7 @@ def _process(
     record_problems(by_kind.get(Problem, []), config.table_name, checked_at, outcome, clients["ddb"])
     record_revisions(by_kind.get(NewRevision, []), config.table_name, checked_at, outcome, clients["ddb"])
     if by_kind.get(NewText):
-        analyse(by_kind[NewText], config, outcome, clients, now)
+        analyse(by_kind[NewText], config, outcome, clients, now, deadline)
 
 
 def _chunks_of(jobs: dict[str, Job]) -> list[list[str]]:
@@ -147,9 +154,3 @@ def _results_present(job: Job, config: ConsumerConfig, key: str, outcome: BatchO
         log.error("results check failed", extra={"company": job.name, "error": repr(exc)})
         outcome.fail([job], "results_check_error")
         return None
-
-
-def lambda_deadline(context: Any, reserve_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic) -> float:
-    """A monotonic-clock deadline leaving `reserve_seconds` of the invocation for writing results."""
-    remaining = context.get_remaining_time_in_millis() / 1000.0 if context is not None else 60.0
-    return clock() + max(0.0, remaining - reserve_seconds)

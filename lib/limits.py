@@ -75,3 +75,25 @@ WRITE_WORKERS = 4
 # dimension set holds at most 30 dimension keys, a metric directive at most 100 metrics (lib/metrics.py).
 EMF_MAX_DIMENSIONS = 30
 EMF_MAX_METRICS = 100
+
+# The invocation's deadline (docs/design.md rule 11). Every call to AWS has a 2 s connect timeout and a read
+# timeout of 10 s or the time left before the deadline after connecting, whichever is shorter; an attempt
+# starts only with time for its connect and a read of at least AWS_MIN_READ_TIMEOUT. Comprehend scores 25
+# short documents in well under a second; the other calls move a few KB to 1 MB.
+AWS_CONNECT_TIMEOUT = 2.0
+AWS_READ_TIMEOUT = 10.0
+AWS_MIN_READ_TIMEOUT = 1.0
+AWS_MIN_ATTEMPT_SECONDS = AWS_CONNECT_TIMEOUT + AWS_MIN_READ_TIMEOUT
+# botocore's max_attempts in standard retry mode: retries after the first attempt. Comprehend throttles first,
+# so it gets more.
+AWS_MAX_ATTEMPTS = 5
+COMPREHEND_MAX_ATTEMPTS = 8
+# Kept back from the invocation's remaining time for returning the answer to Lambda.
+DEADLINE_MARGIN_SECONDS = 1.0
+# The consumer's phases: the records (table writes, then the results object) may start until the deadline;
+# Comprehend must be done RECORD_RESERVE earlier, and the text source (and the table reads before it)
+# TEXT_RESERVE earlier still, which leaves Comprehend 10 s.
+RECORD_RESERVE_SECONDS = 10.0
+TEXT_RESERVE_SECONDS = 20.0
+# The producer's scan stops this long before its deadline, so the sends have time.
+SEND_RESERVE_SECONDS = 15.0

@@ -5,21 +5,32 @@ The scan reads the whole table in parallel segments, each paginated, and stops e
 time runs short (the plan is then made from what was read, and the summary says so). Each message
 carries CHUNK_COMPANIES companies with their stored revision, text hash and error (lib/message.py);
 SendMessageBatch sends ten messages a call, retrying refused entries.
+
+Every call ends by the invocation's deadline (docs/design.md rule 11): the scan stops SEND_RESERVE_SECONDS
+before it, and a send that no longer fits leaves its companies unqueued (counted as failed; the next tick
+plans them again).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lib import table as watchlist
-from lib.clients import client
+from lib.clients import DeadlineReached, bounded_by, client
+from lib.clock import Deadline
 from lib.concurrency import in_parallel
 from lib.config import ProducerConfig
-from lib.limits import CHUNK_COMPANIES, SCAN_SEGMENTS, SEND_WORKERS, SQS_SEND_ATTEMPTS, SQS_SEND_BATCH
+from lib.limits import (
+    CHUNK_COMPANIES,
+    SCAN_SEGMENTS,
+    SEND_RESERVE_SECONDS,
+    SEND_WORKERS,
+    SQS_SEND_ATTEMPTS,
+    SQS_SEND_BATCH,
+)
 from lib.log import get_logger
 from lib.message import Company, WorkMessage
 from lib.plan import Budget, tick_number, window
@@ -42,11 +53,10 @@ class NothingQueued(RuntimeError):
     """The tick planned companies but none could be queued: raised so the tick counts as an error."""
 
 
-def scan_watchlist(
-    table: str, ddb: Any = None, *, deadline: float | None = None, clock: Callable[[], float] = time.monotonic
-) -> tuple[list[Company], bool]:
-    """Every company on the watchlist, and whether the scan finished before `deadline` (a `clock` value)."""
+def scan_watchlist(table: str, ddb: Any = None, *, deadline: Deadline | None = None) -> tuple[list[Company], bool]:
+    """Every company on the watchlist, and whether the scan finished before `deadline`."""
     ddb = ddb or client("dynamodb")
+    deadline = deadline or Deadline.never()
     placeholders = {f"#a{i}": attribute for i, attribute in enumerate(SCANNED)}
 
     def segment(number: int) -> tuple[list[Company], bool]:
@@ -59,9 +69,12 @@ def scan_watchlist(
             "TotalSegments": SCAN_SEGMENTS,
         }
         while True:
-            if deadline is not None and clock() > deadline:
+            if deadline.left() <= 0:
                 return found, False
-            page = ddb.scan(**request)
+            try:
+                page = ddb.scan(**request)
+            except DeadlineReached:
+                return found, False
             found.extend(watchlist.company_of(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return found, True
@@ -69,9 +82,10 @@ def scan_watchlist(
 
     companies: list[Company] = []
     complete = True
-    for found, finished in in_parallel(segment, range(SCAN_SEGMENTS), SCAN_SEGMENTS):
-        companies.extend(found)
-        complete = complete and finished
+    with bounded_by(deadline):
+        for found, finished in in_parallel(segment, range(SCAN_SEGMENTS), SCAN_SEGMENTS):
+            companies.extend(found)
+            complete = complete and finished
     return companies, complete
 
 
@@ -81,6 +95,9 @@ def _send_batch(sqs: Any, queue_url: str, entries: list[dict[str, Any]], sleep) 
     for attempt in range(SQS_SEND_ATTEMPTS):
         try:
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=pending)
+        except DeadlineReached as exc:
+            log.warning("no time left to send", extra={"attempt": attempt + 1, "error": str(exc)})
+            return pending
         except (ClientError, BotoCoreError) as exc:
             log.warning("SendMessageBatch call failed", extra={"attempt": attempt + 1, "error": repr(exc)})
             failed_ids = {e["Id"] for e in pending}
@@ -104,13 +121,13 @@ def queue_tick(
     *,
     ddb: Any = None,
     sqs: Any = None,
-    deadline: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    deadline: Deadline | None = None,
     sleep=time.sleep,
 ) -> dict[str, Any]:
     """Queue this tick's part of the watchlist; returns a summary of what happened."""
     sqs = sqs or client("sqs")
-    companies, complete = scan_watchlist(config.table_name, ddb, deadline=deadline, clock=clock)
+    deadline = deadline or Deadline.never()
+    companies, complete = scan_watchlist(config.table_name, ddb, deadline=deadline.earlier(SEND_RESERVE_SECONDS))
     budget = Budget(config.requests_per_minute, config.period_seconds)
     windows = budget.windows(len(companies), sum(c.revision is None for c in companies))
     tick = tick_number(requested_at, config.period_seconds)
@@ -130,10 +147,11 @@ def queue_tick(
     queued = batches_sent = 0
     lost: list[str] = []
     batches = [chunks[i : i + SQS_SEND_BATCH] for i in range(0, len(chunks), SQS_SEND_BATCH)]
-    for size, lost_names in in_parallel(send, batches, SEND_WORKERS):
-        batches_sent += 1
-        queued += size - len(lost_names)
-        lost.extend(lost_names)
+    with bounded_by(deadline):
+        for size, lost_names in in_parallel(send, batches, SEND_WORKERS):
+            batches_sent += 1
+            queued += size - len(lost_names)
+            lost.extend(lost_names)
     summary = {
         "run_id": run_id,
         "companies": len(companies),

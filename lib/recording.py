@@ -5,6 +5,10 @@ Order for new intros (docs/design.md rule 6): notify, then the table, naming the
 then the object, holding only the rows whose state was written (or whose company left the watchlist).
 A write refused because the table already holds the revision (a redelivered chunk) drops its row, so
 no row is written twice. When the object cannot be written, the states that named it are taken back.
+
+Time (docs/design.md rule 11): Comprehend must be done RECORD_RESERVE_SECONDS before the invocation's deadline;
+when less than that is left once it answered, nothing of the batch's analyses is written and their messages
+go back; a write the deadline refuses hands its company back like any failed write.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from typing import Any
 
 from lib.batch import BatchOutcome, Job
 from lib.checking import NewRevision, NewText, Problem
-from lib.clock import iso
+from lib.clients import DeadlineReached, bounded_by
+from lib.clock import Deadline, iso
 from lib.concurrency import in_parallel
 from lib.config import ConsumerConfig
-from lib.limits import NOTIFY_MAX_LISTED, WRITE_WORKERS
+from lib.limits import NOTIFY_MAX_LISTED, RECORD_RESERVE_SECONDS, WRITE_WORKERS
 from lib.log import correlation, get_logger
 from lib.notify import LabelChange, publish_label_changes
 from lib.results import ResultRow, batch_key, put_results, text_sha256
@@ -36,8 +41,13 @@ def store(outcome: BatchOutcome, job: Job, write: Callable[..., str], *args: Any
     except Exception as exc:
         with correlation(job.correlation_id):
             log.error("table update failed", extra={"company": job.name, "error": repr(exc)})
-        outcome.fail([job], "table_error")
+        outcome.fail([job], _reason(exc, "table_error"))
         return "failed"
+
+
+def _reason(exc: Exception, otherwise: str) -> str:
+    """Why a call failed, for the handed-back message: the deadline, or `otherwise`."""
+    return "deadline" if isinstance(exc, DeadlineReached) else otherwise
 
 
 def record_problems(pairs: Sequence[tuple[Job, Problem]], table: str, at: str, outcome: BatchOutcome, ddb: Any) -> None:
@@ -79,18 +89,21 @@ def analyse(
     outcome: BatchOutcome,
     clients: dict[str, Any],
     now: Callable[[], datetime],
+    deadline: Deadline | None = None,
 ) -> list[ResultRow]:
     """Score the new intros, record them and write their rows; returns the rows written."""
-    answers = detect_sentiments(
-        [verdict.page.text for _, verdict in pairs], config.language_code, clients["comprehend"]
-    )
+    deadline = deadline or Deadline.never()
+    with bounded_by(deadline.earlier(RECORD_RESERVE_SECONDS)):
+        answers = detect_sentiments(
+            [verdict.page.text for _, verdict in pairs], config.language_code, clients["comprehend"]
+        )
     analyzed_at = iso(now())
     rows: list[tuple[ResultRow, Job, NewText]] = []
     for (job, verdict), answer in zip(pairs, answers, strict=True):
         if not isinstance(answer, Sentiment):
             with correlation(job.correlation_id):
                 log.error("sentiment failed; will retry", extra={"company": job.name, "error_code": answer.code})
-            outcome.fail([job], "sentiment_error")
+            outcome.fail([job], "deadline" if answer.code == DeadlineReached.__name__ else "sentiment_error")
             continue
         page = verdict.page
         row = ResultRow(
@@ -109,6 +122,10 @@ def analyse(
         )
         rows.append((row, job, verdict))
     if not rows:
+        return []
+    if not deadline.allows(RECORD_RESERVE_SECONDS):
+        log.warning("no time left to record the analyses; their messages go back", extra={"companies": len(rows)})
+        outcome.fail([job for _, job, _ in rows], "deadline")
         return []
     # The partition follows the messages, not the clock, so a redelivered batch maps to the same key.
     key = batch_key(
@@ -145,7 +162,7 @@ def analyse(
         put_results(config.results_bucket, key, [row for row, _, _ in kept], s3=clients["s3"])
     except Exception as exc:
         log.error("results write failed", extra={"key": key, "rows": len(kept), "error": repr(exc)})
-        outcome.fail([job for _, job, _ in kept], "results_error")
+        outcome.fail([job for _, job, _ in kept], _reason(exc, "results_error"))
         _take_back(config.table_name, [job.name for _, job, _ in kept], clients["ddb"])
         return []
     log.info("results written", extra={"key": key, "rows": len(kept)})

@@ -57,6 +57,39 @@ def test_make_infra_of_a_new_stack_without_a_contact_fails_before_any_work(
     assert not stack_exists(fresh_stack_name) and artifact_buckets_of(fresh_stack_name) == []
 
 
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (("-p", "ConsumerBatchSize=25", "-p", "ConsumerBatchingWindowSeconds=0"), "ConsumerBatchSize above 10 needs"),
+        (("--region", "eu-north-1"), "Amazon Comprehend is not available in this region"),
+    ],
+)
+def test_make_infra_refuses_what_the_template_rules_refuse_before_any_work(
+    aws, cli_runner, fake_build, fake_sam, fresh_stack_name, options, says
+):
+    # GIVEN no stack yet  WHEN make-infra runs with values one of template.yml's Rules refuses
+    global_options = options if options[0] == "--region" else ()
+    command_options = () if global_options else options
+    result = invoke(cli_runner, *global_options, "make-infra", *CONTACT, *command_options)
+    # THEN it fails in one line with the rule's description, before any build, upload or deploy
+    assert result.exit_code == 1
+    (line,) = stderr_lines(result)[1:]  # after the "deploying stack ..." progress line
+    assert line.startswith(f"Error: stack {fresh_stack_name} cannot be deployed to ") and says in line
+    assert fake_sam.calls == [] and fake_build.calls == []
+    assert artifact_buckets_of(fresh_stack_name) == []
+
+
+def test_make_infra_checks_the_rules_with_the_stacks_current_values(
+    aws, cli_runner, fake_build, fake_sam, fresh_stack_name
+):
+    # GIVEN a stack deployed with a batching window of 0 (and the default batch size of 10)
+    assert invoke(cli_runner, "make-infra", *CONTACT, "-p", "ConsumerBatchingWindowSeconds=0").exit_code == 0
+    # WHEN only the batch size is raised THEN the stack's window still counts, and the deploy is refused
+    result = invoke(cli_runner, "make-infra", "-p", "ConsumerBatchSize=20")
+    assert result.exit_code == 1 and "ConsumerBatchSize above 10 needs" in result.stderr
+    assert len(fake_sam.calls) == 1
+
+
 def test_make_infra_deploys_and_prints_the_stack_outputs(aws, cli_runner, fake_build, fake_sam, fresh_stack_name):
     # GIVEN no stack yet
     # WHEN make-infra runs

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import io
 import itertools
+import json
 import os
 import shutil
 import warnings
@@ -22,7 +23,8 @@ import boto3
 import pytest
 from moto.awslambda.models import LayerVersion
 
-from watchlist_workstation.deploy.offline import NOT_CODE, ROOT, deploy_offline, sync_offline, zip_folder
+from watchlist_workstation.deploy.offline import CAPABILITIES, NOT_CODE, ROOT, deploy_offline, sync_offline, zip_folder
+from watchlist_workstation.deploy.rules import RuleViolation
 from watchlist_workstation.local.moto_server import fixes
 
 REGION = "us-east-1"
@@ -114,6 +116,51 @@ def test_a_changed_parameter_updates_the_stack_and_the_others_keep_their_values(
     # AND going back to the template's default is a change too
     assert sync(account, stack_name, {"LanguageCode": "en"}).action == "updated"
     assert consumer(account, created.outputs)["Environment"]["Variables"]["LANGUAGE_CODE"] == "en"
+
+
+def test_a_stack_the_template_rules_refuse_is_neither_uploaded_nor_created(account, stack_name):
+    # GIVEN no stack  WHEN synced with a batch size Lambda refuses without a batching window
+    with pytest.raises(RuleViolation) as refused:
+        sync(account, stack_name, {"ConsumerBatchSize": "25", "ConsumerBatchingWindowSeconds": "0"})
+    # THEN the rule refused it before any upload or stack
+    assert refused.value.rule == "BatchingWindowForLargeBatches"
+    assert account["cloudformation"].list_stacks()["StackSummaries"] == []
+    assert BUCKET not in [b["Name"] for b in account["s3"].list_buckets()["Buckets"]]
+
+
+def test_a_region_without_comprehend_is_refused_offline(account, stack_name):
+    with pytest.raises(RuleViolation) as refused:
+        deploy_offline(
+            stack_name,
+            DEFAULTS,
+            region="eu-north-1",
+            artifact_bucket=BUCKET,
+            cloudformation=account["cloudformation"],
+            s3=account["s3"],
+        )
+    assert refused.value.rule == "ComprehendRegion"
+
+
+def test_an_update_the_rules_refuse_leaves_the_stack_as_it_was(account, stack_name):
+    # GIVEN a stack with a batching window of 0
+    sync(account, stack_name, {"ConsumerBatchingWindowSeconds": "0"})
+    # WHEN the batch size alone is raised past 10 THEN the stack's own window counts, and the update is refused
+    with pytest.raises(RuleViolation):
+        sync(account, stack_name, {"ConsumerBatchSize": "11"})
+    assert stack_parameters(account, stack_name)["ConsumerBatchSize"] == "10"
+
+
+def test_motos_cloudformation_ignores_rules_so_the_offline_deploy_checks_them(account, stack_name):
+    # A stack whose only rule always fails: AWS refuses it; moto creates it (hence rules.check before it).
+    body = {
+        "Rules": {"Never": {"Assertions": [{"Assert": {"Fn::Equals": ["a", "b"]}, "AssertDescription": "never"}]}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+    }
+    account["cloudformation"].create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(body), Capabilities=CAPABILITIES
+    )
+    status = account["cloudformation"].describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE"
 
 
 def copy_of_the_code(tmp_path: Path) -> Path:

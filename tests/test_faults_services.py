@@ -4,6 +4,7 @@ world and its invariants are tests/fault_world.py's; each scenario pins its outc
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import boto3
 
@@ -194,3 +195,15 @@ def test_a_name_with_control_characters_is_dead_lettered_with_its_reason(world):
     assert outcome == Outcome(analysed=10, errors_recorded=0, dead_lettered=1)
     (reason,) = set(world.reasons_for(bad))
     assert reason == "bad_message: company 1: invalid name: name holds a control character (U+0007)"
+
+
+# ---------------------------------------------------------------- the invocation's time
+def test_an_invocation_out_of_time_hands_its_records_back_and_the_next_one_finishes_them(world, monkeypatch):
+    # The first consumer invocation has half a second left (Lambda's context says so), the later ones the
+    # harness's default minute: the first makes no call at all, the second analyses everything.
+    handler, contexts = world.consumer.lambda_handler, iter([SimpleNamespace(get_remaining_time_in_millis=lambda: 500)])
+    monkeypatch.setattr(world.consumer, "lambda_handler", lambda event, _: handler(event, next(contexts, None)))
+    assert run(world) == Outcome(analysed=10, errors_recorded=0, dead_lettered=0)
+    (delivery,) = world.deliveries
+    assert delivery.handler_errors == ["BatchFailed: all 1 records failed"]
+    assert max(delivery.receives.values()) == 2

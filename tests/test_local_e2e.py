@@ -141,6 +141,12 @@ def test_every_command_works_on_the_local_stack_end_to_end(local_up):
     assert updated.stderr.strip().splitlines()[-1] == "stack watchlist-sentiment updated"
     assert json.loads(updated.stdout) == json.loads(unchanged.stdout)
     assert {"TableName", "ProducerFunctionName", "QueueUrl"} <= set(json.loads(updated.stdout))
+    # AND a batch size Lambda refuses without a batching window (the window is now 0) is refused by the template's
+    # Rules, in one line, and the stack stays as it is
+    refused = up.cfcli("make-infra", "-p", "ConsumerBatchSize=25")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("Error: stack watchlist-sentiment cannot be deployed")
+    assert "ConsumerBatchSize above 10 needs ConsumerBatchingWindowSeconds" in refused.stderr
     seeded = up.names()
     assert REDIRECT_TARGET in seeded and WITH_PAGE not in seeded
 

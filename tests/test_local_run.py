@@ -108,3 +108,18 @@ def test_local_flag_sends_every_call_to_the_running_local_stack(cli_runner, loca
         assert [row["name"] for row in json.loads(result.stdout)] == ["Netflix"]
     finally:
         stack.stop(save=False)
+
+
+def test_a_local_stack_the_template_rules_refuse_is_not_created(cli_runner, local_dirs):
+    # WHEN local mode is asked for a batch size Lambda refuses without a batching window
+    result = cli_runner.invoke(
+        cli,
+        ["local", "run", "--once", "--results-dir", str(local_dirs / "results"),
+         "-p", "ConsumerBatchSize=25", "-p", "ConsumerBatchingWindowSeconds=0"],
+    )  # fmt: skip
+    # THEN it fails in one line with the rule's description, as CloudFormation would, and leaves nothing running
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: the local stack cannot be created in us-east-1")
+    assert "ConsumerBatchSize above 10 needs ConsumerBatchingWindowSeconds" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (local_dirs / "state" / "endpoints.json").exists()

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 import lib.limits
+from lib.clock import Deadline
 from lib.config import ConfigError, ProducerConfig
 from lib.limits import CHUNK_COMPANIES, SCAN_SEGMENTS
 from lib.message import Company, WorkMessage
@@ -213,7 +214,7 @@ def test_a_scan_out_of_time_plans_from_what_it_read_and_says_so(resources):
     # GIVEN companies on the watchlist and a deadline already passed
     put_companies(resources.table, ["A", "B"])
     # WHEN the producer runs THEN it read nothing, queued nothing, and reports the scan unfinished
-    summary = queue_tick(config(resources), "r", TICK_TIME, deadline=time.monotonic() - 1)
+    summary = queue_tick(config(resources), "r", TICK_TIME, deadline=Deadline.after(-1))
     assert (summary["scan_complete"], summary["companies"], summary["queued"]) == (False, 0, 0)
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,14 +119,41 @@ def log_size(lam: LocalLambda, function: str) -> int:
 
 
 @contextlib.contextmanager
-def stalled_endpoint() -> Iterator[str]:
-    """A loopback port that accepts connections and never answers: a dependency that hangs."""
+def trickling_endpoint() -> Iterator[str]:
+    """A loopback port whose answers never end: a byte every 0.2 s, so no read timeout ever fires. The one
+    dependency the functions' deadline cannot bound (docs/design.md rule 11), hence one that hangs them."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(16)  # the kernel completes the handshakes; nobody ever reads the requests
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def trickle(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+                while not stop.wait(0.2):
+                    connection.sendall(b"a")
+            except OSError:  # the function's worker was killed: its end of the connection is gone
+                return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=trickle, args=(connection,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
+        stop.set()
+        server.join(timeout=5)
         listener.close()
 
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from lib.limits import AWS_MIN_ATTEMPT_SECONDS, DEADLINE_MARGIN_SECONDS, SEND_RESERVE_SECONDS, TEXT_RESERVE_SECONDS
 from tests.local_lambda.support import (
     MAX_CONCURRENCY,
     ROOT,
@@ -23,10 +24,15 @@ from tests.local_lambda.support import (
     log_size,
     producer,
     send_jobs,
-    stalled_endpoint,
+    trickling_endpoint,
     worker_processes,
 )
 from watchlist_workstation.local.textserver import Scripted
+
+# The shortest timeouts with which the functions still make their first AWS call: every call is bounded by the
+# invocation's deadline (docs/design.md rule 11), so a function hangs only on a call it was allowed to start.
+CONSUMER_HANGS_AFTER = round(DEADLINE_MARGIN_SECONDS + TEXT_RESERVE_SECONDS + AWS_MIN_ATTEMPT_SECONDS + 1)
+PRODUCER_HANGS_AFTER = round(DEADLINE_MARGIN_SECONDS + SEND_RESERVE_SECONDS + AWS_MIN_ATTEMPT_SECONDS + 1)
 
 
 def test_concurrency_is_capped_by_maximum_concurrency(account, stack, lam):
@@ -66,30 +72,31 @@ def test_concurrency_is_capped_by_maximum_concurrency(account, stack, lam):
 
 
 def test_the_function_timeout_is_enforced(account, stack, lam, change):
-    # GIVEN the deployed consumer's timeout lowered to 1 s and its DynamoDB calls pointed at a
-    # dependency that never answers (a slow text source would not do: the consumer bounds its
-    # fetches by the remaining time itself, and reports them failed instead of timing out)
-    with stalled_endpoint() as hung:
+    # GIVEN the deployed consumer's timeout lowered and its DynamoDB calls (the first it makes for a message
+    # without a snapshot) pointed at a dependency whose answer never ends (one that never answers would not do:
+    # the consumer bounds each call by its remaining time, and hands the work back instead of timing out)
+    timeout = CONSUMER_HANGS_AFTER
+    with trickling_endpoint() as hung:
         env = dict(lam.functions[stack.ConsumerFunctionName].environment, AWS_ENDPOINT_URL_DYNAMODB=hung)
-        change.function(stack.ConsumerFunctionName, Timeout=1, Environment={"Variables": env})
+        change.function(stack.ConsumerFunctionName, Timeout=timeout, Environment={"Variables": env})
         send_jobs(account, stack.QueueUrl, ["Hanging Co"])
         since = log_size(lam, consumer(lam))
         # WHEN the batch is processed
         report = lam.poll_once(lam.mappings[0])
     # THEN the invocation was stopped at the timeout, its worker killed, and the batch kept
     assert report.result.timed_out and report.result.error_type == "Sandbox.Timedout"
-    assert 1.0 <= report.result.duration_s < 3
+    assert timeout <= report.result.duration_s < timeout + 2
     assert (report.deleted, report.failed) == (0, 1)
     assert counts(account, stack.QueueUrl) == {"visible": 0, "in_flight": 1}
-    assert any("Task timed out after 1.00 seconds" in line for line in log_lines(lam, consumer(lam), since))
+    assert any(f"Task timed out after {timeout}.00 seconds" in line for line in log_lines(lam, consumer(lam), since))
     assert not is_alive(report.result.worker_pid)
 
 
 def test_the_invocation_after_a_timeout_gets_a_fresh_worker(account, stack, lam, change):
-    # GIVEN the producer (timeout lowered to 1 s) timed out hanging on SQS, with one company to queue
-    with stalled_endpoint() as hung:
+    # GIVEN the producer (timeout lowered) timed out hanging on SQS, with one company to queue
+    with trickling_endpoint() as hung:
         env = dict(lam.functions[stack.ProducerFunctionName].environment, AWS_ENDPOINT_URL_SQS=hung)
-        change.function(stack.ProducerFunctionName, Timeout=1, Environment={"Variables": env})
+        change.function(stack.ProducerFunctionName, Timeout=PRODUCER_HANGS_AFTER, Environment={"Variables": env})
         add_companies(account, stack, ["Any Co"])
         first = lam.fire_schedule()
         # WHEN it is invoked again with nothing to queue (so it never calls SQS)

@@ -79,6 +79,26 @@ def missing_required(parameters: dict[str, str], stack: dict[str, Any] | None) -
     )
 
 
+def refuse_what_the_rules_refuse(
+    stack_name: str, parameters: dict[str, str], stack: dict[str, Any] | None, region: str
+) -> None:
+    """Evaluate template.yml's Rules for the values the deploy would use (given, else the stack's, else the
+    defaults), so a refusal comes now, in one line, rather than from CloudFormation after the build."""
+    from watchlist_workstation.deploy import rules
+    from watchlist_workstation.deploy.template import load_template
+
+    declared = _template_parameters()
+    values = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in (spec or {})}
+    values |= {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
+    values |= parameters
+    try:
+        rules.check(load_template(TEMPLATE), values, region)
+    except rules.RuleViolation as exc:
+        raise CliError(f"stack {stack_name} cannot be deployed to {region}: {exc}") from exc
+    except rules.RuleError as exc:
+        raise CliError(f"cannot check the rules of {TEMPLATE}: {exc}") from exc
+
+
 def parameter_option(help_text: str):
     """--parameter/-p KEY=VALUE (repeatable), checked against template.yml's parameters."""
     return click.option(
@@ -188,6 +208,7 @@ def make_infra(app: AppContext, parameters: dict[str, str], as_json: bool) -> No
             f"stack {app.stack_name} needs a value for {', '.join(missing)}: "
             f"pass -p {missing[0]}=VALUE{hint}; see docs/deploying.md"
         )
+    refuse_what_the_rules_refuse(app.stack_name, parameters, stack, region)
 
     stage("[2/4] building build/: layers, functions, template")
     report = _build()
@@ -227,6 +248,7 @@ def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) ->
     own: the local account has one shared bucket for code.
     """
     from watchlist_workstation.deploy.offline import sync_offline
+    from watchlist_workstation.deploy.rules import RuleError, RuleViolation
     from watchlist_workstation.deploy.template import TemplateError
     from watchlist_workstation.local.stack import ARTIFACT_BUCKET
 
@@ -248,7 +270,9 @@ def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) ->
             s3=app.client("s3"),
             template_path=TEMPLATE,
         )
-    except (OSError, TemplateError, yaml.YAMLError) as exc:
+    except RuleViolation as exc:
+        raise CliError(f"stack {app.stack_name} cannot be deployed to {region}: {exc}") from exc
+    except (OSError, TemplateError, RuleError, yaml.YAMLError) as exc:
         raise CliError(f"cannot deploy {TEMPLATE}: {exc}") from exc
     done = {"created": "created", "updated": "updated", "unchanged": "is up to date"}[deployment.action]
     note(f"stack {app.stack_name} {done}")

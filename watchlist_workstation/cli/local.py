@@ -37,7 +37,8 @@ def local_group() -> None:
 def _start(app: AppContext, port: int, online: bool, results_dir: Path, parameters: dict[str, str]):
     """The local stack with its Lambda service and its Lambda API, started and recorded; what the
     stack's topic sends is printed here and appended to its notifications log."""
-    from watchlist_workstation.local.stack import Endpoints, LocalStack, default_state_dir
+    from watchlist_workstation.deploy.rules import RuleViolation
+    from watchlist_workstation.local.stack import REGION, Endpoints, LocalStack, default_state_dir
 
     if Endpoints.read(default_state_dir()) is not None:
         raise CliError("a local stack is already running (see .local-state/endpoints.json); stop it first")
@@ -51,6 +52,8 @@ def _start(app: AppContext, port: int, online: bool, results_dir: Path, paramete
 
     try:
         return stack.start(prepare=_seed_watchlist, watch_notifications=True, echo=note, prewarm=True, lambda_api=True)
+    except RuleViolation as exc:  # the template's Rules, which AWS would apply too (docs/deploying.md)
+        raise CliError(f"the local stack cannot be created in {REGION}: {exc}") from exc
     except DiscoveryError as exc:
         # What Lambda would refuse at deploy (an event source mapping whose role may not poll): one line.
         raise CliError(f"the local stack cannot run what was deployed: {exc}") from exc

@@ -12,6 +12,9 @@ Code objects are named by their content (`<stack>/<logical id>-<sha256 prefix>.z
 names its uploads, so changed code changes the template (and the layers' logical ids, which the
 SAM transform derives from the code's location) and an update replaces it; the zips are
 byte-stable for the same files, so unchanged code leaves the stack up to date.
+
+Before anything is uploaded, the template's Rules are evaluated for the parameter values and the region
+(watchlist_workstation/deploy/rules.py): moto's CloudFormation ignores them, AWS would not.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lib.results import object_exists
+from watchlist_workstation.deploy import rules
 from watchlist_workstation.deploy.build_template import LAYER_SOURCES, built_layer
 from watchlist_workstation.deploy.bundles import shared_layer_modules
-from watchlist_workstation.deploy.template import load_template, transform
+from watchlist_workstation.deploy.template import load_template, parameter_values_with_defaults, transform
 from watchlist_workstation.project import ROOT, TEMPLATE
 
 # A layer whose ContentUri is one of the template's layer folders (layers/shared/, layers/deps/, which hold
@@ -141,6 +145,7 @@ def deploy_offline(
     """Create `stack_name` in the emulated account and return its outputs. `root`: where the code is."""
     parameters = dict(parameters or {})
     template = load_template(template_path)
+    rules.check(template, parameter_values_with_defaults(template, parameters), region)
     uris = upload_code(template, stack_name, region=region, artifact_bucket=artifact_bucket, s3=s3, root=root)
     body = transform(template, parameters, region, uris)
     cloudformation.create_stack(
@@ -216,6 +221,7 @@ def sync_offline(
     kept = {k: v for k, v in current.items() if k in declared and defaulted.get(k) != v}
     # Given ones are sent even when they equal the default, so going back to a default is an update too.
     values = {**kept, **given}
+    rules.check(template, parameter_values_with_defaults(template, values), region)
     uris = upload_code(template, stack_name, region=region, artifact_bucket=artifact_bucket, s3=s3, root=root)
     body = json.loads(json.dumps(transform(template, values, region, uris)))
     deployed = cloudformation.get_template(StackName=stack_name)["TemplateBody"]
