@@ -16,7 +16,7 @@ from typing import Any
 
 from lib.batch import BatchOutcome, Delivery, Job, jobs_of, parse_record
 from lib.checking import Failed, NewRevision, NewText, Problem, Unchanged, check
-from lib.clients import bounded_by
+from lib.clients import DeadlineReached, bounded_by
 from lib.clock import Deadline, iso, utc_now
 from lib.config import ConsumerConfig
 from lib.limits import TEXT_RESERVE_SECONDS
@@ -123,7 +123,12 @@ def _refresh_snapshots(
     stale = [name for name, job in jobs.items() if any(d.redelivered or not d.message.snapshot for d in job.deliveries)]
     if not stale:
         return set()
-    states = load_states(config.table_name, stale, clients["ddb"])
+    try:
+        states = load_states(config.table_name, stale, clients["ddb"])
+    except DeadlineReached:
+        # No time left to read their state: these records go back whole, the others carry on.
+        outcome.fail([jobs.pop(name) for name in stale], "deadline")
+        return set()
     force: set[str] = set()
     for name in stale:
         job = jobs[name]

@@ -59,6 +59,21 @@ def test_a_batch_with_no_time_left_hands_every_record_back_at_once_and_writes_no
     assert outcome.failures == [] and outcome.counts["analysed"] == 6
 
 
+def test_redelivered_records_with_no_time_to_read_their_state_go_back_instead_of_failing_the_invocation(pipeline):
+    # GIVEN a chunk delivered before (so the consumer must read each company's state first), and one not yet
+    seen, fresh = pages("Seen", 2), pages("Fresh", 2)
+    pipeline.watch({**seen, **fresh})
+    records = [redelivered(chunk(seen)), chunk(fresh)]
+    # WHEN the batch is processed with no time left for the table read
+    # THEN it ends as a batch whose records all went back (BatchFailed), not with the table read's DeadlineReached
+    with pytest.raises(BatchFailed):
+        pipeline.run(records, deadline=Deadline.after(0.5))
+    assert pipeline.wiki.requests == [] and pipeline.objects() == []
+    # AND nothing was lost: delivered again with time, every company is analysed
+    again = pipeline.run([redelivered(r, receives=3) for r in records])
+    assert again.failures == [] and again.counts["analysed"] == 4
+
+
 def test_a_slow_text_source_costs_only_the_chunks_it_did_not_answer(pipeline):
     # GIVEN a chunk whose companies were analysed before and did not change since
     done = pages("Steady", 3)
