@@ -73,7 +73,9 @@ def test_make_infra_refuses_what_the_template_rules_refuse_before_any_work(
     result = invoke(cli_runner, *global_options, "make-infra", *CONTACT, *command_options)
     # THEN it fails in one line with the rule's description, before any build, upload or deploy
     assert result.exit_code == 1
-    (line,) = stderr_lines(result)[1:]  # after the "deploying stack ..." progress line
+    # one error line, the last, after the progress lines ("deploying stack ...", "[1/4] ...")
+    (line,) = [line for line in stderr_lines(result) if line.startswith("Error:")]
+    assert stderr_lines(result)[-1] == line
     assert line.startswith(f"Error: stack {fresh_stack_name} cannot be deployed to ") and says in line
     assert fake_sam.calls == [] and fake_build.calls == []
     assert artifact_buckets_of(fresh_stack_name) == []
