@@ -281,7 +281,7 @@ def test_keys_the_account_did_not_hand_a_role_and_unmapped_operations(local_stac
     )
     with pytest.raises(ClientError) as refused:
         forged.describe_table(TableName=table)
-    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
     # AND a role's call local mode cannot map is refused (fail closed), not let through
     with pytest.raises(ClientError) as unmapped:
         lam.roles.client("dynamodb", consumer.role_arn, consumer.name).list_tables()

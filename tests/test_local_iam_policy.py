@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from watchlist_workstation.local.iam.errors import access_denied
+from watchlist_workstation.local.iam.errors import access_denied, invalid_token
 from watchlist_workstation.local.iam.policy import (
     ALLOW,
     EXPLICIT_DENY,
@@ -276,6 +276,26 @@ def test_xml_denials_and_a_bodyless_head():
     assert access_denied("s3", "no", method="HEAD").body == b""
     sns = access_denied("sns", "no")
     assert sns.status == "403 Forbidden" and b"<Code>AuthorizationError</Code>" in sns.body
+
+
+@pytest.mark.parametrize(
+    ("service", "status", "code"),
+    [
+        ("dynamodb", "400 Bad Request", "com.amazonaws.dynamodb.v20120810#UnrecognizedClientException"),
+        ("sqs", "403 Forbidden", "com.amazonaws.sqs#InvalidClientTokenId"),
+        ("comprehend", "400 Bad Request", "UnrecognizedClientException"),
+    ],
+)
+def test_an_unknown_key_gets_the_services_invalid_token_error_on_json_protocols(service, status, code):
+    response = invalid_token(service)
+    assert response.status == status and json.loads(response.body)["__type"] == code
+
+
+def test_an_unknown_key_gets_the_services_invalid_token_error_on_xml_protocols():
+    s3 = invalid_token("s3", method="PUT")
+    assert s3.status == "403 Forbidden" and b"<Code>InvalidAccessKeyId</Code>" in s3.body
+    sns = invalid_token("sns")
+    assert sns.status == "403 Forbidden" and b"<Code>InvalidClientTokenId</Code>" in sns.body
 
 
 def test_a_virtual_hosted_s3_address_reads_as_path_style():

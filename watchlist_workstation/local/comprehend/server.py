@@ -26,6 +26,7 @@ from watchlist_workstation.local.comprehend.protocol import (
     operation_name,
 )
 from watchlist_workstation.local.comprehend.scoring import Scorer, vader_scores
+from watchlist_workstation.local.iam.errors import INVALID_TOKEN_MESSAGE
 from watchlist_workstation.local.iam.requests import credential_scope
 from watchlist_workstation.local.loopback import LoopbackHandler, LoopbackServer
 
@@ -142,8 +143,10 @@ class ComprehendServer(LoopbackServer):
             # (Service Authorization Reference, Amazon Comprehend).
             denied = authorize(scope.access_key_id if scope else "", f"comprehend:{operation_name(target)}")
             if denied is not None:
-                # AccessDeniedException, 400 (botocore's comprehend model; Comprehend API Reference, Common Errors).
-                return error_outcome(ComprehendError("AccessDeniedException", denied))
+                # AccessDeniedException, 400 (botocore's comprehend model; Comprehend API Reference, Common Errors);
+                # a key nobody issued is UnrecognizedClientException (docs/local-mode.md, "IAM in local mode").
+                code = "UnrecognizedClientException" if denied == INVALID_TOKEN_MESSAGE else "AccessDeniedException"
+                return error_outcome(ComprehendError(code, denied))
         return answer(target, body, self._scorer)
 
     def _record(self, target: str | None, outcome: Outcome, seconds: float) -> None:

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from watchlist_workstation.local.iam.client import AUTHORIZE_PATH
-from watchlist_workstation.local.iam.errors import Response, access_denied
+from watchlist_workstation.local.iam.errors import INVALID_TOKEN_MESSAGE, Response, access_denied, invalid_token
 from watchlist_workstation.local.iam.policy import Decision, Policies, Principal, denial_message, evaluate
 from watchlist_workstation.local.iam.requests import (
     Call,
@@ -106,7 +106,10 @@ class IamApp:
         if who is None:
             if scope.access_key_id.startswith("ASIA"):
                 # A temporary key STS did not hand out here (or no longer knows): never an administrator.
-                return _send(start_response, access_denied(scope.service, "The security token is invalid"))
+                json_protocol = bool(call.headers.get("x-amz-target"))
+                return _send(
+                    start_response, invalid_token(scope.service, method=call.method, json_protocol=json_protocol)
+                )
             return self.app(environ, start_response)
         body = b"" if scope.service == "s3" else _read_body(environ)
         denied = self.authorizer.check(call_from_environ(environ, body), scope, who)
@@ -127,7 +130,7 @@ class IamApp:
         if who is None:
             answer = {"allowed": True, "administrator": True, "message": ""}
             if str(asked.get("access_key_id", "")).startswith("ASIA"):
-                answer = {"allowed": False, "administrator": False, "message": "The security token is invalid"}
+                answer = {"allowed": False, "administrator": False, "message": INVALID_TOKEN_MESSAGE}
         else:
             decision = self.authorizer.decide(who, asked["action"], asked["resource"], asked.get("region", ""))
             message = "" if decision.allowed else denial_message(who, asked["action"], asked["resource"], decision)
