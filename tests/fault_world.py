@@ -14,7 +14,8 @@ After every scenario the same invariants are checked (`assert_invariants`):
 - each analysed company's table state holds its newest row's label and run.
 
 IAM is enforced (tests/iam_gate.py): the producer's calls are judged as template.yml's
-ServerlessProducerRole, the consumer's as its ProducerAIRole, as local mode judges them.
+ServerlessProducerRole, the consumer's and the event source mapping's (its polls and deletes) as its
+ProducerAIRole, as local mode judges them.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class World:
 
     def drain(self) -> Delivery:
         mapping = EventSourceMapping(self.res.queue_url, self.consumer.lambda_handler, before_delete=self.check_delete)
+        # The event source mapping polls and deletes with the consumer's role, as Lambda's pollers do.
+        self.gate.install(mapping.sqs)
         with self.gate.acting("ProducerAIRole"):
             delivery = mapping.drain()
         self.deliveries.append(delivery)
