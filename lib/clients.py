@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,11 +73,28 @@ def longest_backoff(attempt: int, retry_after: bool = False) -> float:
     return min(2.0 ** (attempt - 1), _MAX_BACKOFF) + (_RETRY_AFTER_EXTRA if retry_after else 0.0)
 
 
+# Local mode only: its moto answers a 1 MB Scan page in up to about 9 s when the producer's four segments
+# ask at once (DynamoDB answers in milliseconds), so local mode sets this variable to give its functions a
+# longer read timeout (docs/local-mode.md). The deadline bounds every attempt either way; the template
+# never sets it.
+READ_TIMEOUT_VARIABLE = "PIPELINE_READ_TIMEOUT_SECONDS"
+
+
+def read_timeout() -> float:
+    """Seconds one attempt may wait for its answer: AWS_READ_TIMEOUT unless READ_TIMEOUT_VARIABLE says more."""
+    try:
+        value = float(os.environ.get(READ_TIMEOUT_VARIABLE, ""))
+    except ValueError:
+        return AWS_READ_TIMEOUT
+    return value if value > 0 else AWS_READ_TIMEOUT
+
+
 class _Guard:
     """The two hooks of one client (botocore calls each hook with keyword arguments only)."""
 
-    def __init__(self, total_attempts: int) -> None:
+    def __init__(self, total_attempts: int, read_seconds: float) -> None:
         self._conditions = StandardRetryConditions(max_attempts=total_attempts)
+        self._read_seconds = read_seconds
 
     def before_send(self, request: Any = None, **_: Any) -> None:
         deadline = _deadline.get()
@@ -85,7 +103,7 @@ class _Guard:
         left = deadline.left()
         if left < AWS_MIN_ATTEMPT_SECONDS:
             raise DeadlineReached(what="an attempt", left=left, needed=AWS_MIN_ATTEMPT_SECONDS)
-        request.context["read_timeout"] = min(AWS_READ_TIMEOUT, left - AWS_CONNECT_TIMEOUT)
+        request.context["read_timeout"] = min(self._read_seconds, left - AWS_CONNECT_TIMEOUT)
 
     def needs_retry(self, **kwargs: Any) -> None:
         deadline = _deadline.get()
@@ -111,14 +129,15 @@ class _Guard:
 def client(service: str) -> Any:
     """One client per service per process (boto3 clients are thread-safe)."""
     attempts = _ATTEMPTS.get(service, AWS_MAX_ATTEMPTS)
+    read_seconds = read_timeout()
     config = Config(
         retries={"mode": "standard", "max_attempts": attempts},
         connect_timeout=AWS_CONNECT_TIMEOUT,
-        read_timeout=AWS_READ_TIMEOUT,
+        read_timeout=read_seconds,
     )
     made = boto3.session.Session().client(service, config=config)
     # botocore counts the first attempt too: max_attempts retries are total_max_attempts attempts.
-    guard = _Guard(made.meta.config.retries["total_max_attempts"])
+    guard = _Guard(made.meta.config.retries["total_max_attempts"], read_seconds)
     # First, so that nothing (moto's in-process mock answers in a before-send hook) runs a refused attempt.
     made.meta.events.register_first("before-send", guard.before_send)
     made.meta.events.register("needs-retry", guard.needs_retry)

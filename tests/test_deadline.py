@@ -136,6 +136,25 @@ def test_each_attempt_reads_for_at_most_the_time_left_after_connecting(
     assert [context["read_timeout"] for context in seen] == [read_timeout]
 
 
+@pytest.mark.parametrize(
+    ("setting", "read_timeout"), [("30", 30.0), ("", AWS_READ_TIMEOUT), ("soon", AWS_READ_TIMEOUT)]
+)
+def test_local_modes_longer_read_timeout_applies_to_each_attempt_and_the_deadline_still_cuts_it(
+    aws_credentials, comprehend_server, fresh_clients, monkeypatch, setting, read_timeout
+):
+    # GIVEN the read timeout local mode sets for its functions (or none, or a value that is not a number)
+    monkeypatch.setenv(clients.READ_TIMEOUT_VARIABLE, setting)
+    seen = []
+    clients.client("comprehend").meta.events.register("before-send", lambda request, **_: seen.append(request.context))
+    clock = FakeClock()
+    # WHEN a call is made with plenty of time left, then one with 4 s to read
+    for left in (100.0, AWS_CONNECT_TIMEOUT + 4.0):
+        with bounded_by(Deadline(clock.now + left, clock)):
+            comprehend_call()
+    # THEN the first reads for the setting (the limit when the setting is unusable), the second for the time left
+    assert [context["read_timeout"] for context in seen] == [read_timeout, 4.0]
+
+
 @pytest.mark.servers  # a loopback socket that never answers
 def test_a_stalled_service_is_given_up_on_by_the_deadline_not_after_its_timeouts_and_retries(
     aws_credentials, monkeypatch, fresh_clients

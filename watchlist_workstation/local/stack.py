@@ -34,8 +34,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lib.clients import READ_TIMEOUT_VARIABLE
 from watchlist_workstation.deploy.offline import deploy_offline
-from watchlist_workstation.limits import DEFAULT_STACK_NAME
+from watchlist_workstation.limits import DEFAULT_STACK_NAME, LOCAL_READ_TIMEOUT_SECONDS
 from watchlist_workstation.local.saved_state import TABLE_FILE, deployed_outputs, restore, snapshot
 from watchlist_workstation.project import COMPANIES_DIR, local_results_dir, work_dir
 
@@ -368,6 +369,8 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
+            # moto is far slower than DynamoDB on a large Scan; see lib/clients.py, READ_TIMEOUT_VARIABLE.
+            READ_TIMEOUT_VARIABLE: str(LOCAL_READ_TIMEOUT_SECONDS),
         }
 
     # -- saving and stopping ----------------------------------------------------------------------
