@@ -77,7 +77,9 @@ def _update(
     for placeholder, attribute in placeholders:
         if placeholder in condition:
             names[placeholder] = attribute
-            values[placeholder.replace("#", ":")] = sets[attribute]
+        value = placeholder.replace("#", ":")
+        if value in condition:
+            values[value] = sets[attribute]
     try:
         ddb.update_item(
             TableName=table,
@@ -155,27 +157,9 @@ def clear_error(table: str, name: str, at: str, ddb: Any = None) -> str:
     """The page answers again at the revision already recorded (a deleted page restored, say): the recorded error
     no longer holds, so it goes, and the company failing again later is a new error. SUPERSEDED when the table
     holds no error (another delivery cleared it first)."""
-    ddb = ddb or client("dynamodb")
-    try:
-        ddb.update_item(
-            TableName=table,
-            Key=watchlist.key(name),
-            UpdateExpression="SET #c = :at REMOVE #err, #erat",
-            ConditionExpression="attribute_exists(#n) AND attribute_exists(#err)",
-            ExpressionAttributeNames={
-                "#n": watchlist.KEY,
-                "#c": watchlist.CHECKED_AT,
-                "#err": watchlist.LAST_ERROR,
-                "#erat": watchlist.LAST_ERROR_AT,
-            },
-            ExpressionAttributeValues={":at": {"S": at}},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return SUPERSEDED if exc.response.get("Item") else GONE
-        raise
-    return WRITTEN
+    sets = {watchlist.CHECKED_AT: {"S": at}}
+    removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT]
+    return _update(ddb or client("dynamodb"), table, name, sets, removes, ["attribute_exists(#err)"])
 
 
 def forget_text(table: str, name: str, ddb: Any = None) -> None:
