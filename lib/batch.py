@@ -16,7 +16,7 @@ from typing import Any
 from lib.limits import LOG_MAX_LISTED
 from lib.log import get_logger
 from lib.message import BadMessage, Company, WorkMessage
-from lib.metrics import MetricsTarget, emf_fields, outcome_values
+from lib.metrics import PROGRESS, MetricsTarget, emf_fields, outcome_values
 
 log = get_logger("consumer")
 
@@ -24,10 +24,6 @@ log = get_logger("consumer")
 class BatchFailed(RuntimeError):
     """Every record of the batch failed and no company made progress: raised so Lambda retries the whole batch
     and counts an error (the consumer-errors alarm watches those)."""
-
-
-# Counts of companies that reached an outcome: their work is done, whatever happens to their messages.
-PROGRESS = ("unchanged", "new_revision", "permanent_error", "analysed", "already_recorded", "not_on_watchlist")
 
 
 @dataclass(frozen=True)

@@ -46,21 +46,11 @@ OUTCOME_METRICS: dict[str, tuple[str, ...]] = {
     "BadMessages": ("bad_message",),
 }
 HANDED_BACK = "HandedBack"
+# Counts of companies that reached an outcome: their work is done, whatever happens to their messages
+# (lib/batch.py raises BatchFailed for a batch in which none did).
+PROGRESS = ("unchanged", "new_revision", "permanent_error", "analysed", "already_recorded", "not_on_watchlist")
 # Counts that are outcomes, not failures; everything else a batch counts handed its companies back.
-NOT_FAILURES = frozenset(
-    {
-        "analysed",
-        "unchanged",
-        "new_revision",
-        "permanent_error",
-        "new_permanent_error",
-        "already_recorded",
-        "not_on_watchlist",
-        "label_changes_notified",
-        "bad_message",
-        "errors_cleared",
-    }
-)
+NOT_FAILURES = frozenset({*PROGRESS, "new_permanent_error", "label_changes_notified", "bad_message", "errors_cleared"})
 METRIC_NAMES: tuple[str, ...] = (*OUTCOME_METRICS, HANDED_BACK)
 
 
