@@ -89,10 +89,9 @@ def analyse(
     outcome: BatchOutcome,
     clients: dict[str, Any],
     now: Callable[[], datetime],
-    deadline: Deadline | None = None,
+    deadline: Deadline,
 ) -> list[ResultRow]:
     """Score the new intros, record them and write their rows; returns the rows written."""
-    deadline = deadline or Deadline.never()
     with bounded_by(deadline.earlier(RECORD_RESERVE_SECONDS)):
         answers = detect_sentiments(
             [verdict.page.text for _, verdict in pairs], config.language_code, clients["comprehend"]
