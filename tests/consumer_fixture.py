@@ -70,7 +70,9 @@ def pipeline(resources, wiki_server, comprehend_server, monkeypatch):
     clients.reset()
     gate = RoleGate.from_template(resources)
     gate.install(*(clients.client(service) for service in ("dynamodb", "s3", "comprehend", "sns")))
-    return Pipeline(resources, wiki_server, comprehend_server, ConsumerConfig.from_env(), gate)
+    yield Pipeline(resources, wiki_server, comprehend_server, ConsumerConfig.from_env(), gate)
+    # The cached clients carry the gate (and any hook a test hung on them): none outlives the test.
+    clients.reset()
 
 
 class Pipeline:

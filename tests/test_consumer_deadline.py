@@ -16,25 +16,8 @@ from lib.limits import AWS_MIN_ATTEMPT_SECONDS, RECORD_RESERVE_SECONDS, TEXT_RES
 from lib.webclient import WebClient
 from lib.wikipedia import Wikipedia
 from tests.consumer_fixture import chunk, redelivered
+from tests.test_deadline import FakeClock
 from tests.wiki_fixture import Scripted
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test says so (a slow service moves it by its answer time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def fresh_clients():
-    """The pipeline's cached clients made anew for the test (it hangs hooks on them) and dropped after it."""
-    clients.reset()
-    yield clients
-    clients.reset()
 
 
 def pages(prefix: str, count: int) -> dict[str, str]:
@@ -98,7 +81,7 @@ def test_a_slow_text_source_costs_only_the_chunks_it_did_not_answer(pipeline):
     assert again.failures == [] and again.counts["analysed"] == 3
 
 
-def test_a_slow_comprehend_hands_back_the_chunks_it_could_not_score_and_records_the_others(pipeline, fresh_clients):
+def test_a_slow_comprehend_hands_back_the_chunks_it_could_not_score_and_records_the_others(pipeline):
     # GIVEN two chunks of 25 new companies (one BatchDetectSentiment call each), and a Comprehend that takes 30 s
     # to answer, on a clock the whole invocation reads
     clock = FakeClock()
@@ -106,7 +89,8 @@ def test_a_slow_comprehend_hands_back_the_chunks_it_could_not_score_and_records_
     def slow_answer(**_):
         clock.now += 30.0
 
-    fresh_clients.client("comprehend").meta.events.register("after-call.comprehend.BatchDetectSentiment", slow_answer)
+    # the pipeline fixture made the clients anew and hung the IAM gate on them; the test adds its clock
+    clients.client("comprehend").meta.events.register("after-call.comprehend.BatchDetectSentiment", slow_answer)
     first, second = pages("First", 25), pages("Second", 25)
     pipeline.watch({**first, **second})
     source = Wikipedia(WebClient(pipeline.wiki.api_url, pipeline.config.user_agent_contact, clock=clock))

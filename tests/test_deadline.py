@@ -34,6 +34,8 @@ TICK_TIME = "2026-11-27T12:00:00Z"
 
 
 class FakeClock:
+    """A monotonic clock that moves only when a test says so (a slow service moves it by its answer time)."""
+
     def __init__(self, now: float = 500.0) -> None:
         self.now = now
 
@@ -237,7 +239,7 @@ def test_sends_that_no_longer_fit_leave_their_companies_unqueued_and_counted(res
     assert len(queued) == summary["queued"] == len({json.dumps(entry) for entry in queued})
 
 
-def test_the_consumer_handler_takes_its_deadline_from_lambdas_context(pipeline, fresh_clients):
+def test_the_consumer_handler_takes_its_deadline_from_lambdas_context(pipeline):
     pipeline.watch({"Quick": "Quick posted record growth."})
     consumer = load_handler("ProducerAI")
     consumer._setup.cache_clear()  # built from this test's environment
