@@ -32,6 +32,9 @@ from watchlist_workstation.local.iam.requests import (
     requested,
 )
 
+# The prefix of the temporary access keys STS issues (IAM User Guide, "IAM identifiers", unique ID prefixes: AKIA for
+# long-term keys, ASIA for temporary ones).
+TEMPORARY_KEY_PREFIX = "ASIA"
 # Local endpoints are plain http; policies see the request as the SDK's default (https to AWS) would be.
 SECURE_TRANSPORT = "true"
 
@@ -102,15 +105,15 @@ class IamApp:
         scope = credential_scope(call.headers.get("authorization", ""), call.query)
         if scope is None:
             return self.app(environ, start_response)
+        if not scope.access_key_id.startswith(TEMPORARY_KEY_PREFIX):
+            # Only STS hands out ASIA keys: any other key (the CLI's, the tests') is the administrator, and
+            # needs no look-up among the sessions.
+            return self.app(environ, start_response)
         who = self.authorizer.account.session(scope.access_key_id)
         if who is None:
-            if scope.access_key_id.startswith("ASIA"):
-                # A temporary key STS did not hand out here (or no longer knows): never an administrator.
-                json_protocol = bool(call.headers.get("x-amz-target"))
-                return _send(
-                    start_response, invalid_token(scope.service, method=call.method, json_protocol=json_protocol)
-                )
-            return self.app(environ, start_response)
+            # A temporary key STS did not hand out here (or no longer knows): never an administrator.
+            json_protocol = bool(call.headers.get("x-amz-target"))
+            return _send(start_response, invalid_token(scope.service, method=call.method, json_protocol=json_protocol))
         body = b"" if scope.service == "s3" else _read_body(environ)
         denied = self.authorizer.check(call_from_environ(environ, body), scope, who)
         if denied is not None:
@@ -129,7 +132,7 @@ class IamApp:
             who = account.session(asked.get("access_key_id", ""))
         if who is None:
             answer = {"allowed": True, "administrator": True, "message": ""}
-            if str(asked.get("access_key_id", "")).startswith("ASIA"):
+            if str(asked.get("access_key_id", "")).startswith(TEMPORARY_KEY_PREFIX):
                 answer = {"allowed": False, "administrator": False, "message": INVALID_TOKEN_MESSAGE}
         else:
             decision = self.authorizer.decide(who, asked["action"], asked["resource"], asked.get("region", ""))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -84,10 +85,15 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _wildcard(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
     # fnmatch's [] classes are not IAM syntax: escape them, keep * and ?.
-    regex = fnmatch.translate(pattern.replace("[", "[[]"))
-    return re.match(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+    return re.compile(fnmatch.translate(pattern.replace("[", "[[]")), 0 if case_sensitive else re.IGNORECASE)
+
+
+def _wildcard(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    # Every role request matches the same few patterns of the same policies: each is compiled once.
+    return _compiled(pattern, case_sensitive).match(value) is not None
 
 
 def action_matches(patterns: Any, action: str) -> bool:
