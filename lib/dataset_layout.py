@@ -13,7 +13,10 @@ before anything is deleted: it is compaction's commit point.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -49,6 +52,82 @@ MAX_OBJECTS_PER_DAY = 24
 _DAY = r"\d{4}-\d{2}-\d{2}"
 _BATCH = re.compile(rf"(?:^|/)dt=({_DAY})/part-[0-9a-f]{{32}}\.(jsonl|csv)$")
 _COMPACTED = re.compile(rf"(?:^|/)dt=({_DAY})/compact-([0-9a-f]{{16}})-(\d{{2}})of(\d{{2}})\.jsonl\.gz$")
+
+
+Row = dict[str, Any]
+
+_FLOATS = ("positive", "negative", "neutral", "mixed")
+
+
+class MalformedObject(ValueError):
+    """A data object that is not rows of the dataset; the message says why in a few words."""
+
+
+def encode_rows(rows: list[Row]) -> bytes:
+    """JSON Lines: one row per line, the columns in SCHEMA order (`name` first, see line_prefix), UTF-8.
+
+    JSON escapes a line break inside a text as `\\n`, so each row stays one physical line: Athena's JSON
+    SerDe and DuckDB read multi-paragraph intros whole (docs/dataset.md, "Why JSON Lines").
+    """
+    lines = []
+    for row in rows:
+        record = {column: row.get(column) for column in COLUMNS}
+        record["schema_version"] = SCHEMA_VERSION
+        lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def line_prefix(name: str) -> bytes:
+    """How every encoded line of company `name` begins: a reader can skip other companies' lines unparsed."""
+    return ('{"name":' + json.dumps(name, ensure_ascii=False) + ",").encode("utf-8")
+
+
+def decode_object(key: str, body: bytes, name: str | None = None) -> list[Row]:
+    """The rows of a data object (JSON Lines, gzip'd JSON Lines or the older CSV), only `name`'s when given.
+
+    Each row is a dict with every column of SCHEMA; rows of the CSV layout have schema_version 1 and, when
+    written before rows carried it, revision None. Raises MalformedObject when the body is not rows.
+    """
+    try:
+        if key.endswith(".gz"):
+            body = gzip.decompress(body)
+        if key.endswith(".csv"):
+            rows = _decode_csv(body)
+            return [row for row in rows if name is None or row["name"] == name]
+        prefix = line_prefix(name) if name is not None else None
+        return [
+            _typed(json.loads(line))
+            for line in body.splitlines()
+            if line.strip() and (prefix is None or line.startswith(prefix))
+        ]
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedObject(f"not rows of the dataset ({type(exc).__name__}: {exc})") from exc
+
+
+def _typed(record: Any) -> Row:
+    if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+        raise ValueError("a line is not a row object with a name")
+    row = {column: record.get(column) for column in COLUMNS}
+    for column in _FLOATS:
+        row[column] = float(row[column])
+    return row
+
+
+def _decode_csv(body: bytes) -> list[Row]:
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    header = next(reader, None)
+    legacy = COLUMNS[: COLUMNS.index("revision")]
+    if header is None or tuple(header) not in (legacy, legacy + ("revision",)):
+        raise ValueError("the header is not the dataset's")
+    rows = []
+    for cells in reader:
+        if len(cells) != len(header):
+            raise ValueError(f"a row has {len(cells)} cells, the header {len(header)}")
+        row: Row = dict(zip(header, cells, strict=True))
+        revision = row.get("revision") or None
+        row.update(revision=int(revision) if revision else None, schema_version=1)
+        rows.append(_typed(row))
+    return rows
 
 
 def bucket_of(name: str, buckets: int) -> int:
