@@ -70,9 +70,12 @@ def view_sql(table: str, cache: Path, prefix: str = RESULTS_PREFIX) -> str:
     columns = ", ".join(f"'{name}': '{DUCKDB_TYPES[kind]}'" for name, kind in SCHEMA)
     listed = ", ".join(_literal(path) for path in files)
     partition, kind = PARTITION
+    # The columns by name: a `key=value` folder above the cache would otherwise become a column of its own.
+    selected = ", ".join(name for name, _ in (*SCHEMA, PARTITION))
     # Every part is either checked above (the table name), quoted (the paths) or this module's own constant.
     return (
-        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_json([{listed}], format = 'newline_delimited', "  # noqa: S608
+        f"CREATE OR REPLACE VIEW {table} AS SELECT {selected} FROM read_json([{listed}], "  # noqa: S608
+        "format = 'newline_delimited', "
         f"columns = {{{columns}}}, hive_partitioning = true, hive_types = {{'{partition}': '{DUCKDB_TYPES[kind]}'}})"
     )
 
