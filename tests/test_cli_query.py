@@ -161,3 +161,20 @@ def test_empty_sql_is_a_usage_error(cli_runner) -> None:
     result = cli_runner.invoke(cli, ["query", "  "])
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_interrupted_wait_stops_the_query() -> None:
+    # GIVEN a running query  WHEN Ctrl-C arrives while the command waits for it
+    client = boto3.client("athena", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_response("start_query_execution", {"QueryExecutionId": "q-2"})
+    stubber.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "RUNNING"}}})
+    stubber.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-2"})
+
+    def interrupted(_: float) -> None:
+        raise KeyboardInterrupt
+
+    # THEN the query is stopped in Athena before the interrupt goes on
+    with stubber, pytest.raises(KeyboardInterrupt):
+        athena.run(client, "SELECT 1", database="db", workgroup="wg", sleep=interrupted)
+    stubber.assert_no_pending_responses()

@@ -38,7 +38,13 @@ def run(
     query_id = athena.start_query_execution(
         QueryString=sql, QueryExecutionContext={"Database": database}, WorkGroup=workgroup
     )["QueryExecutionId"]
-    execution = _wait(athena, query_id, progress, sleep)
+    try:
+        execution = _wait(athena, query_id, progress, sleep)
+    except KeyboardInterrupt:
+        # Ctrl-C must not leave the query running (and scanning, which Athena bills) after the command has gone.
+        athena.stop_query_execution(QueryExecutionId=query_id)
+        progress(f"query {query_id}: cancelled on interrupt")
+        raise
     status = execution["Status"]
     if status["State"] != "SUCCEEDED":
         reason = (execution.get("Status", {}).get("AthenaError") or {}).get("ErrorMessage") or status.get(
