@@ -27,28 +27,33 @@ def as_dict(row: ResultRow) -> layout.Row:
     return {column: getattr(row, column, None) for column in layout.COLUMNS}
 
 
-def batch_key(rows: Sequence[ResultRow], day: str, suffix: str = "jsonl") -> str:
+def batch_key(rows: Sequence[ResultRow], day: str, suffix: str = "jsonl", prefix: str = PREFIX) -> str:
     digest = hashlib.sha256("|".join(sorted("\x1f".join(r.identity) for r in rows)).encode()).hexdigest()
-    return f"{layout.day_prefix(PREFIX, day)}part-{digest[:32]}.{suffix}"
+    return f"{layout.day_prefix(prefix, day)}part-{digest[:32]}.{suffix}"
 
 
-def put_jsonl(bucket: str, rows: Sequence[ResultRow], day: str) -> str:
+def put_jsonl(bucket: str, rows: Sequence[ResultRow], day: str, prefix: str = PREFIX) -> str:
     """One consumer batch object in JSON Lines; returns its key."""
-    key = batch_key(rows, day)
+    key = batch_key(rows, day, prefix=prefix)
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=layout.encode_rows([as_dict(r) for r in rows]))
     return key
 
 
-def put_csv(bucket: str, rows: Sequence[ResultRow], day: str, *, with_revision: bool = True) -> str:
-    """One batch object of the older CSV layout (its header without schema_version, or without revision either)."""
+def csv_body(rows: Sequence[ResultRow], *, with_revision: bool = True) -> bytes:
+    """Rows in the older CSV layout (its header without schema_version, or without revision either)."""
     columns = layout.COLUMNS[: layout.COLUMNS.index("revision") + (1 if with_revision else 0)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow(["" if getattr(row, c, None) is None else getattr(row, c) for c in columns])
+    return buffer.getvalue().encode()
+
+
+def put_csv(bucket: str, rows: Sequence[ResultRow], day: str, *, with_revision: bool = True) -> str:
+    """One batch object of the older CSV layout; returns its key."""
     key = batch_key(rows, day, "csv")
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=buffer.getvalue().encode())
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=csv_body(rows, with_revision=with_revision))
     return key
 
 
