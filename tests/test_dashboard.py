@@ -190,8 +190,8 @@ def test_an_aws_error_is_a_readable_page_not_a_traceback(watch):
     assert "could not read the watchlist table no-such-table" in html and "ResourceNotFoundException" in html
     assert "Traceback" not in html
     assert api.status_code == 502 and "ResourceNotFound" in json.loads(api.get_data(as_text=True))["error"]
-    # (the company page needs the table first, to find the company's name and added date)
-    assert company.status_code == 502
+    # (a company page reads the table first, for the company's name and added date)
+    assert company.status_code == 502 and "could not read the watchlist table no-such-table" in company.text
 
 
 def test_a_company_page_over_a_missing_bucket_is_a_502(watch):

@@ -84,6 +84,7 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
     def history_of(name: str) -> History:
         """The company's history in its range; 404 when the range holds none of its rows."""
         days = days_asked()
+        snapshot()  # the company's name and added date come from the table: its errors name the table
         try:
             history = data.history(name, days)
         except Exception as exc:
