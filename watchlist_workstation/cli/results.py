@@ -101,12 +101,13 @@ def results(
     from watchlist_workstation.analysis import dataset
     from watchlist_workstation.analysis.latest import read_watchlist
 
-    watchlist = read_watchlist(app.client("dynamodb"), app.table_name())
     if not show_all and since is None:
-        frame = watchlist.latest
+        frame = read_watchlist(app.client("dynamodb"), app.table_name()).latest
         empty_note = "no results yet"
     else:
-        frame = _history(app, dataset, watchlist, since, names, days, show_all)
+        # Named companies' spelling and added date come from the table; the whole history needs neither.
+        added = read_watchlist(app.client("dynamodb"), app.table_name()).added if names else {}
+        frame = _history(app, dataset, added, since, names, days, show_all)
         empty_note = f"no results since {dataset.format_time(since)}" if since else "no results yet"
     if names:
         frame = dataset.filter_names(frame, names)
@@ -126,7 +127,7 @@ def results(
 def _history(
     app: AppContext,
     dataset: Any,
-    watchlist: Any,
+    added: dict[str, date | None],
     since: datetime | None,
     names: tuple[str, ...],
     days: int | None,
@@ -142,13 +143,13 @@ def _history(
         # The reader matches names exactly (a compacted day is found by the exact name): take the watchlist's
         # spelling; a name no longer on it is looked for as given.
         keys = {dataset.name_key(n) for n in names}
-        on_list = [name for name in watchlist.added if dataset.name_key(name) in keys]
+        on_list = [name for name in added if dataset.name_key(name) in keys]
         found = {dataset.name_key(name) for name in on_list}
         wanted = on_list + [n for n in names if dataset.name_key(n) not in found]
     if since is not None:
         days_range = dataset.since_range(since)
     elif wanted is not None:
-        first = partitions.history_first_day([watchlist.added.get(name) for name in wanted], days, last)
+        first = partitions.history_first_day([added.get(name) for name in wanted], days, last)
         days_range = dataset.DayRange(first=first)
     else:
         days_range = dataset.DayRange(first=last - timedelta(days=days - 1) if days else None)
