@@ -132,6 +132,8 @@ def save_analysis(
         watchlist.LAST_RUN_ID: {"S": row.run_id},
         watchlist.RESULT_KEY: {"S": result_key},
         watchlist.ANALYSIS_KEY: {"S": row.order_key},
+        # The latest view reads the row's revision from here (docs/dataset.md, "The watchlist table").
+        watchlist.ANALYSIS_REVISION: {"N": str(page.revision)},
     }
     removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT, watchlist.ETAG]
     revision = SAME_OR_NEWER_REVISION if repair else NEWER_REVISION

@@ -6,6 +6,7 @@ import boto3
 import pytest
 
 from lib import state
+from lib import table as watchlist
 from lib.wikipedia import PageRevision
 from tests.conftest import put_companies, result_row
 
@@ -45,6 +46,16 @@ def test_a_new_revision_of_the_same_text_is_written_once(netflix):
     assert state.save_revision(netflix.table, "Netflix", page(201), "2026-11-27T11:00:00Z", ddb) == state.WRITTEN
     assert state.save_revision(netflix.table, "Netflix", page(201), "2026-11-27T11:05:00Z", ddb) == state.SUPERSEDED
     assert netflix.items()["Netflix"]["checked_at"] == {"S": "2026-11-27T11:00:00Z"}
+
+
+def test_the_analysed_revision_stays_with_the_analysis_when_a_later_revision_keeps_the_text(netflix):
+    # GIVEN Netflix analysed at revision 200 WHEN revision 201 keeps the same intro
+    state.save_revision(netflix.table, "Netflix", page(201), "2026-11-27T11:00:00Z", boto3.client("dynamodb"))
+    # THEN the revision last checked moves on, and the analysis's own revision (the latest view's) does not
+    item = netflix.items()["Netflix"]
+    assert (item["revision"], item["analysis_revision"]) == ({"N": "201"}, {"N": "200"})
+    # AND it is analysis state, which a rename drops
+    assert "analysis_revision" in watchlist.ANALYSIS_ATTRIBUTES
 
 
 def test_a_write_for_a_company_that_left_the_watchlist_creates_nothing(stack):
