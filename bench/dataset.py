@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def seed_table(ddb: Any, rows_path: Path, companies: int, added_at: str) -> int:
     return len(entries)
 
 
-def baseline(url: str, box: float, objects: int, work: Path) -> dict[str, Any]:
+def baseline(url: str, box: float, objects: int, sample_day: str, work: Path) -> dict[str, Any]:
     """bench/dataset_baseline.py on the tree of BASELINE_COMMIT (git archive, so nothing of now is imported)."""
     tree = work / "baseline"
     tree.mkdir()
@@ -133,16 +133,17 @@ def baseline(url: str, box: float, objects: int, work: Path) -> dict[str, Any]:
             BUCKET,
             "--box",
             str(box),
+            "--objects",
+            str(objects),
+            "--sample-day",
+            sample_day,
         ],
         env={**os.environ, "PYTHONPATH": str(tree)},
         check=True,
         capture_output=True,
         text=True,
     )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    if not report["finished"] and report["gets"]:
-        report["extrapolated_seconds"] = report["seconds"] * objects / report["gets"]
-    return report
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,7 +165,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["seed"]["table_rows_recorded"] = seed_table(ddb, rows_path, args.companies, added_at)
         print(f"seeded: {report['seed']}", file=sys.stderr)
         print("baseline (the code before) ...", file=sys.stderr)
-        report["baseline"] = baseline(moto.url, args.baseline_box, report["seed"]["objects"], work)
+        report["baseline"] = baseline(
+            moto.url, args.baseline_box, report["seed"]["objects"], (now - timedelta(days=2)).date().isoformat(), work
+        )
         print(f"baseline: {report['baseline']}", file=sys.stderr)
         counted = Counted(s3)
         report.update(measure_now(counted, ddb, args, now))

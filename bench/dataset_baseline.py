@@ -20,36 +20,45 @@ import time
 
 import boto3
 
+# The moto server's region and a throwaway key (any key that is not a role's is moto's default account).
+LOCAL = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--box", type=float, default=120.0)
+    parser.add_argument("--objects", type=int, required=True, help="objects in the bucket, to extrapolate")
+    parser.add_argument("--sample-day", required=True, help="a partition whose objects time one read")
+    parser.add_argument("--sample", type=int, default=400)
     args = parser.parse_args()
+
+    from concurrent.futures import ThreadPoolExecutor
 
     from watchlist_workstation.analysis import dataset
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=args.url,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",  # noqa: S106 - the local moto server's throwaway key
-    )
-    calls = {"get": 0, "list": 0}
+    s3 = boto3.client("s3", endpoint_url=args.url, **LOCAL)
+    calls = {"GetObject": 0, "ListObjectsV2": 0}
+    list_seconds: list[float] = []
 
-    def count(model, **_):
-        calls["get" if model.name == "GetObject" else "list"] += 1
+    def before(model, context, **_):
+        calls[model.name] = calls.get(model.name, 0) + 1
+        context["bench_started"] = time.perf_counter()
 
-    s3.meta.events.register("before-call.s3", count)
+    def after(model, context, **_):
+        if model.name == "ListObjectsV2":
+            list_seconds.append(time.perf_counter() - context["bench_started"])
+
+    s3.meta.events.register("before-call.s3", before)
+    s3.meta.events.register("after-call.s3", after)
     outcome: dict = {}
 
     def read() -> None:
-        started = time.perf_counter()
+        began = time.perf_counter()
         rows = dataset.dedupe(dataset.load_results(s3, args.bucket, "results"))
         latest = dataset.latest_per_company(rows)
-        outcome.update(seconds=time.perf_counter() - started, rows=len(rows), companies=len(latest))
+        outcome.update(seconds=time.perf_counter() - began, rows=len(rows), companies=len(latest))
 
     started = time.perf_counter()
     worker = threading.Thread(target=read, daemon=True)
@@ -58,10 +67,34 @@ def main() -> None:
     report = {
         "finished": "seconds" in outcome,
         "seconds": outcome.get("seconds", time.perf_counter() - started),
-        "gets": calls["get"],
-        "lists": calls["list"],
+        "gets": calls["GetObject"],
+        "list_pages": calls["ListObjectsV2"],
         **{k: v for k, v in outcome.items() if k != "seconds"},
     }
+    if not report["finished"]:
+        # The same read of one object as load_results (a GET, then parse_csv), on `--sample` objects of one
+        # partition with the same pool; with the listing's pace, it extrapolates the whole read.
+        sampler = boto3.client("s3", endpoint_url=args.url, **LOCAL)
+        page = sampler.list_objects_v2(Bucket=args.bucket, Prefix=f"results/dt={args.sample_day}/")
+        keys = [entry["Key"] for entry in page.get("Contents", [])][: args.sample]
+
+        def one(key: str) -> None:
+            dataset.parse_csv(sampler.get_object(Bucket=args.bucket, Key=key)["Body"].read())
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=dataset.READ_WORKERS) as pool:
+            list(pool.map(one, keys))
+        per_object = (time.perf_counter() - began) / len(keys)
+        pages = -(-args.objects // 1000)
+        per_page = sum(list_seconds) / len(list_seconds)
+        report.update(
+            sampled_objects=len(keys),
+            seconds_per_object=per_object,
+            seconds_per_list_page=per_page,
+            extrapolated_seconds=pages * per_page + args.objects * per_object,
+            extrapolated_gets=args.objects,
+            extrapolated_list_pages=pages,
+        )
     print(json.dumps(report), flush=True)
     os._exit(0)  # the read may still be running: stop here, with it
 
