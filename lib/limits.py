@@ -97,3 +97,9 @@ RECORD_RESERVE_SECONDS = 10.0
 TEXT_RESERVE_SECONDS = 20.0
 # The producer's scan stops this long before its deadline, so the sends have time.
 SEND_RESERVE_SECONDS = 15.0
+
+# Days of a company's results objects its table item keeps (lib/state.py, recent_results), counted back from
+# its latest analysis: yesterday is not finished until shortly after midnight, compaction folds it the night
+# after, and one failed nightly run can be run again the next night, all before a company's page would have
+# to read a day whole (docs/dataset.md, "Where a company's history comes from").
+RECENT_RESULTS_DAYS = 3

@@ -45,6 +45,10 @@ RESULT_KEY = "result_key"
 # table shows what the dataset's row holds (docs/cli.md, "results").
 ANALYSIS_REVISION = "analysis_revision"
 ANALYSIS_KEY = "analysis_key"  # lib.results.order_key of the stored analysis
+# A string set: the results objects holding the company's rows of its last RECENT_RESULTS_DAYS analysis days,
+# so that a company's page reads the days compaction has not folded yet without reading them whole
+# (docs/dataset.md, "Where a company's history comes from").
+RECENT_RESULTS = "recent_results"
 LAST_ERROR = "last_error"
 LAST_ERROR_AT = "last_error_at"
 
@@ -66,6 +70,7 @@ ANALYSIS_ATTRIBUTES = frozenset(
         RESULT_KEY,
         ANALYSIS_KEY,
         ANALYSIS_REVISION,
+        RECENT_RESULTS,
         LAST_ERROR,
         LAST_ERROR_AT,
     }
