@@ -82,10 +82,11 @@ def compact(bucket: str, day: str, buckets: int, *, keep: Iterable[str] = ()) ->
     return manifest
 
 
-def record(table: str, row: ResultRow, revision: int = 100) -> str:
-    """The table's state after the consumer recorded `row` (the company must be on the watchlist)."""
+def record(table: str, row: ResultRow, key: str, revision: int = 100) -> str:
+    """The table's state after the consumer recorded `row`, written to the object `key` (the company must be on the
+    watchlist)."""
     page = PageRevision(row.name, revision, row.source_url)
-    return state.save_analysis(table, row, page, "results/any", boto3.client("dynamodb"), repair=True)
+    return state.save_analysis(table, row, page, key, boto3.client("dynamodb"), repair=True)
 
 
 def with_revision(row: ResultRow, revision: int) -> ResultRow:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import boto3
 import pytest
@@ -23,6 +23,7 @@ from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext
 
 TODAY = date(2026, 11, 28)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # every day before TODAY is finished
 NETFLIX_1 = with_revision(result_row("Netflix", "2026-11-26T10:00:00Z", positive=0.2), 10)
 META = with_revision(result_row("Meta", "2026-11-26T10:00:00Z"), 20)
 NETFLIX_2 = with_revision(
@@ -48,7 +49,7 @@ def s3_seen(monkeypatch) -> list[S3Calls]:
         return made
 
     monkeypatch.setattr(AppContext, "client", client)
-    monkeypatch.setattr(results_module, "today", lambda: TODAY)
+    monkeypatch.setattr(results_module, "now", lambda: NOW)
     return seen
 
 
@@ -58,10 +59,10 @@ def two_days(stack, s3_seen):
     The table holds what the consumer recorded, and a third company that was never analysed."""
     put_companies(stack.table, ["Netflix", "Meta"], added_at="2026-11-20T08:00:00.000000Z")
     put_companies(stack.table, ["Initech"], added_at="2026-11-27T08:00:00.000000Z")
-    put_jsonl(stack.bucket, [NETFLIX_1, META], "2026-11-26")
-    put_jsonl(stack.bucket, [NETFLIX_1, NETFLIX_2], "2026-11-27")
-    for row in (NETFLIX_1, META, NETFLIX_2):
-        record(stack.table, row, row.revision)
+    first = put_jsonl(stack.bucket, [NETFLIX_1, META], "2026-11-26")
+    second = put_jsonl(stack.bucket, [NETFLIX_1, NETFLIX_2], "2026-11-27")
+    for row, key in ((NETFLIX_1, first), (META, first), (NETFLIX_2, second)):
+        record(stack.table, row, key, row.revision)
     return stack
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import boto3
 import pytest
@@ -21,6 +21,7 @@ from watchlist_workstation.dashboard.app import create_app, safe_link
 from watchlist_workstation.dashboard.data import ResultsData
 
 TODAY = date(2026, 11, 28)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # every day before TODAY is finished
 ADDED = "2026-11-20T08:00:00.000000Z"
 
 
@@ -37,7 +38,7 @@ def data_for(watch, s3=None, **kwargs) -> ResultsData:
         "results",
         ddb=boto3.client("dynamodb"),
         table=watch.table,
-        today=lambda: TODAY,
+        now=lambda: NOW,
         **kwargs,
     )
 
@@ -51,7 +52,7 @@ def analysed(watch, rows: list[ResultRow], day: str) -> str:
     put_companies(watch.table, sorted({row.name for row in rows} - set(watch_names(watch))), added_at=ADDED)
     key = put_jsonl(watch.bucket, rows, day)
     for row in rows:
-        record(watch.table, row)
+        record(watch.table, row, key)
     return key
 
 

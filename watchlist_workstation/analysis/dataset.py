@@ -93,6 +93,11 @@ def load_results(
     if days is None:
         days = since_range(since) if since is not None else DayRange()
     rows = read_rows(s3, bucket, prefix, days, names=names, on_skip=on_skip, counts=counts, workers=workers)
+    return frame_of(rows, since)
+
+
+def frame_of(rows: Sequence[dict[str, Any]], since: datetime | None = None) -> pd.DataFrame:
+    """Rows as read (lib.dataset_layout.decode_object) as a typed frame, only those analysed at or after `since`."""
     if not rows:
         return empty_frame()
     data = _typed(pd.DataFrame(rows, columns=list(COLUMNS)))

@@ -60,7 +60,7 @@ class DayRange:
         return (self.first is None or when >= self.first) and (self.last is None or when <= self.last)
 
 
-def _missing(exc: ClientError) -> bool:
+def missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
 
 
@@ -92,6 +92,23 @@ def partition_days(
     return found
 
 
+def read_manifest(
+    s3: Any, bucket: str, day: str, counts: RequestCount
+) -> tuple[layout.Manifest | None, list[tuple[str, str]]]:
+    """The day's compaction manifest (one GetObject; None when compaction has not run), and, when the object is not a
+    manifest, its key with why (the day is then read as if it had none)."""
+    key = layout.manifest_key(day)
+    counts.add(gets=1)
+    try:
+        return layout.Manifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), []
+    except ClientError as exc:
+        if not missing(exc):
+            raise
+        return None, []
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, [(key, f"not a manifest of the dataset ({type(exc).__name__})")]
+
+
 def _day_keys(
     s3: Any, bucket: str, prefix: str, day: str, names: Sequence[str] | None, counts: RequestCount
 ) -> tuple[list[str], list[tuple[str, str]]]:
@@ -105,16 +122,8 @@ def _day_keys(
         for key in listed
         if not key.endswith("/") and not layout.batch_object(key) and not layout.compacted_object(key)
     ]
-    manifest_key = layout.manifest_key(day)
-    manifest: layout.Manifest | None = None
-    try:
-        counts.add(gets=1)
-        manifest = layout.Manifest.from_json(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-    except (ValueError, KeyError, TypeError) as exc:  # then the day's batch objects are all there is to read
-        stray.append((manifest_key, f"not a manifest of the dataset ({type(exc).__name__})"))
+    manifest, unreadable = read_manifest(s3, bucket, day, counts)
+    stray.extend(unreadable)
     if names is None:
         return layout.keys_to_read(listed, manifest), stray
     wanted = {key for name in names for key in layout.keys_to_read(listed, manifest, name)}
@@ -154,7 +163,7 @@ def read_rows(
             try:
                 body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     return key, None, "deleted while reading"
                 raise
             try:

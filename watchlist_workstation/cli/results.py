@@ -21,9 +21,9 @@ TABLE_COLUMNS = ["name", "sentiment", "positive", "negative", "neutral", "mixed"
 SCORE_COLUMNS = ("positive", "negative", "neutral", "mixed")
 
 
-def today() -> date:
-    """The UTC date the history's ranges count back from."""
-    return datetime.now(UTC).date()
+def now() -> datetime:
+    """The UTC time the history's ranges count back from, and which days are finished at."""
+    return datetime.now(UTC)
 
 
 class SinceParam(click.ParamType):
@@ -137,7 +137,7 @@ def _history(
     from watchlist_workstation.analysis import partitions
 
     bucket = app.output("ResultsBucketName")
-    last = today()
+    last = now().date()
     wanted: list[str] | None = None
     if names:
         # The reader matches names exactly (a compacted day is found by the exact name): take the watchlist's
@@ -157,9 +157,29 @@ def _history(
     def skipped(key: str, reason: str) -> None:
         note(f"skipped s3://{bucket}/{key}: {reason}")
 
-    frame = dataset.load_results(
-        app.client("s3"), bucket, RESULTS_PREFIX, since, days=days_range, names=wanted, on_skip=skipped
-    )
+    if wanted is not None and len(wanted) == 1 and days_range.first is not None:
+        # One company: its objects are found through its table item and the days' manifests, no listing
+        # (watchlist_workstation/analysis/company_history.py).
+        from watchlist_workstation.analysis.company_history import load_company
+        from watchlist_workstation.analysis.partitions import RequestCount
+
+        frame = load_company(
+            app.client("s3"),
+            app.client("dynamodb"),
+            app.table_name(),
+            bucket,
+            RESULTS_PREFIX,
+            wanted[0],
+            days_range.first,
+            now=now(),
+            since=since,
+            counts=RequestCount(),
+            on_skip=skipped,
+        )
+    else:
+        frame = dataset.load_results(
+            app.client("s3"), bucket, RESULTS_PREFIX, since, days=days_range, names=wanted, on_skip=skipped
+        )
     frame = dataset.dedupe(frame)
     return dataset.sort_by_name(frame) if show_all else dataset.latest_per_company(frame)
 

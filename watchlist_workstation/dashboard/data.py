@@ -1,5 +1,6 @@
 """What the dashboard shows: each company's latest analysis from the watchlist table, kept for a short while, and
-one company's history read from the S3 day partitions in its range (docs/cli.md, "serve" and "Reading the dataset").
+one company's history read from the S3 day partitions in its range (docs/cli.md, "serve" and "Reading the dataset";
+watchlist_workstation/analysis/company_history.py says which objects of each day).
 
 The main page reads no S3 object: the table's Scan is cheap and follows the watchlist's size. A snapshot of it older
 than `max_age` seconds is replaced on the next request, so a reload shows new analyses within that time while a
@@ -19,8 +20,9 @@ from typing import Any
 import pandas as pd
 
 from watchlist_workstation.analysis import dataset
+from watchlist_workstation.analysis.company_history import load_company
 from watchlist_workstation.analysis.latest import Watchlist, read_watchlist
-from watchlist_workstation.analysis.partitions import DayRange, RequestCount, history_first_day
+from watchlist_workstation.analysis.partitions import RequestCount, history_first_day
 
 SCORE_COLUMNS = dataset.SCORE_COLUMNS
 DEFAULT_MAX_AGE_SECONDS = 30.0
@@ -72,11 +74,11 @@ class ResultsData:
         since: datetime | None = None,
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.s3, self.bucket, self.prefix, self.since = s3, bucket, prefix.strip("/"), since
         self.ddb, self.table = ddb, table
-        self.max_age, self._clock, self._today = max_age, clock, today
+        self.max_age, self._clock, self._now = max_age, clock, now
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._taken = 0.0
@@ -107,19 +109,22 @@ class ResultsData:
         """`name`'s distinct rows, oldest first: the partitions since it was added (at most HISTORY_DEFAULT_DAYS),
         or of the last `days` days; only rows analysed since `since` when the dashboard was started with one."""
         shown, added, _ = self.snapshot().canonical(name)
-        first = history_first_day([added], days, self._today())
+        first = history_first_day([added], days, self._now().astimezone(UTC).date())
         if self.since is not None:
             first = max(first, dataset.since_range(self.since).first or first)
         counts, skipped = RequestCount(), []
-        rows = dataset.load_results(
+        rows = load_company(
             self.s3,
+            self.ddb,
+            self.table,
             self.bucket,
             self.prefix,
-            self.since,
-            days=DayRange(first=first),
-            names=[shown],
-            on_skip=lambda key, why: skipped.append((key, why)),
+            shown,
+            first,
+            now=self._now(),
+            since=self.since,
             counts=counts,
+            on_skip=lambda key, why: skipped.append((key, why)),
         )
         return History(shown, dataset.dedupe(rows), first, counts, skipped)
 
