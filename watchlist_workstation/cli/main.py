@@ -10,7 +10,7 @@ import os
 import sys
 
 # Importing a command module adds its commands to the group.
-from watchlist_workstation.cli import cost, deploy, diagram, local, observe, redrive, serve, watchlist  # noqa: F401
+from watchlist_workstation.cli import compact, cost, deploy, diagram, local, observe, redrive, serve, watchlist  # noqa: F401
 from watchlist_workstation.cli.app import PIPE_CLOSED_EXIT, cli
 
 
