@@ -114,7 +114,7 @@ def test_a_revision_saved_between_the_two_requests_is_recorded_with_its_intro(pi
     # THEN the row and the table hold the new intro with its own revision
     (row,) = pipeline.rows()
     assert row["text"] == "Volatile had a scandal." and int(row["revision"]) == pipeline.wiki.revision("Volatile")
-    assert pipeline.item("Volatile")["revision"] == {"N": row["revision"]}
+    assert pipeline.item("Volatile")["revision"] == {"N": str(row["revision"])}
 
 
 def test_a_message_of_the_one_company_shape_still_in_the_queue_is_worked_on(pipeline):
