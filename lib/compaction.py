@@ -157,7 +157,8 @@ def compact_day(s3: Any, place: Place, day: str, *, target: int = COMPACTION_TAR
     rows_read = read_rows(s3, place.bucket, readable)
     rows = sorted(distinct(rows_read), key=lambda row: (row["name"], _order(row)))
     size = len(encode_rows(rows))
-    count = buckets_for(size, target)
+    # No more objects than companies: a company's rows all go to one object, so more would be left empty.
+    count = min(buckets_for(size, target), len({row["name"] for row in rows}))
     digest = hashlib.sha256()
     for name, text_hash, run_id in sorted(identity(row) for row in rows):
         digest.update("\x1f".join((name, text_hash, run_id)).encode("utf-8") + b"\x1e")
