@@ -113,3 +113,8 @@ COMPACTION_TARGET_BYTES = 4 * 1024 * 1024
 COMPACTION_LOOKBACK_DAYS = 7
 # GetObject calls in flight at once while a day's objects are read (a few KB each: round trips dominate).
 COMPACTION_READ_WORKERS = 8
+# Days of a company's results objects its table item keeps (lib/state.py, recent_results), counted back from
+# its latest analysis: yesterday is not finished until shortly after midnight, compaction folds it the night
+# after, and one failed nightly run can be run again the next night, all before a company's page would have
+# to read a day whole (docs/dataset.md, "Where a company's history comes from").
+RECENT_RESULTS_DAYS = 3

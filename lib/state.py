@@ -13,12 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lib import table as watchlist
 from lib.clients import client
+from lib.dataset_layout import day_of
+from lib.limits import RECENT_RESULTS_DAYS
 from lib.message import Company
 from lib.results import ResultRow
 from lib.wikipedia import PageRevision
@@ -49,11 +52,18 @@ def load_states(table: str, names: Iterable[str], ddb: Any = None, sleep=time.sl
 
 
 def _update(
-    ddb: Any, table: str, name: str, sets: dict[str, Any], removes: Iterable[str] = (), conditions: Iterable[str] = ()
-) -> str:
+    ddb: Any,
+    table: str,
+    name: str,
+    sets: dict[str, Any],
+    removes: Iterable[str] = (),
+    conditions: Iterable[str] = (),
+    adds: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Apply one UpdateItem while the company is on the watchlist (and `conditions` hold): WRITTEN, GONE or
-    SUPERSEDED. Conditions use #rev, #page, #k and #err for revision, page, analysis_key and last_error, :rev,
-    :page, :k and :err for the new values (set in `sets`)."""
+    SUPERSEDED, and when written the updated attributes' new values. `adds` are set members to ADD. Conditions
+    use #rev, #page, #k and #err for revision, page, analysis_key and last_error, :rev, :page, :k and :err for
+    the new values (set in `sets`)."""
     names = {"#n": watchlist.KEY}
     values: dict[str, Any] = {}
     clauses = []
@@ -67,6 +77,11 @@ def _update(
         for j, attribute in enumerate(removed):
             names[f"#r{j}"] = attribute
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
+    if adds:
+        for k, (attribute, value) in enumerate(adds.items()):
+            names[f"#d{k}"] = attribute
+            values[f":d{k}"] = value
+        expression += " ADD " + ", ".join(f"#d{k} :d{k}" for k in range(len(adds)))
     condition = " AND ".join(["attribute_exists(#n)", *conditions])
     placeholders = (
         ("#rev", watchlist.REVISION),
@@ -81,7 +96,7 @@ def _update(
         if value in condition:
             values[value] = sets[attribute]
     try:
-        ddb.update_item(
+        response = ddb.update_item(
             TableName=table,
             Key=watchlist.key(name),
             UpdateExpression=expression,
@@ -90,12 +105,24 @@ def _update(
             ExpressionAttributeValues=values,
             # The failed condition returns the stored item: none means the company left the watchlist.
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            ReturnValues="UPDATED_NEW" if adds else "NONE",
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return SUPERSEDED if exc.response.get("Item") else GONE
+            return (SUPERSEDED if exc.response.get("Item") else GONE), {}
         raise
-    return WRITTEN
+    return WRITTEN, response.get("Attributes", {})
+
+
+def _status(ddb: Any, table: str, name: str, sets: dict[str, Any], removes=(), conditions=()) -> str:
+    return _update(ddb, table, name, sets, removes, conditions)[0]
+
+
+def stale_recent(keys: Iterable[str], analysed_on: str) -> list[str]:
+    """Of a company's recent_results, the keys of days more than RECENT_RESULTS_DAYS before `analysed_on`
+    (YYYY-MM-DD): compaction has folded those days, so their objects are read through its manifest."""
+    horizon = date.fromisoformat(analysed_on) - timedelta(days=RECENT_RESULTS_DAYS)
+    return sorted(key for key in keys if (day := day_of(key)) is not None and date.fromisoformat(day) < horizon)
 
 
 # The stored revision is older, or of another page (the watchlist now names another title, or a redirect
@@ -132,17 +159,41 @@ def save_analysis(
         watchlist.LAST_RUN_ID: {"S": row.run_id},
         watchlist.RESULT_KEY: {"S": result_key},
         watchlist.ANALYSIS_KEY: {"S": row.order_key},
+        # The latest view reads the row's revision from here (docs/dataset.md, "The watchlist table").
+        watchlist.ANALYSIS_REVISION: {"N": str(page.revision)},
     }
     removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT, watchlist.ETAG]
     revision = SAME_OR_NEWER_REVISION if repair else NEWER_REVISION
-    return _update(ddb or client("dynamodb"), table, row.name, sets, removes, [revision, LATER_ANALYSIS])
+    ddb = ddb or client("dynamodb")
+    # The key joins the company's recent results in the same write that names it latest; keys of days
+    # compaction has folded since leave in a second write (sets take ADD and DELETE atomically, so two
+    # consumers writing at once lose nothing), at most once a day per company.
+    status, attributes = _update(
+        ddb,
+        table,
+        row.name,
+        sets,
+        removes,
+        [revision, LATER_ANALYSIS],
+        adds={watchlist.RECENT_RESULTS: {"SS": [result_key]}},
+    )
+    stale = stale_recent(attributes.get(watchlist.RECENT_RESULTS, {}).get("SS", []), row.analyzed_at[:10])
+    if stale:
+        ddb.update_item(
+            TableName=table,
+            Key=watchlist.key(row.name),
+            UpdateExpression="DELETE #s :s",
+            ExpressionAttributeNames={"#s": watchlist.RECENT_RESULTS},
+            ExpressionAttributeValues={":s": {"SS": stale}},
+        )
+    return status
 
 
 def save_revision(table: str, name: str, page: PageRevision, checked_at: str, ddb: Any = None) -> str:
     """The page moved to a new revision whose intro is the text already analysed: record the revision only."""
     sets = _page_sets(page, checked_at)
     removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT, watchlist.ETAG]
-    return _update(ddb or client("dynamodb"), table, name, sets, removes, [NEWER_REVISION])
+    return _status(ddb or client("dynamodb"), table, name, sets, removes, [NEWER_REVISION])
 
 
 def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> str:
@@ -150,7 +201,7 @@ def save_error(table: str, name: str, reason: str, at: str, ddb: Any = None) -> 
     holds that very error already (SUPERSEDED then): WRITTEN means the company's state changed into this error,
     which the consumer counts as a new permanent error (lib/metrics.py)."""
     sets = {watchlist.LAST_ERROR: {"S": reason}, watchlist.LAST_ERROR_AT: {"S": at}, watchlist.CHECKED_AT: {"S": at}}
-    return _update(ddb or client("dynamodb"), table, name, sets, conditions=[OTHER_ERROR])
+    return _status(ddb or client("dynamodb"), table, name, sets, conditions=[OTHER_ERROR])
 
 
 def clear_error(table: str, name: str, at: str, ddb: Any = None) -> str:
@@ -159,7 +210,7 @@ def clear_error(table: str, name: str, at: str, ddb: Any = None) -> str:
     holds no error (another delivery cleared it first)."""
     sets = {watchlist.CHECKED_AT: {"S": at}}
     removes = [watchlist.LAST_ERROR, watchlist.LAST_ERROR_AT]
-    return _update(ddb or client("dynamodb"), table, name, sets, removes, ["attribute_exists(#err)"])
+    return _status(ddb or client("dynamodb"), table, name, sets, removes, ["attribute_exists(#err)"])
 
 
 def forget_text(table: str, name: str, ddb: Any = None) -> None:

@@ -40,7 +40,15 @@ ANALYZED_AT = "analyzed_at"
 CHECKED_AT = "checked_at"
 LAST_RUN_ID = "last_run_id"
 RESULT_KEY = "result_key"
+# The page revision the latest analysis's text came from (the dataset row's `revision`). `revision` above moves on
+# when a later revision keeps the same intro; this one stays with the analysis, so the latest view read from the
+# table shows what the dataset's row holds (docs/cli.md, "results").
+ANALYSIS_REVISION = "analysis_revision"
 ANALYSIS_KEY = "analysis_key"  # lib.results.order_key of the stored analysis
+# A string set: the results objects holding the company's rows of its last RECENT_RESULTS_DAYS analysis days,
+# so that a company's page reads the days compaction has not folded yet without reading them whole
+# (docs/dataset.md, "Where a company's history comes from").
+RECENT_RESULTS = "recent_results"
 LAST_ERROR = "last_error"
 LAST_ERROR_AT = "last_error_at"
 
@@ -61,6 +69,8 @@ ANALYSIS_ATTRIBUTES = frozenset(
         LAST_RUN_ID,
         RESULT_KEY,
         ANALYSIS_KEY,
+        ANALYSIS_REVISION,
+        RECENT_RESULTS,
         LAST_ERROR,
         LAST_ERROR_AT,
     }

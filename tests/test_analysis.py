@@ -1,4 +1,5 @@
-"""watchlist_workstation.analysis.dataset: the results dataset read back from (moto) S3 into pandas."""
+"""watchlist_workstation.analysis.dataset: the results dataset read back from (moto) S3 into pandas (which objects
+are read for a range: tests/test_history_reading.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import boto3
 import pandas as pd
 import pytest
 
-from lib.results import COLUMNS, to_csv
-from tests.conftest import put_batch, result_row
+from tests.conftest import result_row
+from tests.history_fixture import csv_body
+from tests.history_fixture import put_jsonl as put_batch
 from watchlist_workstation.analysis.dataset import (
+    COLUMNS,
     dedupe,
     filter_names,
     latest_per_company,
@@ -38,22 +41,24 @@ def test_rows_of_every_object_are_read_with_typed_columns(bucket):
 
 
 def test_listing_follows_every_page(bucket):
-    # GIVEN five objects and an S3 that answers two keys per page
+    # GIVEN five days of one object each, a sixth of three, and an S3 that answers two keys per page
     for day in range(1, 6):
         put_batch(bucket, [result_row(f"Company {day}", f"2026-11-0{day}T00:00:00Z")], f"2026-11-0{day}")
+    for n in range(3):
+        put_batch(bucket, [result_row(f"Late {n}", "2026-11-06T00:00:00Z")], "2026-11-06")
     s3 = boto3.client("s3")
     pages = []
     s3.meta.events.register("before-parameter-build.s3.ListObjectsV2", lambda params, **_: params.update(MaxKeys=2))
-    s3.meta.events.register("after-call.s3.ListObjectsV2", lambda **kw: pages.append(kw["parsed"]))
+    s3.meta.events.register("after-call.s3.ListObjectsV2", lambda **kw: pages.append(kw["parsed"]["Prefix"]))
     # WHEN the dataset is loaded
     frame = load_results(s3, bucket)
-    # THEN three pages were read and every row arrived
-    assert len(pages) == 3
-    assert sorted(frame["name"]) == [f"Company {d}" for d in range(1, 6)]
+    # THEN the six partitions took three pages to list, the sixth day's objects two, and every row arrived
+    assert pages.count("results/") == 3 and pages.count("results/dt=2026-11-06/") == 2
+    assert sorted(frame["name"]) == [f"Company {d}" for d in range(1, 6)] + [f"Late {n}" for n in range(3)]
 
 
 def test_objects_outside_the_prefix_are_never_read(bucket):
-    # GIVEN a results object, and CSVs of the same layout under other prefixes
+    # GIVEN a results object, and objects of the same layout under other prefixes
     put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
     put_batch(bucket, [result_row("Elsewhere", "2026-11-27T10:00:00Z")], "2026-11-27", prefix="archive")
     put_batch(bucket, [result_row("Lookalike", "2026-11-27T10:00:00Z")], "2026-11-27", prefix="results-old")
@@ -62,38 +67,42 @@ def test_objects_outside_the_prefix_are_never_read(bucket):
     s3.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: reads.append(params["Key"]))
     # WHEN the dataset is loaded
     frame = load_results(s3, bucket)
-    # THEN only the object under results/ was fetched
+    # THEN only the day's manifest (none) and the object under results/ were asked for
     assert list(frame["name"]) == ["Netflix"]
-    assert len(reads) == 1 and reads[0].startswith("results/dt=")
+    assert len(reads) == 2 and reads[0] == "manifests/dt=2026-11-27.json" and reads[1].startswith("results/dt=")
 
 
 def test_a_malformed_object_is_skipped_and_reported(bucket):
-    # GIVEN a good batch, a CSV with the wrong header and a file that is not UTF-8
+    # GIVEN a good batch, a CSV with the wrong header, a file that is not UTF-8, and a key that is no batch's
     put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
     s3 = boto3.client("s3")
-    s3.put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-bad-header.csv", Body=b"a,b\n1,2\n")
-    s3.put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-binary.csv", Body=b"\xff\xfe\x00")
+    header, binary = (f"results/dt=2026-11-27/part-{c * 32}.csv" for c in "ab")
+    s3.put_object(Bucket=bucket, Key=header, Body=b"a,b\n1,2\n")
+    s3.put_object(Bucket=bucket, Key=binary, Body=b"\xff\xfe\x00")
+    s3.put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-handmade.csv", Body=b"a,b\n")
     skipped = []
     # WHEN the dataset is loaded
     frame = load_results(s3, bucket, on_skip=lambda key, reason: skipped.append((key, reason)))
     # THEN the good rows are read and each bad object is named with a reason
     assert list(frame["name"]) == ["Netflix"]
-    assert dict(skipped) == {
-        "results/dt=2026-11-27/part-bad-header.csv": "header is not the dataset's columns (a,b)",
-        "results/dt=2026-11-27/part-binary.csv": "not UTF-8 text",
-    }
+    reasons = dict(skipped)
+    assert reasons[header] == "not rows of the dataset (ValueError: the header is not the dataset's)"
+    assert reasons[binary].startswith("not rows of the dataset (UnicodeDecodeError")
+    assert reasons["results/dt=2026-11-27/part-handmade.csv"] == "not a data object of the dataset"
+    assert len(reasons) == 3
 
 
 def test_a_row_with_an_unparsable_score_makes_its_object_malformed(bucket):
     # GIVEN an object whose score cell is not a number
-    body = to_csv([result_row("Netflix", "2026-11-27T10:00:00Z", positive=0.75)]).replace(b"0.75", b"high")
-    boto3.client("s3").put_object(Bucket=bucket, Key="results/dt=2026-11-27/part-x.csv", Body=body)
+    body = csv_body([result_row("Netflix", "2026-11-27T10:00:00Z", positive=0.75)]).replace(b"0.75", b"high")
+    key = "results/dt=2026-11-27/part-" + "c" * 32 + ".csv"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     skipped = []
     # WHEN the dataset is loaded
     frame = load_results(boto3.client("s3"), bucket, on_skip=lambda key, reason: skipped.append(key))
     # THEN no row comes from it and it is reported
     assert frame.empty
-    assert skipped == ["results/dt=2026-11-27/part-x.csv"]
+    assert skipped == [key]
 
 
 def test_a_key_outside_the_partition_layout_is_reported_not_read(bucket):
@@ -103,7 +112,7 @@ def test_a_key_outside_the_partition_layout_is_reported_not_read(bucket):
     # WHEN the dataset is loaded
     frame = load_results(boto3.client("s3"), bucket, on_skip=lambda key, reason: skipped.append((key, reason)))
     # THEN it is reported and the frame is empty but typed
-    assert skipped == [("results/notes.txt", "not a .csv in a dt=YYYY-MM-DD partition")]
+    assert skipped == [("results/notes.txt", "not in a dt=YYYY-MM-DD partition")]
     assert frame.empty and list(frame.columns) == list(COLUMNS)
 
 
@@ -144,7 +153,7 @@ def test_since_finds_a_row_whose_batch_partition_is_the_day_before(bucket):
 def test_since_does_not_read_partitions_older_than_the_lookback(bucket):
     # GIVEN an old partition holding a broken object, and a recent good one
     s3 = boto3.client("s3")
-    s3.put_object(Bucket=bucket, Key="results/dt=2026-10-01/part-broken.csv", Body=b"not,a,dataset\n")
+    s3.put_object(Bucket=bucket, Key="results/dt=2026-10-01/part-" + "d" * 32 + ".csv", Body=b"not,a,dataset\n")
     put_batch(bucket, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
     skipped = []
     # WHEN the dataset is loaded since the 27th

@@ -1,4 +1,4 @@
-"""cfcli status / results / run against a stack created from template.yml in moto.
+"""cfcli status / run against a stack created from template.yml in moto (`results`: tests/test_cli_results.py).
 
 moto's Lambda cannot run function code without Docker, so `run` is tested at the Lambda boundary: a
 botocore Stubber answers the Invoke, and the test checks what was sent and what was printed.
@@ -6,7 +6,6 @@ botocore Stubber answers the Invoke, and the test checks what was sent and what 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import uuid
@@ -17,7 +16,6 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 import cfcli  # noqa: F401  (registers every command on the group)
-from lib.results import COLUMNS, text_sha256
 from tests.conftest import put_batch, result_row
 from watchlist_workstation.cli import observe
 from watchlist_workstation.cli.app import cli
@@ -25,25 +23,6 @@ from watchlist_workstation.cli.app import cli
 
 def invoke(runner, *args: str):
     return runner.invoke(cli, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def two_days(stack):
-    """Two objects on two days; Netflix's first row is in both (a redelivered batch), and it changed on day two."""
-    put_batch(
-        stack.bucket,
-        [result_row("Netflix", "2026-11-26T10:00:00Z", positive=0.2), result_row("Meta", "2026-11-26T10:00:00Z")],
-        "2026-11-26",
-    )
-    put_batch(
-        stack.bucket,
-        [
-            result_row("Netflix", "2026-11-26T10:00:00Z", positive=0.2),
-            result_row("Netflix", "2026-11-27T10:00:00Z", run_id="run-2", text="Netflix streams.", positive=0.8),
-        ],
-        "2026-11-27",
-    )
-    return stack
 
 
 def assert_one_error_line(result, contains: str) -> None:
@@ -184,164 +163,6 @@ def test_status_of_a_missing_stack_is_one_line_and_exit_1(aws, cli_runner):
     # WHEN status is asked for it
     result = invoke(cli_runner, "--stack-name", "absent", "status")
     # THEN one clear line on stderr, nothing on stdout, exit 1
-    assert_one_error_line(result, "stack absent does not exist")
-
-
-# ---------------------------------------------------------------- results
-def test_results_show_each_companys_latest_row(two_days, cli_runner):
-    # GIVEN two days of results, Netflix analysed on both
-    # WHEN results are asked
-    result = invoke(cli_runner, "results")
-    # THEN one table row per company, Netflix's from the 27th, scores to 3 places, no text
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        "name     sentiment  positive  negative  neutral  mixed  analyzed_at",
-        "Meta     POSITIVE   0.900     0.033     0.033    0.033  2026-11-26T10:00:00.000000Z",
-        "Netflix  POSITIVE   0.800     0.067     0.067    0.067  2026-11-27T10:00:00.000000Z",
-    ]
-    assert result.stderr == ""
-
-
-def test_results_all_shows_the_history_without_the_duplicate_row(two_days, cli_runner):
-    # GIVEN Netflix's day-one row written in both objects
-    # WHEN the whole history is asked
-    result = invoke(cli_runner, "results", "--all", "--json")
-    # THEN Netflix has two rows (not three), oldest first
-    rows = json.loads(result.stdout)
-    assert [(r["name"], r["analyzed_at"]) for r in rows] == [
-        ("Meta", "2026-11-26T10:00:00.000000Z"),
-        ("Netflix", "2026-11-26T10:00:00.000000Z"),
-        ("Netflix", "2026-11-27T10:00:00.000000Z"),
-    ]
-
-
-def test_results_name_filter_ignores_case_and_spacing(two_days, cli_runner):
-    # GIVEN results for Meta and Netflix
-    # WHEN only "  netflix " is asked
-    result = invoke(cli_runner, "results", "--name", "  netflix ", "--json")
-    # THEN only Netflix's latest row is shown
-    assert [r["name"] for r in json.loads(result.stdout)] == ["Netflix"]
-
-
-def test_results_name_without_rows_is_noted_on_stderr(two_days, cli_runner):
-    # GIVEN results for Meta and Netflix
-    # WHEN results for Meta and an unknown company are asked
-    result = invoke(cli_runner, "results", "--name", "Meta", "--name", "Initech")
-    # THEN Meta is shown, and stderr names the company with no results
-    assert result.exit_code == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["Meta"]
-    assert result.stderr == "no results for: Initech\n"
-
-
-def test_results_since_keeps_rows_analysed_from_that_date(two_days, cli_runner):
-    # GIVEN rows from the 26th and the 27th
-    # WHEN results since the 27th are asked, with history
-    result = invoke(cli_runner, "results", "--since", "2026-11-27", "--all", "--json")
-    # THEN only Netflix's row of the 27th remains
-    assert [(r["name"], r["analyzed_at"]) for r in json.loads(result.stdout)] == [
-        ("Netflix", "2026-11-27T10:00:00.000000Z")
-    ]
-
-
-def test_results_since_accepts_an_iso_time(two_days, cli_runner):
-    # GIVEN rows analysed at 10:00 on the 26th and the 27th
-    # WHEN results since 09:00 (UTC+2 = 07:00Z) on the 27th are asked
-    result = invoke(cli_runner, "results", "--since", "2026-11-27T09:00:00+02:00", "--json")
-    # THEN only the row of the 27th is shown
-    assert [r["analyzed_at"] for r in json.loads(result.stdout)] == ["2026-11-27T10:00:00.000000Z"]
-
-
-def test_results_since_nothing_new_says_so(two_days, cli_runner):
-    # GIVEN rows up to the 27th
-    # WHEN results since the 28th are asked
-    result = invoke(cli_runner, "results", "--since", "2026-11-28")
-    # THEN nothing on stdout, a note on stderr, exit 0
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no results since 2026-11-28T00:00:00.000000Z\n")
-
-
-def test_results_since_refuses_text_that_is_not_a_date(aws, cli_runner):
-    # GIVEN any account (the options are checked before any AWS call)
-    # WHEN --since is given a word
-    result = invoke(cli_runner, "results", "--since", "yesterday")
-    # THEN it is a usage error (exit 2) naming the option
-    assert result.exit_code == 2
-    assert "--since" in result.stderr and "neither a date" in result.stderr
-
-
-def test_results_csv_has_every_column_and_parses_back(two_days, cli_runner):
-    # GIVEN two days of results
-    # WHEN results are asked as CSV
-    result = invoke(cli_runner, "results", "--format", "csv")
-    # THEN the CSV has the dataset's columns and each company's latest values, text included
-    assert result.exit_code == 0, result.stderr
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert tuple(rows[0].keys()) == COLUMNS
-    assert [(r["name"], float(r["positive"]), r["text"]) for r in rows] == [
-        ("Meta", 0.9, "Meta is a company."),
-        ("Netflix", 0.8, "Netflix streams."),
-    ]
-    assert rows[1]["run_id"] == "run-2" and rows[1]["analyzed_at"] == "2026-11-27T10:00:00.000000Z"
-
-
-def test_results_format_json_has_every_column_and_json_is_its_alias(two_days, cli_runner):
-    # GIVEN two days of results
-    # WHEN results are asked with --format json and with --json
-    long_form = invoke(cli_runner, "results", "--format", "json")
-    alias = invoke(cli_runner, "results", "--json")
-    # THEN both print the same list of complete rows, scores as numbers
-    rows = json.loads(long_form.stdout)
-    assert alias.stdout == long_form.stdout
-    assert [sorted(r) for r in rows] == [sorted(COLUMNS)] * 2
-    assert rows[1]["positive"] == 0.8 and rows[1]["text_sha256"] == text_sha256("Netflix streams.")
-
-
-def test_results_json_contradicting_format_is_a_usage_error(aws, cli_runner):
-    # GIVEN any account (the options are checked before any AWS call)
-    # WHEN --json and --format csv are both given
-    result = invoke(cli_runner, "results", "--json", "--format", "csv")
-    # THEN exit 2 with one line naming both
-    assert result.exit_code == 2
-    assert result.stderr == "Error: --json contradicts --format csv (see 'cli results -h')\n"
-
-
-def test_results_of_an_empty_bucket_say_so_on_stderr(stack, cli_runner):
-    # GIVEN no results yet
-    # WHEN results are asked
-    result = invoke(cli_runner, "results")
-    # THEN stdout is empty, stderr says why, exit 0
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "no results yet\n")
-
-
-def test_results_json_of_an_empty_bucket_is_an_empty_list(stack, cli_runner):
-    # GIVEN no results yet
-    # WHEN results are asked as JSON
-    result = invoke(cli_runner, "results", "--json")
-    # THEN stdout is an empty JSON list
-    assert result.exit_code == 0
-    assert json.loads(result.stdout) == []
-
-
-def test_results_skip_a_malformed_object_with_a_note(two_days, cli_runner):
-    # GIVEN a broken object among the good ones
-    boto3.client("s3").put_object(
-        Bucket=two_days.bucket, Key="results/dt=2026-11-27/part-broken.csv", Body=b"name,score\nNetflix,lots\n"
-    )
-    # WHEN results are asked
-    result = invoke(cli_runner, "results", "--json")
-    # THEN the good rows are shown and stderr names the broken key
-    assert result.exit_code == 0
-    assert [r["name"] for r in json.loads(result.stdout)] == ["Meta", "Netflix"]
-    assert result.stderr == (
-        f"skipped s3://{two_days.bucket}/results/dt=2026-11-27/part-broken.csv: "
-        "header is not the dataset's columns (name,score)\n"
-    )
-
-
-def test_results_of_a_missing_stack_is_one_line_and_exit_1(aws, cli_runner):
-    # GIVEN no stack called "absent"
-    # WHEN results are asked from it
-    result = invoke(cli_runner, "--stack-name", "absent", "results")
-    # THEN one clear line, exit 1
     assert_one_error_line(result, "stack absent does not exist")
 
 

@@ -1,4 +1,4 @@
-"""The dataset's schema is a contract (docs/dataset.md, "Schema version 2"): the documented column table is
+"""The dataset's schema is a contract (docs/dataset.md, "Columns"): the documented column table is
 lib.dataset_layout.SCHEMA, column for column and type for type, and rows as written carry exactly its columns."""
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ _ROW = re.compile(r"^\| `([a-z_0-9]+)` \| ([a-z]+) \|")
 
 
 def documented_schema(text: str) -> list[tuple[str, str]]:
-    """(column, type) of each row of the column table under the "Schema version N" heading."""
-    section = text.split(f"## Schema version {SCHEMA_VERSION}\n", 1)[1].split("\n## ", 1)[0]
+    """(column, type) of each row of the column table under the "Columns" heading, which names the version."""
+    section = text.split("## Columns\n", 1)[1].split("\n## ", 1)[0]
+    assert f"`schema_version` {SCHEMA_VERSION}" in section
     return [(m.group(1), m.group(2)) for line in section.splitlines() if (m := _ROW.match(line))]
 
 

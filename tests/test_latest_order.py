@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
+from lib import dataset_layout as layout
 from lib import state
 from lib.clock import iso, normalize_iso, parse_iso
-from lib.results import order_key, to_csv
+from lib.results import order_key
 from lib.wikipedia import PageRevision
 from tests.conftest import put_companies, result_row
+from tests.history_fixture import as_dict
 from watchlist_workstation.analysis.dataset import history, latest_per_company, load_results, order_keys
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.dashboard.app import create_app
@@ -29,18 +31,28 @@ SECOND = "2026-11-27T10:00:00Z"
 EARLIER = result_row("Netflix", SECOND, run_id="run-a", text="Netflix had a dreadful, failing year.", positive=0.1)
 LATER = result_row("Netflix", SECOND, run_id="run-b", text="Netflix had a wonderful, winning year.", positive=0.9)
 # Object keys sort in listing (and so read) order: "part-0…" is read before "part-f…".
-FIRST_KEY, SECOND_KEY = "results/dt=2026-11-27/part-0000.csv", "results/dt=2026-11-27/part-ffff.csv"
+FIRST_KEY = "results/dt=2026-11-27/part-" + "0" * 32 + ".jsonl"
+SECOND_KEY = "results/dt=2026-11-27/part-" + "f" * 32 + ".jsonl"
+PAGE = PageRevision("Netflix", 100, "https://en.wikipedia.org/wiki/Netflix")
+
+
+def put_rows(bucket: str, key: str, rows) -> None:
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=layout.encode_rows([as_dict(r) for r in rows]))
 
 
 @pytest.fixture(params=["later row read last", "later row read first"])
 def tied(request, stack) -> object:
-    """The two tied rows, each in its own object, placed so the later one is read last or first."""
+    """The two tied rows, each in its own object, placed so the later one is read last or first; the table holds
+    what the consumer recorded of both (the latest view reads it)."""
     s3 = boto3.client("s3")
     read_first, read_last = (EARLIER, LATER) if request.param == "later row read last" else (LATER, EARLIER)
-    s3.put_object(Bucket=stack.bucket, Key=FIRST_KEY, Body=to_csv([read_first]))
-    s3.put_object(Bucket=stack.bucket, Key=SECOND_KEY, Body=to_csv([read_last]))
+    put_rows(stack.bucket, FIRST_KEY, [read_first])
+    put_rows(stack.bucket, SECOND_KEY, [read_last])
     loaded = load_results(s3, stack.bucket)
     assert list(loaded["run_id"]) == [read_first.run_id, read_last.run_id]  # the read order is the one meant
+    put_companies(stack.table, ["Netflix"])
+    for row in (read_first, read_last):
+        state.save_analysis(stack.table, row, PAGE, "results/any", ddb=boto3.client("dynamodb"), repair=True)
     return stack
 
 
@@ -79,8 +91,9 @@ def test_the_dataset_reader_picks_the_same_latest_in_either_read_order(tied):
 
 
 def test_the_dashboard_shows_the_same_latest_in_either_read_order(tied):
-    # WHEN the dashboard's page and JSON are read
-    app = create_app(ResultsData(boto3.client("s3"), tied.bucket, "results"), explain=str).test_client()
+    # WHEN the dashboard's page and JSON are read (the list from the table, the company from its history)
+    data = ResultsData(boto3.client("s3"), tied.bucket, "results", ddb=boto3.client("dynamodb"), table=tied.table)
+    app = create_app(data, explain=str).test_client()
     listing = json.loads(app.get("/api/results").get_data(as_text=True))
     company = json.loads(app.get("/api/companies/Netflix").get_data(as_text=True))
     page = app.get("/companies/Netflix").get_data(as_text=True)
@@ -91,15 +104,13 @@ def test_the_dashboard_shows_the_same_latest_in_either_read_order(tied):
     assert page.index(LATER.text) < page.index(EARLIER.text)
 
 
-def test_results_shows_the_same_latest_in_either_read_order(tied, cli_runner):
+@pytest.mark.parametrize("view", [[], ["--since", "2026-11-27"]], ids=["from the table", "from the history"])
+def test_results_shows_the_same_latest_in_either_read_order(tied, cli_runner, view):
     # WHEN `results --json` is run
-    result = cli_runner.invoke(cli, ["results", "--json"], catch_exceptions=False)
+    result = cli_runner.invoke(cli, ["results", "--json", *view], catch_exceptions=False)
     # THEN it shows run-b's analysis
     assert result.exit_code == 0, result.stderr
     assert [(r["name"], r["run_id"]) for r in json.loads(result.stdout)] == [("Netflix", "run-b")]
-
-
-PAGE = PageRevision("Netflix", 100, "https://en.wikipedia.org/wiki/Netflix")
 
 
 @pytest.mark.parametrize(
@@ -133,8 +144,8 @@ def test_an_item_written_before_keys_existed_takes_the_next_analysis(stack):
 def test_the_readers_rank_a_whole_second_row_before_a_fractional_one_of_that_second(stack):
     # GIVEN an old whole-second row and a new row 0.5 s into the same second (another run)
     new = result_row("Netflix", "2026-11-27T10:00:00.500000Z", run_id="run-0", text="Netflix, new text.")
-    boto3.client("s3").put_object(Bucket=stack.bucket, Key=FIRST_KEY, Body=to_csv([new]))
-    boto3.client("s3").put_object(Bucket=stack.bucket, Key=SECOND_KEY, Body=to_csv([LATER]))
+    put_rows(stack.bucket, FIRST_KEY, [new])
+    put_rows(stack.bucket, SECOND_KEY, [LATER])
     # WHEN the latest row is taken / THEN the fractional row wins, though its run sorts first
     frame = load_results(boto3.client("s3"), stack.bucket)
     assert latest_per_company(frame)["analyzed_at"].tolist() == [pd.Timestamp("2026-11-27T10:00:00.5Z")]

@@ -6,6 +6,7 @@ import boto3
 import pytest
 
 from lib import state
+from lib import table as watchlist
 from lib.wikipedia import PageRevision
 from tests.conftest import put_companies, result_row
 
@@ -47,6 +48,16 @@ def test_a_new_revision_of_the_same_text_is_written_once(netflix):
     assert netflix.items()["Netflix"]["checked_at"] == {"S": "2026-11-27T11:00:00Z"}
 
 
+def test_the_analysed_revision_stays_with_the_analysis_when_a_later_revision_keeps_the_text(netflix):
+    # GIVEN Netflix analysed at revision 200 WHEN revision 201 keeps the same intro
+    state.save_revision(netflix.table, "Netflix", page(201), "2026-11-27T11:00:00Z", boto3.client("dynamodb"))
+    # THEN the revision last checked moves on, and the analysis's own revision (the latest view's) does not
+    item = netflix.items()["Netflix"]
+    assert (item["revision"], item["analysis_revision"]) == ({"N": "201"}, {"N": "200"})
+    # AND it is analysis state, which a rename drops
+    assert "analysis_revision" in watchlist.ANALYSIS_ATTRIBUTES
+
+
 def test_a_write_for_a_company_that_left_the_watchlist_creates_nothing(stack):
     ddb = boto3.client("dynamodb")
     assert state.save_revision(stack.table, "Gone", page(1, "Gone"), "2026-11-27T11:00:00Z", ddb) == state.GONE
@@ -78,3 +89,30 @@ def test_clearing_an_error_reports_whether_there_was_one(stack):
     state.save_error(stack.table, "Ghost Co", "not_found", "2026-11-27T12:00:00Z", ddb)
     assert state.clear_error(stack.table, "Ghost Co", "2026-11-27T12:05:00Z", ddb) == state.WRITTEN
     assert state.clear_error(stack.table, "Gone Co", "2026-11-27T12:05:00Z", ddb) == state.GONE
+
+
+def test_an_analysis_adds_its_object_to_the_recent_results_and_days_past_the_horizon_leave(stack):
+    ddb = boto3.client("dynamodb")
+    put_companies(stack.table, ["Netflix"])
+    keys = [f"results/dt=2026-11-{day:02d}/part-{day:032x}.jsonl" for day in (20, 21, 24, 25)]
+    for revision, key in enumerate(keys, start=1):
+        row = result_row("Netflix", f"{key[11:21]}T10:00:00Z", run_id=f"run-{revision}", text=f"Text {revision}.")
+        assert state.save_analysis(stack.table, row, page(revision), key, ddb) == state.WRITTEN
+    # On the 25th, the 21st is more than RECENT_RESULTS_DAYS (3) back: both November 20 and 21 left.
+    assert sorted(stack.items()["Netflix"]["recent_results"]["SS"]) == keys[2:]
+
+
+def test_a_superseded_analysis_adds_nothing_to_the_recent_results(netflix):
+    ddb = boto3.client("dynamodb")
+    row = result_row("Netflix", "2026-11-27T11:00:00Z", run_id="run-2", text="A newer text.")
+    assert state.save_analysis(netflix.table, row, page(150), "results/dt=2026-11-27/part-x.jsonl", ddb) == "superseded"
+    assert netflix.items()["Netflix"]["recent_results"] == {"SS": ["k/1"]}
+
+
+def test_stale_recent_keeps_keys_it_cannot_date():
+    keys = [
+        "k/1",
+        "results/dt=2026-11-01/part-" + "a" * 32 + ".jsonl",
+        "results/dt=2026-11-09/part-" + "b" * 32 + ".csv",
+    ]
+    assert state.stale_recent(keys, "2026-11-10") == [keys[1]]

@@ -32,7 +32,16 @@ from watchlist_workstation.deploy.template import (
 # moto 5.2.5's CloudFormation has no model for these types (moto/cloudformation/parsing.py warns
 # and skips them), so the stack reaches CREATE_COMPLETE without them. Listed here so a new type
 # that moto silently skips fails a test instead of passing unnoticed.
-MOTO_SKIPS = {"AWS::CloudWatch::Alarm", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::Subscription"}
+# Glue and Athena too: local mode makes them through their APIs (watchlist_workstation/local/catalog.py).
+MOTO_SKIPS = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::Subscription",
+    "AWS::Glue::Database",
+    "AWS::Glue::Table",
+    "AWS::Athena::WorkGroup",
+}
 LOCAL_TEXT_SOURCE = "http://127.0.0.1:8765/w/api.php"
 # The deploy helper records moto's "not supported" warnings itself (Deployed.skipped_types); moto
 # repeats them on every later describe call, which would only clutter the summary.

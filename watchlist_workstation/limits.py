@@ -36,6 +36,11 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 # filtered by analyzed_at. (A message redriven from the dead-letter queue can be older still.)
 RESULTS_PARTITION_LOOKBACK_DAYS = 4
 
+# A company's history (its dashboard page, `results --name … --all`) reads the day partitions since the company was
+# added, at most this many days back; `?days=` and `--days` read another number of days (docs/cli.md, "Reading the
+# dataset"). A day costs about three requests (a listing, the manifest, one compacted object).
+HISTORY_DEFAULT_DAYS = 90
+
 # S3 DeleteObjects removes at most 1,000 keys (or versions) per request (S3 API reference, DeleteObjects).
 S3_DELETE_BATCH = 1000
 

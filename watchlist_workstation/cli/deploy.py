@@ -250,6 +250,7 @@ def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) ->
     from watchlist_workstation.deploy.offline import sync_offline
     from watchlist_workstation.deploy.rules import RuleError, RuleViolation
     from watchlist_workstation.deploy.template import TemplateError
+    from watchlist_workstation.local import catalog
     from watchlist_workstation.local.stack import ARTIFACT_BUCKET
 
     endpoints = app.local_endpoints()  # one line and exit 1 when no local stack runs
@@ -274,6 +275,8 @@ def _deploy_local(app: AppContext, parameters: dict[str, str], as_json: bool) ->
         raise CliError(f"stack {app.stack_name} cannot be deployed to {region}: {exc}") from exc
     except (OSError, TemplateError, RuleError, yaml.YAMLError) as exc:
         raise CliError(f"cannot deploy {TEMPLATE}: {exc}") from exc
+    # moto's CloudFormation skips the Glue and Athena resources; local mode makes them from the template.
+    catalog.apply(app.client("cloudformation"), app.client("glue"), app.client("athena"), app.stack_name)
     done = {"created": "created", "updated": "updated", "unchanged": "is up to date"}[deployment.action]
     note(f"stack {app.stack_name} {done}")
     _show_outputs(deployment.outputs, as_json)

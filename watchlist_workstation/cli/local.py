@@ -172,7 +172,7 @@ def run_once(
         if as_json:
             emit_json(summary)
         else:
-            from watchlist_workstation.cli.observe import results as results_command
+            from watchlist_workstation.cli.results import results as results_command
 
             # The results command, pointed at this local stack.
             ctx.obj = AppContext.with_session(

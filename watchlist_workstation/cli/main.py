@@ -10,7 +10,19 @@ import os
 import sys
 
 # Importing a command module adds its commands to the group.
-from watchlist_workstation.cli import compact, cost, deploy, diagram, local, observe, redrive, serve, watchlist  # noqa: F401
+from watchlist_workstation.cli import (  # noqa: F401
+    compact,
+    cost,
+    deploy,
+    diagram,
+    local,
+    observe,
+    query,
+    redrive,
+    results,
+    serve,
+    watchlist,
+)
 from watchlist_workstation.cli.app import PIPE_CLOSED_EXIT, cli
 
 

@@ -1,11 +1,11 @@
-"""Look at a deployed stack and nudge it: `status`, `results`, `run`."""
+"""Look at a deployed stack and nudge it: `status`, `run` (`results` is watchlist_workstation/cli/results.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -14,17 +14,14 @@ from botocore.exceptions import ClientError
 
 from lib.clock import iso
 from lib.limits import SQS_SEND_ATTEMPTS
-from lib.names import InvalidName, validate_name
 from lib.plan import Budget
 from lib.schedule import period_seconds
 from watchlist_workstation.cli import health
 from watchlist_workstation.cli.app import cli
-from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, emit_json, emit_table, note
+from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, emit_json, note
 from watchlist_workstation.limits import LAMBDA_MAX_TIMEOUT_SECONDS
 
 RESULTS_PREFIX = "results"  # the template's RESULTS_PREFIX for the consumer
-TABLE_COLUMNS = ["name", "sentiment", "positive", "negative", "neutral", "mixed", "analyzed_at"]
-SCORE_COLUMNS = ("positive", "negative", "neutral", "mixed")
 
 # A synchronous Invoke answers when the function ends, so the read timeout must outlast any function timeout.
 # No retries: a read timeout retried by the SDK would start the producer a second time.
@@ -282,114 +279,6 @@ def _status_lines(report: dict[str, Any], lookback: timedelta, missing: list[str
     else:
         lines.append(("results", unavailable))
     return lines
-
-
-# ---------------------------------------------------------------- results
-class SinceParam(click.ParamType):
-    name = "DATE|TIME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        # Imported here, not at the top: watchlist_workstation.analysis loads pandas, which no other command
-        # should wait for.
-        from watchlist_workstation.analysis.dataset import parse_since
-
-        try:
-            return parse_since(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _names_param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
-    try:
-        return tuple(validate_name(value) for value in values)
-    except InvalidName as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
-
-
-@cli.command()
-@click.option(
-    "--since",
-    type=SinceParam(),
-    help="Only rows analysed at or after this UTC date (YYYY-MM-DD) or ISO-8601 time.",
-)
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    callback=_names_param,
-    help="Only this company (repeatable; case and extra spaces do not matter).",
-)
-@click.option("--all", "show_all", is_flag=True, help="Every row (each company's history), not just its latest.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "csv", "json"]),
-    default=None,
-    help="table (default: the scores, no text), or csv / json with every column.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.pass_obj
-def results(
-    app: AppContext,
-    since: datetime | None,
-    names: tuple[str, ...],
-    show_all: bool,
-    output_format: str | None,
-    as_json: bool,
-) -> None:
-    """Show the latest sentiment of each company, read from the S3 results dataset."""
-    if as_json and output_format not in (None, "json"):
-        raise click.UsageError(f"--json contradicts --format {output_format}", click.get_current_context())
-    output_format = "json" if as_json else (output_format or "table")
-    bucket = app.output("ResultsBucketName")
-
-    # pandas takes about a second to import: only this command pays for it.
-    from watchlist_workstation.analysis import dataset
-
-    def skipped(key: str, reason: str) -> None:
-        note(f"skipped s3://{bucket}/{key}: {reason}")
-
-    frame = dataset.load_results(app.client("s3"), bucket, RESULTS_PREFIX, since, on_skip=skipped)
-    if frame.empty:
-        note(f"no results since {dataset.format_time(since)}" if since else "no results yet")
-        _emit_nothing(output_format)
-        return
-    if names:
-        frame = dataset.filter_names(frame, names)
-        found = {dataset.name_key(n) for n in frame["name"]}
-        missing = [n for n in names if dataset.name_key(n) not in found]
-        if missing:
-            note("no results for: " + ", ".join(missing))
-        if frame.empty:
-            _emit_nothing(output_format)
-            return
-    frame = dataset.dedupe(frame)
-    frame = dataset.sort_by_name(frame) if show_all else dataset.latest_per_company(frame)
-
-    if output_format == "table":
-        rows = [
-            {
-                **{column: row[column] for column in ("name", "sentiment")},
-                **{column: f"{row[column]:.3f}" for column in SCORE_COLUMNS},
-                "analyzed_at": dataset.format_time(row["analyzed_at"]),
-            }
-            for row in frame.to_dict("records")
-        ]
-        emit_table(rows, TABLE_COLUMNS)
-        return
-    frame = frame.assign(analyzed_at=frame["analyzed_at"].map(dataset.format_time))
-    if output_format == "csv":
-        click.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
-    else:
-        records = [{k: (float(v) if k in SCORE_COLUMNS else v) for k, v in r.items()} for r in frame.to_dict("records")]
-        emit_json(records)
-
-
-def _emit_nothing(output_format: str) -> None:
-    if output_format == "json":
-        emit_json([])
 
 
 # ---------------------------------------------------------------- run

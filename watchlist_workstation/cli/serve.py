@@ -8,9 +8,11 @@ import click
 
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, note
-from watchlist_workstation.cli.observe import RESULTS_PREFIX, SinceParam
+from watchlist_workstation.cli.observe import RESULTS_PREFIX
+from watchlist_workstation.cli.results import SinceParam
 
-# Threads answering requests; each waits on S3 at most once per snapshot, so a few are plenty.
+# Threads answering requests: the main page waits on the table at most once per snapshot, a company page reads its
+# history in a pool of its own, so a few are plenty.
 SERVER_THREADS = 4
 
 
@@ -25,11 +27,12 @@ SERVER_THREADS = 4
     type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
-    help="Seconds a read of the dataset is reused before the bucket is read again.",
+    help="Seconds a read of the watchlist table (the main page) is reused before the table is read again.",
 )
 @click.pass_obj
 def serve(app: AppContext, host: str, port: int, since: datetime | None, max_age: float) -> None:
-    """Serve the results dashboard: latest sentiment per company, each company's history, JSON under /api/.
+    """Serve the results dashboard: latest sentiment per company (from the table), each company's history (from S3),
+    JSON under /api/.
 
     Read-only; Ctrl-C stops it. With --local it shows the local stack's results.
     """
@@ -40,7 +43,15 @@ def serve(app: AppContext, host: str, port: int, since: datetime | None, max_age
     from watchlist_workstation.dashboard.app import create_app
     from watchlist_workstation.dashboard.data import ResultsData
 
-    data = ResultsData(app.client("s3"), bucket, RESULTS_PREFIX, since=since, max_age=max_age)
+    data = ResultsData(
+        app.client("s3"),
+        bucket,
+        RESULTS_PREFIX,
+        ddb=app.client("dynamodb"),
+        table=app.table_name(),
+        since=since,
+        max_age=max_age,
+    )
     dashboard = create_app(data, explain=aws_error_message)
     try:
         server = create_server(dashboard, host=host, port=port, threads=SERVER_THREADS, ident="cfcli-dashboard")

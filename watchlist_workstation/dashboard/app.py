@@ -1,5 +1,7 @@
 """The Flask app: the results page, one page per company with its history chart, and the JSON API.
 
+The results page reads the watchlist table only; a company page reads its range of the S3 history, and every
+answer says how many S3 requests it made in the X-S3-Requests header (`list=<n>, get=<n>`; docs/cli.md, "serve").
 Read-only: every route answers GET (and HEAD) only. Failures never show a traceback: an AWS
 error becomes a page (or, under /api/, a JSON body) that says what failed and where, with status
 502; anything else is logged on the server and answered with a short 500.
@@ -12,15 +14,20 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, render_template, request
+from flask import Flask, Response, abort, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from lib.log import get_logger
 from watchlist_workstation.analysis.dataset import format_time
+from watchlist_workstation.analysis.partitions import RequestCount
 from watchlist_workstation.dashboard.chart import history_svg
-from watchlist_workstation.dashboard.data import SCORE_COLUMNS, ResultsData, records
+from watchlist_workstation.dashboard.data import SCORE_COLUMNS, History, ResultsData, records
 
 log = get_logger("dashboard")
+
+S3_REQUESTS_HEADER = "X-S3-Requests"
+# The widest history a page may ask for with ?days= (ten years of day partitions).
+MAX_DAYS = 3660
 
 # No script, no frames, nothing from elsewhere: styles and images come from this server only.
 SECURITY_HEADERS = {
@@ -51,23 +58,64 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
     """The dashboard over `data`; `explain(exc)` turns an AWS error into one line (None: not an AWS error)."""
     app = Flask(__name__)
 
+    def unavailable_because(exc: Exception, where: str) -> DataUnavailable | None:
+        """The readable error an AWS error becomes; None for anything else (a bug: it is raised as it is)."""
+        message = explain(exc)
+        return None if message is None else DataUnavailable(f"could not read {where}: {message}")
+
     def snapshot():
+        g.s3_requests = RequestCount()  # the latest view reads the table only
         try:
             return data.snapshot()
         except Exception as exc:
-            message = explain(exc)
-            if message is None:
+            readable = unavailable_because(exc, data.table_location)
+            if readable is None:
                 raise
-            raise DataUnavailable(f"could not read the results at {data.location}: {message}") from exc
+            raise readable from exc
+
+    def days_asked() -> int | None:
+        text = request.args.get("days")
+        if text is None:
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+            abort(400, description=f"days must be a whole number from 1 to {MAX_DAYS}, not {text!r}")
+        return int(text)
+
+    def history_of(name: str) -> History:
+        """The company's history in its range; 404 when the range holds none of its rows."""
+        days = days_asked()
+        snapshot()  # the company's name and added date come from the table: its errors name the table
+        try:
+            history = data.history(name, days)
+        except Exception as exc:
+            readable = unavailable_because(exc, f"the results at {data.location}")
+            if readable is None:
+                raise
+            raise readable from exc
+        g.s3_requests = history.counts
+        if history.rows.empty:
+            since = f" since {history.first_day.isoformat()}" if history.first_day else ""
+            wider = "; ?days=N reads the last N days" if days is None else ""
+            abort(404, description=f"no results for {name!r} in {data.location}{since}{wider}")
+        return history
 
     @app.after_request
     def headers(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
+        counts = g.get("s3_requests")
+        if counts is not None:
+            response.headers[S3_REQUESTS_HEADER] = counts.header()
         return response
 
     @app.context_processor
     def helpers() -> dict[str, Any]:
-        return {"location": data.location, "scores": SCORE_COLUMNS, "format_time": format_time, "safe_link": safe_link}
+        return {
+            "location": data.location,
+            "table": data.table,
+            "scores": SCORE_COLUMNS,
+            "format_time": format_time,
+            "safe_link": safe_link,
+        }
 
     def wants_json() -> bool:
         return request.path.startswith("/api/")
@@ -103,26 +151,25 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
             "index.html",
             rows=latest.to_dict("records"),
             counts=counts,
-            analyses=len(current.rows),
+            not_analysed=len(current.watchlist.not_analysed),
             read_at=format_time(current.read_at),
-            skipped=current.skipped,
         )
-
-    def history_of(name: str):
-        """The current snapshot and the company's rows; 404 when it has none."""
-        current = snapshot()
-        history = current.history(name)
-        if history.empty:
-            abort(404, description=f"no results for {name!r} in {data.location}")
-        return current, history
 
     @app.get("/companies/<path:name>")
     def company(name: str):
-        current, history = history_of(name)
-        shown = history.iloc[-1]["name"]
-        chart = history_svg(history, title=f"{shown}: sentiment scores over time")
-        rows = history.iloc[::-1].to_dict("records")  # newest first in the table
-        return render_template("company.html", name=shown, chart=chart, rows=rows, read_at=format_time(current.read_at))
+        history = history_of(name)
+        rows = history.rows
+        chart = history_svg(rows, title=f"{history.name}: sentiment scores over time")
+        return render_template(
+            "company.html",
+            name=history.name,
+            chart=chart,
+            rows=rows.iloc[::-1].to_dict("records"),  # newest first in the table
+            first_day=history.first_day,
+            days=request.args.get("days"),
+            requests=history.counts,
+            skipped=history.skipped,
+        )
 
     @app.get("/api/results")
     def api_results():
@@ -131,17 +178,28 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
         return pretty_json(
             {
                 "location": data.location,
+                "table": data.table,
                 "read_at": format_time(current.read_at),
                 "companies": len(latest),
+                "not_analysed": current.watchlist.not_analysed,
                 "results": records(latest),
-                "skipped": [{"key": key, "reason": reason} for key, reason in current.skipped],
+                "s3_requests": g.s3_requests.as_dict(),
             }
         )
 
     @app.get("/api/companies/<path:name>")
     def api_company(name: str):
-        _, history = history_of(name)
-        rows = records(history, with_text=True)
-        return pretty_json({"name": rows[-1]["name"], "latest": rows[-1], "history": rows})
+        history = history_of(name)
+        rows = records(history.rows, with_text=True)
+        return pretty_json(
+            {
+                "name": history.name,
+                "latest": rows[-1],
+                "history": rows,
+                "first_day": history.first_day.isoformat() if history.first_day else None,
+                "s3_requests": history.counts.as_dict(),
+                "skipped": [{"key": key, "reason": reason} for key, reason in history.skipped],
+            }
+        )
 
     return app

@@ -1,8 +1,10 @@
-"""The dataset as the dashboard sees it: loaded from S3, de-duplicated, kept for a short while.
+"""What the dashboard shows: each company's latest analysis from the watchlist table, kept for a short while, and
+one company's history read from the S3 day partitions in its range (docs/cli.md, "serve" and "Reading the dataset").
 
-Every page and API answer reads from one snapshot. A snapshot older than `max_age` seconds is
-replaced on the next request, so a page reload shows new results within that time while a burst
-of requests (a page, its chart, its JSON) costs one read of the bucket.
+The main page reads no S3 object: the table's Scan is cheap and follows the watchlist's size. A snapshot of it older
+than `max_age` seconds is replaced on the next request, so a reload shows new analyses within that time while a
+burst of requests costs one Scan. A company page reads its range of the history each time it is asked for; it
+reports how many S3 requests that took (History.counts), which the app sends as the X-S3-Requests header.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 
 from watchlist_workstation.analysis import dataset
+from watchlist_workstation.analysis.latest import Watchlist, read_watchlist
+from watchlist_workstation.analysis.partitions import DayRange, RequestCount, history_first_day
 
 SCORE_COLUMNS = dataset.SCORE_COLUMNS
 DEFAULT_MAX_AGE_SECONDS = 30.0
@@ -24,23 +28,38 @@ DEFAULT_MAX_AGE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One read of the dataset: every distinct row, oldest first, and what could not be read."""
+    """One read of the watchlist table: each analysed company's latest row, and when it was read."""
 
-    rows: pd.DataFrame
+    watchlist: Watchlist
     read_at: datetime
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def latest(self) -> pd.DataFrame:
-        """Each company's newest row, sorted by name."""
-        return dataset.latest_per_company(self.rows)
+        """Each company's latest analysis, sorted by name."""
+        return self.watchlist.latest
 
-    def history(self, name: str) -> pd.DataFrame:
-        """One company's rows, oldest first (the name matched as `results --name` matches it)."""
-        return dataset.history(self.rows, name)
+    def canonical(self, name: str) -> tuple[str, date | None, bool]:
+        """The watchlist's spelling of `name` (matched as `results --name` matches), its added date, and whether it
+        is on the watchlist; a name that is not is taken as given (a company removed since keeps its history)."""
+        key = dataset.name_key(name)
+        for listed, added in self.watchlist.added.items():
+            if dataset.name_key(listed) == key:
+                return listed, added, True
+        return name, None, False
+
+
+@dataclass(frozen=True)
+class History:
+    """A company's rows in a range of days, oldest first, and what reading them took."""
+
+    name: str
+    rows: pd.DataFrame
+    first_day: date | None
+    counts: RequestCount
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 class ResultsData:
-    """Reads `s3://bucket/prefix/` (watchlist_workstation.analysis.dataset.load_results) at most every max_age s."""
+    """The table `table` (latest view, re-read at most every max_age s) and the dataset at `s3://bucket/prefix/`."""
 
     def __init__(
         self,
@@ -48,12 +67,16 @@ class ResultsData:
         bucket: str,
         prefix: str = dataset.DEFAULT_PREFIX,
         *,
+        ddb: Any,
+        table: str,
         since: datetime | None = None,
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self.s3, self.bucket, self.prefix, self.since = s3, bucket, prefix.strip("/"), since
-        self.max_age, self._clock = max_age, clock
+        self.ddb, self.table = ddb, table
+        self.max_age, self._clock, self._today = max_age, clock, today
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._taken = 0.0
@@ -62,21 +85,43 @@ class ResultsData:
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}/"
 
+    @property
+    def table_location(self) -> str:
+        return f"the watchlist table {self.table}"
+
     def snapshot(self) -> Snapshot:
-        """The current snapshot; AWS errors propagate (the app turns them into a readable page)."""
+        """The current snapshot of the table; AWS errors propagate (the app turns them into a readable page)."""
         with self._lock:  # one reader at a time: concurrent requests wait for the same read
             now = self._clock()
             if self._snapshot is None or now - self._taken >= self.max_age:
-                self._snapshot = self._read()
+                watchlist = read_watchlist(self.ddb, self.table)
+                if self.since is not None:
+                    latest = watchlist.latest
+                    kept = latest[latest["analyzed_at"] >= pd.Timestamp(self.since)].reset_index(drop=True)
+                    watchlist = Watchlist(kept, watchlist.added, watchlist.scans)
+                self._snapshot = Snapshot(watchlist, datetime.now(UTC).replace(microsecond=0))
                 self._taken = now
             return self._snapshot
 
-    def _read(self) -> Snapshot:
-        skipped: list[tuple[str, str]] = []
+    def history(self, name: str, days: int | None = None) -> History:
+        """`name`'s distinct rows, oldest first: the partitions since it was added (at most HISTORY_DEFAULT_DAYS),
+        or of the last `days` days; only rows analysed since `since` when the dashboard was started with one."""
+        shown, added, _ = self.snapshot().canonical(name)
+        first = history_first_day([added], days, self._today())
+        if self.since is not None:
+            first = max(first, dataset.since_range(self.since).first or first)
+        counts, skipped = RequestCount(), []
         rows = dataset.load_results(
-            self.s3, self.bucket, self.prefix, self.since, on_skip=lambda key, why: skipped.append((key, why))
+            self.s3,
+            self.bucket,
+            self.prefix,
+            self.since,
+            days=DayRange(first=first),
+            names=[shown],
+            on_skip=lambda key, why: skipped.append((key, why)),
+            counts=counts,
         )
-        return Snapshot(dataset.dedupe(rows), datetime.now(UTC).replace(microsecond=0), skipped)
+        return History(shown, dataset.dedupe(rows), first, counts, skipped)
 
 
 def row_record(row: dict[str, Any], *, with_text: bool = False) -> dict[str, Any]:

@@ -250,6 +250,7 @@ class LocalStack:
         return None if answer.allowed else answer.message
 
     def _create_stack(self) -> None:
+        from watchlist_workstation.local import catalog
         from watchlist_workstation.local.iam import resource_policies
 
         text_url = self._text.api_url if self._text is not None else ""
@@ -267,6 +268,10 @@ class LocalStack:
         # moto's CloudFormation skips bucket and queue policies; IAM in local mode evaluates them.
         resource_policies.apply(
             cloudformation, local_client("s3", endpoints.aws), local_client("sqs", endpoints.aws), self.stack_name
+        )
+        # Nor does it create the Glue database and table or the Athena workgroup; `query --local` names them.
+        catalog.apply(
+            cloudformation, local_client("glue", endpoints.aws), local_client("athena", endpoints.aws), self.stack_name
         )
         ddb, s3 = local_client("dynamodb", endpoints.aws), local_client("s3", endpoints.aws)
         self.restored = restore(ddb, s3, self.outputs, self.state_dir, self.results_dir)

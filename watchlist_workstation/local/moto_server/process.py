@@ -51,8 +51,19 @@ class MotoServerError(RuntimeError):
 class MotoProcess:
     """Starts `python -m watchlist_workstation.local.moto_server` and stops it; its output goes to `log_path`."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_path: Path | None = None,
+        module: str = "watchlist_workstation.local.moto_server",
+        module_args: tuple[str, ...] = (),
+    ) -> None:
+        """`module` (run with `-m`, given `module_args` and --host/--port) must print READY <port> as
+        __main__.py does: bench/dataset_seed.py fills moto's S3 before it serves."""
         self.host, self.port, self.log_path = host, port, log_path
+        self.module, self.module_args = module, module_args
         self.process: subprocess.Popen | None = None
 
     def launch(self) -> MotoProcess:
@@ -63,7 +74,8 @@ class MotoProcess:
                 [
                     sys.executable,
                     "-m",
-                    "watchlist_workstation.local.moto_server",
+                    self.module,
+                    *self.module_args,
                     "--host",
                     self.host,
                     "--port",

@@ -1,0 +1,193 @@
+"""The stack's Glue database and table and its Athena workgroup, made in the local account from the template.
+
+moto 5.2.5's CloudFormation skips AWS::Glue::Database, AWS::Glue::Table and AWS::Athena::WorkGroup (it does
+not model them), so a local stack would have no catalog for `query` to name. After the stack is created or
+updated, `apply` reads those resources from the deployed (processed) template, resolves the few intrinsics
+they use (Ref, Fn::Sub, Fn::Join, Fn::Split, the pseudo parameters) against the stack, and creates them
+through the Glue and Athena APIs, as CloudFormation would (docs/sql.md, "Local mode"). CloudFormation's
+properties carry the API's own names: DatabaseInput is CreateDatabase's, TableInput CreateTable's, and
+WorkGroupConfiguration CreateWorkGroup's Configuration.
+
+Applying again brings them to the template: the table is updated (UpdateTable takes the same TableInput) and
+the workgroup replaced (UpdateWorkGroup takes a differently shaped ConfigurationUpdates; locally nothing
+hangs on a workgroup's identity).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+DATABASE, TABLE, WORKGROUP = "AWS::Glue::Database", "AWS::Glue::Table", "AWS::Athena::WorkGroup"
+
+
+class UnresolvedCatalog(RuntimeError):
+    """The template's catalog resources use an intrinsic or a reference this module does not resolve."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What `apply` made: the Glue database and table names and the Athena workgroup's."""
+
+    database: str
+    table: str
+    workgroup: str
+
+
+def declared(cloudformation: Any, stack_name: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The stack's catalog resources, by logical id: (type, properties with every intrinsic resolved)."""
+    body = cloudformation.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
+    template = json.loads(body) if isinstance(body, str) else body
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    physical = {}
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for resource in page["StackResourceSummaries"]:
+            if resource.get("PhysicalResourceId"):
+                physical[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+    # arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
+    _, partition, _, region, account, _ = stack["StackId"].split(":", 5)
+    pseudo = {
+        "AWS::StackName": stack_name,
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": partition,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    resources = template.get("Resources", {})
+    resolver = _Resolver(resources, physical, pseudo)
+    wanted = (DATABASE, TABLE, WORKGROUP)
+    return {
+        lid: (r["Type"], resolver.resolve(r.get("Properties", {})))
+        for lid, r in resources.items()
+        if r.get("Type") in wanted
+    }
+
+
+def names(cloudformation: Any, stack_name: str) -> Catalog:
+    """The database, table and workgroup names the template gives this stack (what `apply` creates)."""
+    return _names(declared(cloudformation, stack_name), stack_name)
+
+
+def _names(found: dict[str, tuple[str, dict[str, Any]]], stack_name: str) -> Catalog:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for kind, properties in found.values():
+        by_type.setdefault(kind, []).append(properties)
+    if any(len(by_type.get(kind, [])) != 1 for kind in (DATABASE, TABLE, WORKGROUP)):
+        raise UnresolvedCatalog(f"stack {stack_name} does not declare one Glue database, table and Athena workgroup")
+    return Catalog(
+        database=by_type[DATABASE][0]["DatabaseInput"]["Name"],
+        table=by_type[TABLE][0]["TableInput"]["Name"],
+        workgroup=by_type[WORKGROUP][0]["Name"],
+    )
+
+
+def apply(cloudformation: Any, glue: Any, athena: Any, stack_name: str) -> Catalog:
+    """Create (or bring up to date) the stack's Glue database and table and its Athena workgroup."""
+    found = declared(cloudformation, stack_name)
+    ordered = sorted(found.values(), key=lambda item: (DATABASE, TABLE, WORKGROUP).index(item[0]))
+    for kind, properties in ordered:
+        if kind == DATABASE:
+            _database(glue, properties)
+        elif kind == TABLE:
+            _table(glue, properties)
+        else:
+            _workgroup(athena, properties)
+    return _names(found, stack_name)
+
+
+def _database(glue: Any, properties: dict[str, Any]) -> None:
+    try:
+        glue.create_database(CatalogId=properties["CatalogId"], DatabaseInput=properties["DatabaseInput"])
+    except ClientError as exc:
+        if _code(exc) != "AlreadyExistsException":
+            raise
+        glue.update_database(
+            CatalogId=properties["CatalogId"],
+            Name=properties["DatabaseInput"]["Name"],
+            DatabaseInput=properties["DatabaseInput"],
+        )
+
+
+def _table(glue: Any, properties: dict[str, Any]) -> None:
+    where = {"CatalogId": properties["CatalogId"], "DatabaseName": properties["DatabaseName"]}
+    try:
+        glue.create_table(**where, TableInput=properties["TableInput"])
+    except ClientError as exc:
+        if _code(exc) != "AlreadyExistsException":
+            raise
+        glue.update_table(**where, TableInput=properties["TableInput"])
+
+
+def _workgroup(athena: Any, properties: dict[str, Any]) -> None:
+    name = properties["Name"]
+    existing = {group["Name"] for group in athena.list_work_groups().get("WorkGroups", [])}
+    if name in existing:
+        athena.delete_work_group(WorkGroup=name, RecursiveDeleteOption=True)
+    athena.create_work_group(
+        Name=name,
+        Description=properties.get("Description", ""),
+        Configuration=properties.get("WorkGroupConfiguration", {}),
+        **({"Tags": properties["Tags"]} if properties.get("Tags") else {}),
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class _Resolver:
+    def __init__(self, resources: dict[str, Any], physical: dict[str, str], pseudo: dict[str, str]) -> None:
+        self.resources, self.physical, self.pseudo = resources, physical, pseudo
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Ref"}:
+            return self._ref(node["Ref"])
+        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+            # ${!Literal} is Fn::Sub's escape for a literal ${Literal} (partition projection's ${dt}).
+            return re.sub(r"\$\{(!?)([^}]+)\}", self._substitute, node["Fn::Sub"])
+        if set(node) == {"Fn::Join"}:
+            separator, items = node["Fn::Join"]
+            return separator.join(str(item) for item in self.resolve(items))
+        if set(node) == {"Fn::Split"}:
+            separator, text = node["Fn::Split"]
+            return str(self.resolve(text)).split(separator)
+        if any(key.startswith("Fn::") for key in node):
+            raise UnresolvedCatalog(f"an intrinsic local mode does not resolve in a catalog resource: {sorted(node)}")
+        return {key: self.resolve(value) for key, value in node.items()}
+
+    def _substitute(self, match: re.Match[str]) -> str:
+        if match.group(1):
+            return "${" + match.group(2) + "}"
+        name = match.group(2)
+        if name in self.pseudo:
+            return self.pseudo[name]
+        logical, _, attribute = name.partition(".")
+        if attribute:
+            if attribute == "Arn" and self.resources.get(logical, {}).get("Type") == "AWS::S3::Bucket":
+                return f"arn:{self.pseudo['AWS::Partition']}:s3:::{self._ref(logical)}"
+            raise UnresolvedCatalog(f"a catalog resource uses ${{{name}}}, which local mode does not resolve")
+        return self._ref(logical)
+
+    def _ref(self, name: str) -> str:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.physical:
+            return self.physical[name]
+        kind = self.resources.get(name, {}).get("Type")
+        if kind in (DATABASE, TABLE, WORKGROUP):
+            # Not created by moto's CloudFormation: the name this module gives it is the one its Ref returns.
+            properties = self.resolve(self.resources[name].get("Properties", {}))
+            if kind == DATABASE:
+                return str(properties["DatabaseInput"]["Name"])
+            if kind == TABLE:
+                return str(properties["TableInput"]["Name"])
+            return str(properties["Name"])
+        raise UnresolvedCatalog(f"a catalog resource refers to {name}, which the stack has not created")

@@ -1,0 +1,23 @@
+"""SQL over the dataset: in Athena on AWS (athena.py) and with DuckDB over the local stack's objects (local.py),
+under the same table name, so one query runs in both (docs/sql.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class QueryError(RuntimeError):
+    """The query did not run: the engine's reason, in one line."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A query's columns (name, engine type) and its rows, each a tuple in the columns' order."""
+
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
