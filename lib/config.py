@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lib.dataset_layout import MANIFESTS_PREFIX
 from lib.metrics import MetricsTarget
 from lib.schedule import ScheduleError, period_seconds
 from lib.wikipedia import api_url
@@ -80,6 +81,8 @@ class ConsumerConfig:
     label_change_topic_arn: str | None = None
     # Where the batch's outcome counts go as metrics (lib/metrics.py); None logs the counts only.
     metrics: MetricsTarget | None = None
+    # Where compaction's manifests are (docs/dataset.md): the recovery check reads them.
+    manifests_prefix: str = MANIFESTS_PREFIX
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsumerConfig:
@@ -97,4 +100,21 @@ class ConsumerConfig:
             max_concurrency=_positive_int(env, "CONSUMER_MAX_CONCURRENCY"),
             label_change_topic_arn=_present(env, "LABEL_CHANGE_TOPIC_ARN"),
             metrics=MetricsTarget(_require(env, "METRICS_NAMESPACE"), _require(env, "STACK_NAME")),
+            manifests_prefix=(env.get("MANIFESTS_PREFIX", "").strip("/") or MANIFESTS_PREFIX),
+        )
+
+
+@dataclass(frozen=True)
+class CompactorConfig:
+    results_bucket: str
+    results_prefix: str
+    manifests_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CompactorConfig:
+        env = os.environ if env is None else env
+        return cls(
+            results_bucket=_require(env, "RESULTS_BUCKET"),
+            results_prefix=_require(env, "RESULTS_PREFIX").strip("/"),
+            manifests_prefix=_require(env, "MANIFESTS_PREFIX").strip("/"),
         )

@@ -23,7 +23,7 @@ from lib.limits import TEXT_RESERVE_SECONDS
 from lib.log import correlation, get_logger
 from lib.message import BadMessage
 from lib.recording import analyse, record_problems, record_revisions, record_unchanged
-from lib.results import object_exists
+from lib.results import row_recorded
 from lib.state import load_states
 from lib.wikipedia import Wikipedia
 
@@ -152,9 +152,10 @@ def _refresh_snapshots(
 
 
 def _results_present(job: Job, config: ConsumerConfig, key: str, outcome: BatchOutcome, s3: Any) -> bool | None:
-    """Whether the results object exists; None (messages handed back) when S3 cannot say."""
+    """Whether the row's results object exists, or its rows were compacted into its day's objects (the day's
+    manifest names it); None (messages handed back) when S3 cannot say."""
     try:
-        return object_exists(config.results_bucket, key, s3=s3)
+        return row_recorded(config.results_bucket, key, s3=s3, manifests=config.manifests_prefix)
     except Exception as exc:
         log.error("results check failed", extra={"company": job.name, "error": repr(exc)})
         outcome.fail([job], "results_check_error")

@@ -98,6 +98,21 @@ TEXT_RESERVE_SECONDS = 20.0
 # The producer's scan stops this long before its deadline, so the sends have time.
 SEND_RESERVE_SECONDS = 15.0
 
+# The results dataset (docs/dataset.md). A row is written only by an invocation that analysed it during its
+# day (its partition is the day of analyzed_at), and a consumer invocation lasts at most its Timeout (120 s,
+# template.yml): day D's last row is written by D+1 00:02 UTC. An hour's margin on top covers a slow S3 write
+# and any clock skew between the functions, so day D counts as finished at D+1 01:00 UTC.
+FINISHED_AFTER_SECONDS = 3600
+# Compaction (lib/compaction.py): a day's rows go into one compacted object per COMPACTION_TARGET_BYTES of
+# JSON Lines (before gzip), at least 1 and at most lib.dataset_layout.MAX_OBJECTS_PER_DAY objects. A company's
+# page reads one object a day (dataset_layout.bucket_of), so the target bounds what that page reads per day
+# (about 1 MiB gzip'd) while a day of 1,000 companies (about 7 MiB) stays in one or two objects.
+COMPACTION_TARGET_BYTES = 4 * 1024 * 1024
+# The schedule's run compacts the finished days of this many days back that still have batch objects the
+# day's manifest does not hold; older days are compacted on request (./cfcli.py compact --all-finished).
+COMPACTION_LOOKBACK_DAYS = 7
+# GetObject calls in flight at once while a day's objects are read (a few KB each: round trips dominate).
+COMPACTION_READ_WORKERS = 8
 # Days of a company's results objects its table item keeps (lib/state.py, recent_results), counted back from
 # its latest analysis: yesterday is not finished until shortly after midnight, compaction folds it the night
 # after, and one failed nightly run can be run again the next night, all before a company's page would have

@@ -126,10 +126,9 @@ def analyse(
         log.warning("no time left to record the analyses; their messages go back", extra={"companies": len(rows)})
         outcome.fail([job for _, job, _ in rows], "deadline")
         return []
-    # The partition follows the messages, not the clock, so a redelivered batch maps to the same key.
-    key = batch_key(
-        config.results_prefix, [row for row, _, _ in rows], min(j.first.requested_at for _, j, _ in rows)[:10]
-    )
+    # The partition is the day of the analysis (docs/dataset.md, "When a day is finished"): only an invocation
+    # running that day writes into it, so a day is finished soon after it ends, whatever waits on the queues.
+    key = batch_key(config.results_prefix, [row for row, _, _ in rows], analyzed_at[:10])
 
     # Before the table learns the new labels: a failed Publish leaves the old labels in the table and hands
     # the messages back, so the retry finds the same change and notifies then.

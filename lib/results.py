@@ -1,4 +1,5 @@
-"""The results dataset: one CSV object per consumer batch, under a date-partitioned key."""
+"""The results dataset's rows and the consumer's writes: one JSON Lines object per batch, under the partition of the
+day the batch was analysed (lib.dataset_layout holds the schema and the layout; docs/dataset.md documents both)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import csv
 import hashlib
 import io
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lib.clients import client
 from lib.clock import normalize_iso
+from lib.dataset_layout import MANIFESTS_PREFIX, Manifest, day_of, encode_rows, manifest_key
 
-# The dataset's columns, in order (documented in docs/dataset.md).
+# The columns of a row as the consumer builds it, in order: lib.dataset_layout.COLUMNS without schema_version,
+# which encode_rows adds to every row it writes.
 COLUMNS = (
     "name",
     "sentiment",
@@ -29,7 +32,7 @@ COLUMNS = (
     "run_id",
     "revision",
 )
-# The columns of objects written before rows carried the page revision; readers accept both.
+# The columns of CSV objects (schema 1) written before rows carried the page revision; readers accept both.
 LEGACY_COLUMNS = COLUMNS[:-1]
 
 
@@ -79,18 +82,25 @@ def text_sha256(text: str) -> str:
 
 
 def batch_key(prefix: str, rows: Sequence[ResultRow], partition_date: str) -> str:
-    """A key that depends only on what the batch holds.
+    """A key that depends only on what the batch holds, under the partition `partition_date`.
 
-    Writing the same rows again (a redelivered batch) lands on the same object
-    instead of adding a copy; the key holds only [a-z0-9=/.-], never names.
+    Writing the same rows again the same day (a redelivered batch) lands on the same object instead of
+    adding a copy; the key holds only [a-z0-9=/.-], never names.
     """
     digest = hashlib.sha256()
     for identity in sorted(row.identity for row in rows):
         digest.update("\x1f".join(identity).encode("utf-8") + b"\x1e")
-    return f"{prefix}/dt={partition_date}/part-{digest.hexdigest()[:32]}.csv"
+    return f"{prefix}/dt={partition_date}/part-{digest.hexdigest()[:32]}.jsonl"
+
+
+def to_jsonl(rows: Sequence[ResultRow]) -> bytes:
+    """A batch object's body: its rows as JSON Lines (schema_version 2), in identity order."""
+    return encode_rows([asdict(row) for row in sorted(rows, key=lambda r: r.identity)])
 
 
 def to_csv(rows: Sequence[ResultRow]) -> bytes:
+    """The older layout (schema 1), which readers and compaction still read; nothing writes it any more but
+    tests that seed objects of older deployments."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -101,7 +111,7 @@ def to_csv(rows: Sequence[ResultRow]) -> bytes:
 
 def put_results(bucket: str, key: str, rows: Sequence[ResultRow], s3: Any = None) -> None:
     s3 = s3 or client("s3")
-    s3.put_object(Bucket=bucket, Key=key, Body=to_csv(rows), ContentType="text/csv; charset=utf-8")
+    s3.put_object(Bucket=bucket, Key=key, Body=to_jsonl(rows), ContentType="application/x-ndjson")
 
 
 def object_exists(bucket: str, key: str, s3: Any = None) -> bool:
@@ -114,3 +124,25 @@ def object_exists(bucket: str, key: str, s3: Any = None) -> bool:
             return False
         raise
     return True
+
+
+def row_recorded(bucket: str, key: str, s3: Any = None, manifests: str = MANIFESTS_PREFIX) -> bool:
+    """Whether the rows of batch object `key` are in the dataset: the object is there, or compaction folded it
+    into its day's compacted objects, as the day's manifest says (docs/dataset.md, "Compaction").
+
+    The manifest is read only when the object is missing; compaction writes it before deleting anything, so a
+    batch object is never missing without its manifest naming it. Any error but a 404 is raised.
+    """
+    s3 = s3 or client("s3")
+    if object_exists(bucket, key, s3=s3):
+        return True
+    day = day_of(key)
+    if day is None:
+        return False
+    try:
+        body = s3.get_object(Bucket=bucket, Key=manifest_key(day, manifests))["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return Manifest.from_json(body).holds(key)

@@ -4,8 +4,6 @@ which sets the tests that start a server or another process apart from the unit 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import ipaddress
 import itertools
 import json
@@ -23,7 +21,8 @@ import pytest
 from moto import mock_aws
 
 from lib import clients, log
-from lib.results import ResultRow, batch_key, text_sha256, to_csv
+from lib.results import ResultRow, batch_key, put_results, text_sha256
+from tests.dataset_checks import place_of, readable_rows
 
 pytest_plugins = [
     "tests.comprehend_fixture",
@@ -276,13 +275,9 @@ def object_keys(bucket: str) -> list[str]:
     return [entry["Key"] for entry in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
-def dataset_rows(bucket: str) -> list[dict[str, str]]:
-    """Every row of every results object in `bucket`, as the CSV holds it."""
-    s3, rows = boto3.client("s3"), []
-    for key in object_keys(bucket):
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-        rows.extend(csv.DictReader(io.StringIO(body)))
-    return rows
+def dataset_rows(bucket: str) -> list[dict[str, Any]]:
+    """Every row of the results dataset in `bucket`, read as a reader reads it (tests/dataset_checks.py)."""
+    return readable_rows(place_of(bucket))
 
 
 def table_item(table: str, name: str) -> dict | None:
@@ -322,5 +317,5 @@ def bucket(aws) -> str:
 def put_batch(bucket: str, rows: list[ResultRow], partition: str, prefix: str = "results") -> str:
     """Write `rows` as one results object, where and how the consumer would; returns its key."""
     key = batch_key(prefix, rows, partition)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=to_csv(rows))
+    put_results(bucket, key, rows, s3=boto3.client("s3"))
     return key

@@ -23,7 +23,7 @@ REGION = "us-east-1"
 ARTIFACT_BUCKET = "pipeline-artifacts-test"
 # Parameters without a default: every deployment must give them (template.yml, docs/deploying.md).
 REQUIRED_PARAMETERS = {"UserAgentContact": "tests@example.invalid"}
-CODE_IDS = ("ServerlessProducer", "ProducerAI", "SharedLayer", "DepsLayer")
+CODE_IDS = ("ServerlessProducer", "ProducerAI", "Compactor", "SharedLayer", "DepsLayer")
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

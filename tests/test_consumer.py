@@ -9,11 +9,12 @@ import boto3
 import pytest
 
 from lib.batch import BatchFailed
+from lib.dataset_layout import COLUMNS
 from lib.limits import COMPREHEND_SCORED_CHARS
 from lib.message import Company
-from lib.results import COLUMNS
 from tests.conftest import load_event, put_companies
 from tests.consumer_fixture import chunk, sqs_record
+from tests.dataset_checks import assert_written_columns
 from tests.test_producer import load_handler
 from tests.wiki_fixture import Page, Scripted
 
@@ -40,6 +41,10 @@ def test_the_results_row_has_every_column_and_the_table_the_latest_state(pipelin
     pipeline.run([chunk(["Netflix"], run_id="run-9")])
     (row,) = pipeline.rows()
     assert tuple(row) == COLUMNS
+    # the object as written: JSON Lines whose every line has exactly the schema's columns, schema_version 2
+    (key,) = pipeline.objects()
+    assert key.endswith(".jsonl")
+    assert_written_columns(key, boto3.client("s3").get_object(Bucket=pipeline.res.bucket, Key=key)["Body"].read())
     assert (row["sentiment"], row["run_id"], row["source_url"]) == (
         "POSITIVE",
         "run-9",

@@ -9,6 +9,8 @@ import boto3
 import pytest
 
 from lib.batch import BatchFailed
+from lib.compaction import Place, compact_day
+from lib.dataset_layout import day_of
 from lib.message import Company
 from lib.results import text_sha256
 from tests.conftest import put_companies
@@ -114,7 +116,7 @@ def test_a_revision_saved_between_the_two_requests_is_recorded_with_its_intro(pi
     # THEN the row and the table hold the new intro with its own revision
     (row,) = pipeline.rows()
     assert row["text"] == "Volatile had a scandal." and int(row["revision"]) == pipeline.wiki.revision("Volatile")
-    assert pipeline.item("Volatile")["revision"] == {"N": row["revision"]}
+    assert pipeline.item("Volatile")["revision"] == {"N": str(row["revision"])}
 
 
 def test_a_message_of_the_one_company_shape_still_in_the_queue_is_worked_on(pipeline):
@@ -150,3 +152,22 @@ def test_a_redelivered_company_that_left_the_watchlist_is_skipped(pipeline):
     outcome = pipeline.run([chunk([Company("Gone Inc")], receives=2)])
     assert outcome.failures == [] and outcome.counts == {"not_on_watchlist": 1}
     assert pipeline.wiki.requests == []
+
+
+def test_a_redelivery_after_its_day_was_compacted_finds_its_row_through_the_manifest(pipeline):
+    # GIVEN a run recorded in the table, and its day compacted: the batch object the table names is gone
+    pipeline.watch({"Uber": "Uber grew.", "Lyft": "Lyft grew."})
+    record = chunk(["Uber", "Lyft"])
+    pipeline.run([record])
+    (key,) = pipeline.objects()
+    s3 = boto3.client("s3")
+    compact_day(s3, Place(pipeline.res.bucket, "results", "manifests"), day_of(key))
+    assert key not in pipeline.objects() and pipeline.item("Uber")["result_key"]["S"] == key
+    # WHEN the message is delivered again
+    outcome = pipeline.run([redelivered(record)])
+    # THEN the recovery check finds the key in the day's manifest: nothing is analysed or written again
+    assert outcome.failures == [] and outcome.counts == {"unchanged": 2}
+    assert (
+        analysed_names(pipeline) == ["Lyft", "Uber"]
+        and pipeline.comprehend.operations().count("BatchDetectSentiment") == 1
+    )

@@ -79,7 +79,7 @@ def test_the_deployment_is_read_from_the_template_defaults():
     assert DEPLOYMENT.producer.memory_mb == template["Resources"]["ServerlessProducer"]["Properties"]["MemorySize"]
     assert DEPLOYMENT.consumer.memory_mb == template["Resources"]["ProducerAI"]["Properties"]["MemorySize"]
     assert DEPLOYMENT.consumer.architecture == template["Globals"]["Function"]["Architectures"][0]
-    assert DEPLOYMENT.alarms == 3 and DEPLOYMENT.point_in_time_recovery
+    assert DEPLOYMENT.alarms == 4 and DEPLOYMENT.point_in_time_recovery
     assert DEPLOYMENT.metrics_namespace == template["Resources"]["NewPermanentErrorsAlarm"]["Properties"]["Namespace"]
 
 
@@ -251,13 +251,13 @@ def test_the_consumers_metrics_are_priced_as_custom_metrics_and_their_log_bytes(
     # AND each batch's log line carries the metric members, billed as log ingestion
     members = monthly[("logs.ingestion", METRIC_MEMBERS)] * GIB
     assert members == pytest.approx(invocations * estimate.ticks_per_month * emf_bytes("WatchlistSentiment"))
-    # AND the alarms are the template's three, the one on new permanent errors included
-    assert monthly[("cloudwatch.alarms", "")] == 3
+    # AND the alarms are the template's four, the ones on new permanent errors and on the compactor included
+    assert monthly[("cloudwatch.alarms", "")] == 4
     # AND seven metrics and three alarms fit CloudWatch's always-free ten of each
     bill = price(monthly)
     cloudwatch = [line for line in bill.lines if line.service == "CloudWatch"]
     assert {line.key for line in cloudwatch} == {"cloudwatch.metrics", "cloudwatch.alarms"}
-    assert sum(line.list_cost for line in cloudwatch) == pytest.approx(7 * 0.30 + 3 * 0.10)
+    assert sum(line.list_cost for line in cloudwatch) == pytest.approx(7 * 0.30 + 4 * 0.10)
     assert sum(line.net for line in cloudwatch) == pytest.approx(0)
 
 

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from watchlist_workstation.deploy.template import load_template
+from watchlist_workstation.local.lambda_service.invoker import InvokeResult
 from watchlist_workstation.local.lambda_service.poller import PollReport
 from watchlist_workstation.local.lambda_service.specs import DiscoveryError
 from watchlist_workstation.local.stack import LocalStack
@@ -63,6 +64,7 @@ class Run:
     tick_ok: bool
     tick_error: str
     polls: list[PollReport]
+    compaction: InvokeResult | None = None
 
     def log(self, logical_id: str) -> str | None:
         """The function's log; None when Lambda dropped it (no log permissions)."""
@@ -76,10 +78,11 @@ class Run:
         return bool(self.polls) and all(p.received and p.failed == 0 for p in self.polls)
 
 
-def run_tick(stack: LocalStack, *, flip_labels: bool = False, repair: bool = False) -> Run:
+def run_tick(stack: LocalStack, *, flip_labels: bool = False, repair: bool = False, compact: bool = False) -> Run:
     """Fire the schedule once and deliver one batch; with `flip_labels`, a second tick after the texts flip;
     with `repair`, the first batch's results object is lost and its message delivered again (the
-    redelivery checks that object with HeadObject and analyses again when it is missing)."""
+    redelivery checks that object with HeadObject and analyses again when it is missing); with `compact`,
+    the Compactor function then compacts the batch's day (docs/dataset.md, "Compaction")."""
     lam = stack.lambda_service
     (mapping,) = lam.mappings
     polls, tick_ok, tick_error = [], True, ""
@@ -95,7 +98,12 @@ def run_tick(stack: LocalStack, *, flip_labels: bool = False, repair: bool = Fal
     if repair and tick_ok:
         lose_results_and_redeliver(stack, polls[0], mapping.queue_url)
         polls.append(lam.poll_once(mapping, wait_seconds=5, flush_when_empty=True))
-    return Run(stack, tick_ok, tick_error, polls)
+    compaction = None
+    if compact and tick_ok:
+        days = sorted({key.split("/dt=")[1][:10] for key in result_keys(stack)})
+        (compactor,) = [f.name for f in lam.functions.values() if f.logical_id == "Compactor"]
+        compaction = lam.invoke(compactor, {"days": days})
+    return Run(stack, tick_ok, tick_error, polls, compaction)
 
 
 def result_keys(stack: LocalStack) -> list[str]:
@@ -167,10 +175,21 @@ def expect_consumer_denied(*shown: str):
     return check
 
 
+def expect_compactor_denied(operation: str, action: str, resource: str):
+    def check(run: Run) -> None:
+        assert run.tick_ok and run.batches_ok and run.compaction is not None
+        message = run.compaction.error_message or ""
+        assert not run.compaction.ok and f"(AccessDenied) when calling the {operation} operation" in message, message
+        assert f"perform: {action} on resource: " in message and resource in message, message
+
+    return check
+
+
 def expect_logs_dropped(logical_id: str):
     def check(run: Run) -> None:
         # AWS runs the function but drops its output: the pipeline works and the log is gone.
         assert run.tick_ok and run.batches_ok
+        assert run.compaction is None or run.compaction.ok
         assert run.log(logical_id) is None
 
     return check
@@ -207,6 +226,12 @@ CASES: dict[tuple[str, str], tuple[Any, dict[str, str] | None, str]] = {
         None,
         "repair",
     ),
+    # The redelivery finds the object missing and looks for the day's manifest: refused without this statement.
+    ("ProducerAIRole", "ReadManifests"): (
+        expect_consumer_denied("results check failed", *call_refused("AccessDenied", "GetObject", "manifests/dt=")),
+        None,
+        "repair",
+    ),
     ("ProducerAIRole", "DetectSentiment"): (
         expect_consumer_denied('"comprehend batch failed"', '"error_code": "AccessDeniedException"'),
         None,
@@ -218,6 +243,22 @@ CASES: dict[tuple[str, str], tuple[Any, dict[str, str] | None, str]] = {
         "flip",
     ),
     ("ProducerAIRole", "WriteOwnLogs"): (expect_logs_dropped("ProducerAI"), None, ""),
+    ("CompactorRole", "ListDataset"): (
+        expect_compactor_denied("ListObjectsV2", "s3:ListBucket", ":::"),
+        None,
+        "compact",
+    ),
+    ("CompactorRole", "RewriteDataset"): (
+        expect_compactor_denied("GetObject", "s3:GetObject", "/results/dt="),
+        None,
+        "compact",
+    ),
+    ("CompactorRole", "CommitManifests"): (
+        expect_compactor_denied("GetObject", "s3:GetObject", "/manifests/dt="),
+        None,
+        "compact",
+    ),
+    ("CompactorRole", "WriteOwnLogs"): (expect_logs_dropped("Compactor"), None, "compact"),
 }
 
 STATEMENTS = statement_ids(load_template(TEMPLATE))
@@ -231,7 +272,7 @@ def test_every_statement_has_a_case():
 def test_without_the_statement_the_pipeline_fails_where_aws_would(role, sid, local_stack):
     check, parameters, scenario = CASES[(role, sid)]
     stack = local_stack(without(load_template(TEMPLATE), role, sid), parameters)
-    check(run_tick(stack, flip_labels=scenario == "flip", repair=scenario == "repair"))
+    check(run_tick(stack, flip_labels=scenario == "flip", repair=scenario == "repair", compact=scenario == "compact"))
 
 
 def test_without_poll_work_queue_the_event_source_mapping_is_refused_at_deploy(local_stack):
@@ -244,10 +285,11 @@ def test_without_poll_work_queue_the_event_source_mapping_is_refused_at_deploy(l
 @pytest.mark.parametrize("parameters", [None, NOTIFYING], ids=["default", "notifying"])
 def test_the_shipped_template_passes_the_same_run(parameters, local_stack):
     stack = local_stack(load_template(TEMPLATE), parameters)
-    run = run_tick(stack, flip_labels=parameters is not None)
-    assert run.tick_ok and run.batches_ok
-    assert "AccessDenied" not in (run.log("ServerlessProducer") or "x") + (run.log("ProducerAI") or "x")
-    assert run.log("ServerlessProducer") and run.log("ProducerAI")
+    run = run_tick(stack, flip_labels=parameters is not None, compact=True)
+    assert run.tick_ok and run.batches_ok and run.compaction is not None and run.compaction.ok
+    logs = [run.log(function) for function in ("ServerlessProducer", "ProducerAI", "Compactor")]
+    assert all(logs) and not any("AccessDenied" in log for log in logs if log)
+    assert [day["outcome"] for day in run.compaction.payload["days"]] == ["compacted"]
 
 
 def test_with_iam_enforced_a_lost_results_object_is_repaired_by_the_redelivery(local_stack):

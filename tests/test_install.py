@@ -89,6 +89,6 @@ def test_the_installed_cli_runs_the_pipeline_locally_and_writes_outside_site_pac
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Netflix" in result.stdout
     assert (tmp_path / "home" / ".local-state").is_dir()
-    assert list((tmp_path / "home" / "local-results" / "results").rglob("*.csv"))
+    assert list((tmp_path / "home" / "local-results" / "results").rglob("*.jsonl"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
     assert not list(installed.rglob(".local-state")) and not list(installed.rglob("local-results"))

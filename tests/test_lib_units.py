@@ -69,7 +69,7 @@ def test_batch_key_is_deterministic_and_order_free():
 def test_batch_key_differs_for_other_content_and_is_safe():
     key = batch_key("results", [row("Procter & Gamble [x]")], "2026-11-27")
     assert key != batch_key("results", [row("Other")], "2026-11-27")
-    assert key.startswith("results/dt=2026-11-27/part-") and key.endswith(".csv")
+    assert key.startswith("results/dt=2026-11-27/part-") and key.endswith(".jsonl")
     assert all(ch.isalnum() or ch in "/=-._" for ch in key)
 
 

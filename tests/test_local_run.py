@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 import cfcli  # noqa: F401 - registers every command on the group
 import ddb_ops
+from lib.dataset_layout import decode_object
 from tests.stack_fixture import ROOT
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cost.localrun import read_run
@@ -37,8 +37,8 @@ def run_once(cli_runner, results_dir):
 
 def mirrored_rows(results_dir) -> list[dict]:
     rows = []
-    for path in sorted(results_dir.rglob("*.csv")):
-        rows.extend(csv.DictReader(path.open()))
+    for path in sorted(results_dir.rglob("part-*.jsonl")):
+        rows.extend(decode_object(path.name, path.read_bytes()))
     return rows
 
 

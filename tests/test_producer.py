@@ -32,9 +32,9 @@ def config(resources=None, *, budget: int = 100, period: int = 300) -> ProducerC
     return ProducerConfig(table, queue, budget, period)
 
 
-def load_handler(folder: str):
-    """Import a function's lambda_function.py under a unique name (both functions use the same file name)."""
-    spec = importlib.util.spec_from_file_location(f"{folder}_handler", ROOT / folder / "lambda_function.py")
+def load_handler(folder: str, module_name: str = "lambda_function"):
+    """Import a function's handler module under a unique name (two functions use the same file name)."""
+    spec = importlib.util.spec_from_file_location(f"{folder}_{module_name}", ROOT / folder / f"{module_name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

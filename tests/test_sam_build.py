@@ -84,7 +84,7 @@ def test_sam_build_succeeds_without_docker_or_a_local_python_3_13(sam_built):
 
 def test_every_code_and_layer_path_of_the_built_template_exists(sam_built):
     folders = code_folders(sam_built)
-    assert set(folders) == {"SharedLayer", "DepsLayer", "ServerlessProducer", "ProducerAI"}
+    assert set(folders) == {"SharedLayer", "DepsLayer", "ServerlessProducer", "ProducerAI", "Compactor"}
     for logical_id, folder in folders.items():
         assert folder.is_dir(), f"{logical_id}: {folder} missing"
         assert any(folder.iterdir()), f"{logical_id}: {folder} is empty"
@@ -103,9 +103,15 @@ def test_layers_hold_lib_and_the_lambda_dependencies(sam_built):
 
 def test_functions_hold_their_handler_and_nothing_of_the_build(sam_built):
     folders = code_folders(sam_built)
-    for name in ("ServerlessProducer", "ProducerAI"):
+    # The consumer and the compactor share ProducerAI/ (template.yml): each ships both handler modules.
+    shipped = {
+        "ServerlessProducer": ["lambda_function.py"],
+        "ProducerAI": ["compact_function.py", "lambda_function.py"],
+        "Compactor": ["compact_function.py", "lambda_function.py"],
+    }
+    for name, expected in shipped.items():
         files = sorted(p.relative_to(folders[name]).as_posix() for p in folders[name].rglob("*") if p.is_file())
-        assert files == ["lambda_function.py"]
+        assert files == expected
 
 
 @pytest.mark.parametrize("extra", [[], ["--lint"]], ids=["validate", "validate-lint"])

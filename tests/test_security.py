@@ -199,9 +199,10 @@ def test_a_local_run_writes_no_credential_in_its_logs_files_or_output(local_run)
     texts.update({str(path.relative_to(state)): path.read_text(errors="replace") for path in written_files(state)})
     findings = [finding for source, text in texts.items() for finding in credential_findings(source, text)]
     assert findings == []
-    # Not vacuous: both functions' logs were read, holding the consumer's account of every company of the watchlist.
+    # Not vacuous: the three functions' logs were read (the producer's, the consumer's, holding its account of every
+    # company of the watchlist, and the compactor's, whose workers start with the stack's).
     logs = "".join(text for source, text in texts.items() if source.startswith("logs/"))
-    assert sum(source.startswith("logs/") for source in texts) == 2, sorted(texts)
+    assert sum(source.startswith("logs/") for source in texts) == 3, sorted(texts)
     batches = [json.loads(line) for line in logs.splitlines() if '"message": "batch done"' in line]
     assert sum(batch["counts"].get("analysed", 0) for batch in batches) == len(watchlist())
     lines = sum(len(text.splitlines()) for text in texts.values())

@@ -68,6 +68,7 @@ def test_transform_points_code_at_the_given_uris(transformed: dict[str, Any]) ->
     assert code == {
         "ServerlessProducer": {"S3Bucket": ARTIFACT_BUCKET, "S3Key": "ServerlessProducer.zip"},
         "ProducerAI": {"S3Bucket": ARTIFACT_BUCKET, "S3Key": "ProducerAI.zip"},
+        "Compactor": {"S3Bucket": ARTIFACT_BUCKET, "S3Key": "Compactor.zip"},
     }
     content = sorted(
         r["Properties"]["Content"]["S3Key"] for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"

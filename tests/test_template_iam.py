@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.template_fixture import (
     as_list,
     role_statements,
@@ -52,7 +54,7 @@ def test_each_function_has_its_own_role_without_managed_policies(transformed: di
     resources = transformed["Resources"]
     functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     role_ids = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions]
-    assert len(functions) == 2 and len(set(role_ids)) == len(functions)
+    assert len(functions) == 3 and len(set(role_ids)) == len(functions)
     for role_id in role_ids:
         role = resources[role_id]["Properties"]
         assert "ManagedPolicyArns" not in role and "RoleName" not in role
@@ -73,6 +75,7 @@ def test_roles_grant_exactly_the_actions_the_code_needs(transformed: dict[str, A
         return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]})
 
     results = json.dumps({"Fn::Sub": "${ResultsBucket.Arn}/results/*"})
+    manifests = json.dumps({"Fn::Sub": "${ResultsBucket.Arn}/manifests/*"})
     assert granted["ServerlessProducerRole"] == {
         ("dynamodb:Scan", arn("WatchlistTable")),
         ("sqs:SendMessage", arn("WorkQueue")),
@@ -89,16 +92,35 @@ def test_roles_grant_exactly_the_actions_the_code_needs(transformed: dict[str, A
         ("dynamodb:UpdateItem", arn("WatchlistTable")),
         ("s3:PutObject", results),
         ("s3:GetObject", results),
+        ("s3:GetObject", manifests),
         ("s3:ListBucket", arn("ResultsBucket")),
         ("comprehend:BatchDetectSentiment", '"*"'),
         ("comprehend:DetectSentiment", '"*"'),
         ("logs:CreateLogStream", arn("ProducerAILogGroup")),
         ("logs:PutLogEvents", arn("ProducerAILogGroup")),
     }
+    assert granted["CompactorRole"] == {
+        ("s3:ListBucket", arn("ResultsBucket")),
+        ("s3:GetObject", results),
+        ("s3:PutObject", results),
+        ("s3:DeleteObject", results),
+        ("s3:GetObject", manifests),
+        ("s3:PutObject", manifests),
+        ("logs:CreateLogStream", arn("CompactorLogGroup")),
+        ("logs:PutLogEvents", arn("CompactorLogGroup")),
+    }
 
 
-def test_results_write_permission_matches_the_results_prefix(transformed: dict[str, Any]) -> None:
-    # GIVEN the consumer's RESULTS_PREFIX and its s3:PutObject grant  THEN both name the same prefix
-    prefix = transformed["Resources"]["ProducerAI"]["Properties"]["Environment"]["Variables"]["RESULTS_PREFIX"]
-    (put,) = [s for _, s in role_statements(transformed) if "s3:PutObject" in as_list(s["Action"])]
-    assert put["Resource"] == {"Fn::Sub": f"${{ResultsBucket.Arn}}/{prefix}/*"}
+@pytest.mark.parametrize(("function", "role"), [("ProducerAI", "ProducerAIRole"), ("Compactor", "CompactorRole")])
+def test_results_write_permission_matches_the_results_prefix(transformed: dict[str, Any], function, role) -> None:
+    # GIVEN a function's RESULTS_PREFIX and its role's s3:PutObject grants  THEN the data grant names that prefix
+    variables = transformed["Resources"][function]["Properties"]["Environment"]["Variables"]
+    puts = [
+        s["Resource"] for r, s in role_statements(transformed) if r == role and "s3:PutObject" in as_list(s["Action"])
+    ]
+    assert {"Fn::Sub": f"${{ResultsBucket.Arn}}/{variables['RESULTS_PREFIX']}/*"} in puts
+    # AND the compactor's manifest grant names its MANIFESTS_PREFIX; the consumer writes no manifest
+    if function == "Compactor":
+        assert {"Fn::Sub": f"${{ResultsBucket.Arn}}/{variables['MANIFESTS_PREFIX']}/*"} in puts and len(puts) == 2
+    else:
+        assert len(puts) == 1

@@ -260,7 +260,29 @@ def test_log_groups_are_named_after_the_stack_and_expire(deployed: Deployed) -> 
     assert {(g["logGroupName"], g["retentionInDays"]) for g in groups} == {
         ("/aws/lambda/watchlist-test/ServerlessProducer", 14),
         ("/aws/lambda/watchlist-test/ProducerAI", 14),
+        ("/aws/lambda/watchlist-test/Compactor", 14),
     }
+
+
+def test_the_compactor_runs_its_own_handler_daily_on_the_dataset(deployed: Deployed) -> None:
+    # GIVEN the stack  THEN the compactor runs compact_function from the consumer's folder, with Lambda's longest
+    # timeout, on the results bucket's two prefixes, fired at 01:30 UTC by a cron rule of its own (docs/dataset.md)
+    config = _function_config(deployed, "CompactorFunctionName")
+    assert (config["Handler"], config["Timeout"], config["MemorySize"]) == (
+        "compact_function.lambda_handler",
+        900,
+        1024,
+    )
+    assert _environment(deployed, "CompactorFunctionName") == {
+        "RESULTS_BUCKET": deployed.outputs["ResultsBucketName"],
+        "RESULTS_PREFIX": "results",
+        "MANIFESTS_PREFIX": "manifests",
+        "LOG_LEVEL": "INFO",
+    }
+    events = boto3.client("events", region_name=REGION)
+    rules = [events.describe_rule(Name=r["Name"]) for r in events.list_rules()["Rules"]]
+    daily = [r for r in rules if r.get("ScheduleExpression") == "cron(30 1 * * ? *)"]
+    assert [events.list_targets_by_rule(Rule=r["Name"])["Targets"][0]["Arn"] for r in daily] == [config["FunctionArn"]]
 
 
 def test_outputs_name_every_resource_the_tools_need(deployed: Deployed) -> None:
@@ -272,6 +294,7 @@ def test_outputs_name_every_resource_the_tools_need(deployed: Deployed) -> None:
         "ResultsBucketName",
         "ProducerFunctionName",
         "ConsumerFunctionName",
+        "CompactorFunctionName",
         "NotificationTopicArn",
         "ScheduleRuleName",
     }

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
+from tests.dataset_checks import place_of, readable_rows
 from tests.local_lambda.support import (
     WATCHLIST,
     add_companies,
@@ -22,14 +20,11 @@ def test_every_company_ends_in_the_results_or_with_its_error(account, stack, lam
     # WHEN the schedule fires once and the queue is drained
     tick = lam.fire_schedule()
     report = lam.drain(timeout=120)
-    # THEN every company was analysed (a CSV row) or has its error recorded; none is lost or dead-lettered
+    # THEN every company was analysed (a row) or has its error recorded; none is lost or dead-lettered
     assert tick.ok and tick.payload["queued"] == 30 and tick.payload["chunks"] == 1
     assert (report.records, report.deleted, report.failed, report.dead_lettered) == (1, 1, 0, 0)
-    rows = []
     # Only the shipped watchlist's companies are ever analysed in the shared stack, by this module's tests.
-    for obj in s3.list_objects_v2(Bucket=stack.ResultsBucketName).get("Contents", []):
-        body = s3.get_object(Bucket=stack.ResultsBucketName, Key=obj["Key"])["Body"].read().decode("utf-8")
-        rows.extend(csv.DictReader(io.StringIO(body)))
+    rows = readable_rows(place_of(stack.ResultsBucketName), s3)
     analysed = {row["name"] for row in rows}
     items = account.client("dynamodb").scan(TableName=stack.TableName)["Items"]
     errors = {item["name"]["S"]: item["last_error"]["S"] for item in items if "last_error" in item}

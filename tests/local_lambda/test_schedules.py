@@ -118,3 +118,15 @@ def test_run_fires_the_schedule_at_the_given_rate_and_consumes_what_it_queues(ac
     assert all(last_error(account, stack, n) == "not_found" for n in names)
     assert processed_after >= 1.0
     assert report.ticks >= 1 and report.records >= 1 and report.deleted == report.records
+
+
+def test_the_compactors_daily_cron_rule_is_fired_by_name_and_the_default_tick_stays_the_producers(lam):
+    # GIVEN the stack's two enabled rules: the producer's rate() and the compactor's cron() (not ticked locally)
+    by_expression = {rule.expression: rule for rule in lam.schedules}
+    daily = by_expression["cron(30 1 * * ? *)"]
+    assert daily.period_seconds is None and daily.function != by_expression["rate(5 minutes)"].function
+    # WHEN the cron rule is fired by name THEN the compactor runs as the schedule would (nothing finished to fold)
+    result = lam.fire_schedule(daily.rule_name)
+    assert result.ok and result.payload == {"days": [], "remaining": []}
+    # AND a tick fired without a name is still the producer's
+    assert "queued" in lam.fire_schedule().payload

@@ -153,7 +153,7 @@ def assumption_rows(a: Assumptions, estimate: Estimate) -> list[tuple[str, str]]
                 f"{COMPREHEND_SCORED_CHARS}",
             ),
             ("table item", f"{a.item_bytes:,} bytes per company with its state (--item-bytes)"),
-            ("result row", f"text + {a.result_row_bytes} bytes of CSV per analysed company"),
+            ("result row", f"text + {a.result_row_bytes} bytes of JSON Lines per analysed company"),
         ]
     rows += [
         ("results kept", f"the bucket holds {a.results_months} months of results (--results-months)"),

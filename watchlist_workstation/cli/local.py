@@ -260,7 +260,7 @@ def up(
     def play() -> None:
         try:
             stack.lambda_service.run(stop, rate_seconds=rate, fire_now=True)
-        except Exception as exc:  # e.g. a cron schedule without --rate: stop, and say why
+        except Exception as exc:  # e.g. a stack that cannot be read: stop, and say why
             failed.append(exc)
             stop.set()
 

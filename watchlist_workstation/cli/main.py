@@ -11,6 +11,7 @@ import sys
 
 # Importing a command module adds its commands to the group.
 from watchlist_workstation.cli import (  # noqa: F401
+    compact,
     cost,
     deploy,
     diagram,

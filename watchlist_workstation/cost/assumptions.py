@@ -27,8 +27,10 @@ class Assumptions:
     # A company's item once it holds its latest state (lib/state.py's attributes): 479 bytes on average
     # in a local run of the shipped watchlist.
     item_bytes: int = 480
-    # A result row beyond its text: name, scores, hash, source URL, times, run id (CSV, lib/results.py).
-    result_row_bytes: int = 240
+    # A result row beyond its text: name, scores, hash, source URL, times, run id, revision, schema version, and
+    # each column's name, since a JSON Lines row names its keys (lib/dataset_layout.py; docs/dataset.md measures
+    # about 400 bytes).
+    result_row_bytes: int = 400
     # Months of results the bucket holds in the month priced: the template never expires results.
     results_months: int = 12
     producer_seconds: float | None = None  # None: from the round trips and the pace (durations.py)

@@ -79,8 +79,10 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
             continue
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
             props = event.get("Properties") or {}
-            if event.get("Type") == "Schedule":
-                producer, schedule = logical_id, _resolved(props.get("Schedule"), parameters)
+            expression = _resolved(props.get("Schedule"), parameters) if event.get("Type") == "Schedule" else None
+            # The producer ticks at a rate(); the compactor's daily cron() rule is not the pipeline's tick.
+            if expression is not None and not str(expression).startswith("cron("):
+                producer, schedule = logical_id, expression
             elif event.get("Type") == "SQS":
                 consumer = logical_id
                 batch_size = _resolved(props.get("BatchSize", SQS_EVENT_DEFAULT_BATCH_SIZE), parameters)

@@ -21,15 +21,12 @@ from lib.limits import (
 from lib.message import CORRELATION_ATTRIBUTE, Company, WorkMessage
 from lib.pace import interval_for
 from lib.plan import Budget
-from lib.results import COLUMNS
 from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.deployment import Deployment
 from watchlist_workstation.cost.durations import consumer_seconds
 from watchlist_workstation.cost.units import comprehend_units, sqs_requests
 from watchlist_workstation.limits import SQS_DELETE_BATCH, SQS_RECEIVE_MAX
 
-# A results object's header row: the dataset's column names, as lib/results.py writes them.
-CSV_HEADER_BYTES = len(",".join(COLUMNS)) + 1
 # What a message carries of each company (lib/message.py): its name, the page its last revision was of, a
 # revision id (ten digits on the large Wikipedias), the intro's SHA-256 and the label last recorded.
 _REVISION_ID = 1_300_000_000
@@ -188,7 +185,7 @@ def batch_work(plan: TickPlan, batch: Group, a: Assumptions) -> ConsumerWork:
         comprehend_calls=calls,
         comprehend_units=analysed * document_units(a),
         puts=puts,
-        result_bytes=puts * CSV_HEADER_BYTES + analysed * (a.text_chars + a.result_row_bytes),
+        result_bytes=analysed * (a.text_chars + a.result_row_bytes),
         log_bytes=a.log_bytes_per_invocation + puts * a.log_bytes_per_results_object,
         seconds=seconds,
     )

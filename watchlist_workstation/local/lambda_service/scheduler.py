@@ -1,8 +1,9 @@
 """EventBridge's scheduler, played locally: schedule ticks, and the loop `local up` runs until stopped.
 
 A tick sends the rule's target the event EventBridge sends (events.py), or the target's constant
-Input when it has one. Rules with a rate() expression tick at their period; cron() rules are not
-ticked (they can be fired by hand, or ticked at a rate given to `run`). An error in a scheduled
+Input when it has one. Rules with a rate() expression tick at their period (or at a rate given to
+`run`); cron() rules are not ticked: they can be fired by name (the compactor's daily rule is, by
+`./cfcli.py --local compact`, which invokes its function). An error in a scheduled
 invocation is not retried: EventBridge's asynchronous invoke would retry twice, but here the next
 tick reads the whole watchlist again anyway.
 """
@@ -51,21 +52,22 @@ class Scheduler:
         self._lock = threading.Lock()
 
     def rule(self, rule_name: str | None) -> ScheduleSpec:
-        """The named rule; without a name, the stack's only enabled one (KeyError otherwise)."""
+        """The named rule; without a name, the stack's only enabled rate() one, the one that ticks (KeyError
+        otherwise)."""
         deployment = self._deployment()
         if rule_name is not None:
             for rule in deployment.schedules:
                 if rule.rule_name == rule_name:
                     return rule
             raise KeyError(f"no schedule rule {rule_name!r} in stack {self.stack_name}")
-        enabled = deployment.enabled_schedules()
+        enabled = [rule for rule in deployment.enabled_schedules() if rule.period_seconds is not None]
         if len(enabled) != 1:
             names = ", ".join(rule.rule_name for rule in enabled) or "none"
             raise KeyError(f"name the rule to fire: the stack has {len(enabled)} enabled schedules ({names})")
         return enabled[0]
 
     def fire(self, rule_name: str | None = None) -> InvokeResult:
-        """One tick of a schedule rule (the stack's only enabled one by default), sent to its target."""
+        """One tick of a schedule rule (the stack's only enabled rate() one by default), sent to its target."""
         rule = self.rule(rule_name)
         event = json.loads(rule.input) if rule.input is not None else schedule_event(rule)
         result = self._invoke(rule.function, event)
@@ -80,19 +82,16 @@ class Scheduler:
         fire_now: bool = False,
         watch_seconds: float = STACK_WATCH_SECONDS,
     ) -> DrainReport:
-        """Fire each enabled schedule every period (its own, or `rate_seconds`) and poll every mapping,
-        until `stop` is set. The first tick comes one period after the start, as for a new rule,
-        unless `fire_now`. A cron() rule needs `rate_seconds`: cron is not ticked locally.
+        """Fire each enabled rate() schedule every period (its own, or `rate_seconds`) and poll every
+        mapping, until `stop` is set. The first tick comes one period after the start, as for a new
+        rule, unless `fire_now`. cron() rules are not ticked locally (one line says so).
 
         Every `watch_seconds` the stack is read again (refresh): when make-infra --local updated or
         re-created it, pollers and schedules restart on what is deployed now (a rule that stays
         keeps its ticking; a new one first ticks one period later); while there is no stack
         (after teardown) nothing is polled or fired, quietly, until one is deployed again.
         """
-        enabled = self._deployment().enabled_schedules()
-        for rule in enabled:
-            if rate_seconds is None and rule.period_seconds is None:
-                raise ValueError(f"rule {rule.rule_name} runs on {rule.expression}; cron is not ticked locally")
+        enabled = [rule for rule in self._deployment().enabled_schedules() if rule.period_seconds is not None]
         started = time.monotonic()
         report = DrainReport()
         # rule name -> when it ticks next (monotonic), kept across redeployments.
@@ -104,10 +103,10 @@ class Scheduler:
             pollers = self._poller.start(phase, report)
             tickers = []
             for rule in deployment.enabled_schedules():
-                period = rate_seconds or rule.period_seconds
-                if period is None:
-                    log.error("cron is not ticked locally; rule not played", extra={"rule": rule.rule_name})
+                if rule.period_seconds is None:
+                    log.info("cron is not ticked locally; fire the rule by name", extra={"rule": rule.rule_name})
                     continue
+                period = rate_seconds or rule.period_seconds
                 next_ticks.setdefault(rule.rule_name, time.monotonic() + period)
                 tickers.append(
                     threading.Thread(
