@@ -104,12 +104,12 @@ build: $(STAMP) ## layers, function folders and build/template.yml for sam deplo
 # Each bench writes its figures, targets and verdict to build/bench/<name>.json (--json-out), beside the
 # build's size report and the cost estimate; bench/report.py makes one table of them. The folder is emptied
 # first, so a bench that dies cannot leave an older run's figures in the table. bench/load_faults.py is a
-# soak with no figure in the table: `make soak` runs it. Benches are modules of the bench package, run from
-# the repository root with `python -m bench.<name>` so they import the project as its own code does.
+# soak with no figure in the table: `make soak` runs it; bench/dataset_seed.py and bench/dataset_baseline.py
+# are parts of bench/dataset.py. Benches are modules of the bench package, run from the repository root with `python -m bench.<name>` so they import the project as its own code does.
 bench: $(STAMP) ## build, run every benchmark in bench/, then one table of the figures against the prototype's (also build/bench/report.md); fails if any misses its target
 	@shopt -s nullglob; failed=(); out=build/bench; rm -rf "$$out"; mkdir -p "$$out"; \
 	printf '\n== build (sizes to %s)\n' "$$out/build.json"; scripts/2-build-layers.sh --json > "$$out/build.json" || failed+=(build); \
-	benches=(); for bench in bench/*.py; do case $${bench##*/} in __init__.py|report.py|load_faults.py) ;; *) benches+=("$$bench") ;; esac; done; \
+	benches=(); for bench in bench/*.py; do case $${bench##*/} in __init__.py|report.py|load_faults.py|dataset_seed.py|dataset_baseline.py) ;; *) benches+=("$$bench") ;; esac; done; \
 	(( $${#benches[@]} )) || { echo "bench: no bench/*.py" >&2; exit 1; }; \
 	for bench in "$${benches[@]}"; do printf '\n== %s\n' "$$bench"; name=$${bench##*/}; \
 		$(BIN)/python -m "bench.$${name%.py}" --json-out "$$out/$${name%.py}.json" || failed+=("$$bench"); done; \

@@ -177,8 +177,78 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure_now(s3: Counted, ddb: Any, args: argparse.Namespace, now: datetime) -> dict[str, Any]:
-    """Phases 2 to 4 (filled in with the readers and compaction of this issue)."""
-    return {}
+    """Phases 2 to 4: the readers and the compaction of this issue, on the same bucket."""
+    from lib.compaction import Place, compact_days, finished
+    from watchlist_workstation.analysis.company_history import load_company
+    from watchlist_workstation.analysis.latest import read_watchlist
+    from watchlist_workstation.analysis.partitions import RequestCount
+    from watchlist_workstation.cli.context import aws_error_message
+    from watchlist_workstation.dashboard.app import create_app
+    from watchlist_workstation.dashboard.data import ResultsData
+
+    data = ResultsData(s3.client, BUCKET, "results", ddb=ddb, table=TABLE, max_age=0.0, now=lambda: now)
+    page = create_app(data, explain=aws_error_message).test_client()
+
+    def get(path: str) -> None:
+        response = page.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code}")
+
+    print("latest view ...", file=sys.stderr)
+    report: dict[str, Any] = {
+        "results_latest": timed(lambda: read_watchlist(ddb, TABLE), args.repeat, s3),
+        "dashboard_main": timed(lambda: get("/"), args.repeat, s3),
+    }
+    days = sorted({key.split("dt=")[1][:10] for key in _list_days(s3.client)})
+    due = [day for day in days if finished(day, now)]
+    print(f"compacting {len(due)} finished days ...", file=sys.stderr)
+    started = time.perf_counter()
+    reports, left = compact_days(s3.client, Place(BUCKET, "results", "manifests"), due)
+    s3.take()
+    report["compaction"] = {
+        "seconds": time.perf_counter() - started,
+        "days": len(reports),
+        "not_started": left,
+        "objects_before": sum(r.objects_before for r in reports),
+        "objects_after": sum(r.objects_after for r in reports),
+        "max_objects_after_per_day": max((r.objects_after for r in reports), default=0),
+        "rows_before": sum(r.rows_before for r in reports),
+        "rows_after": sum(r.rows_after for r in reports),
+        "per_day": [r.as_dict() for r in reports],
+    }
+    name = company_names(args.companies)[args.companies // 2]
+    path = "/companies/" + name.replace(" ", "%20")
+    print(f"company page of {name} ...", file=sys.stderr)
+    first = (now - timedelta(days=args.days - 1)).date()
+    report["company_page"] = timed(lambda: get(path), args.repeat, s3)
+    report["company_page"]["header"] = page.get(path).headers.get("X-S3-Requests")
+    s3.take()
+
+    def by_name() -> None:
+        load_company(s3.client, ddb, TABLE, BUCKET, "results", name, first, now=now, counts=RequestCount())
+
+    report["results_name_all"] = timed(by_name, args.repeat, s3)
+    report["company"] = name
+    return report
+
+
+def _list_days(s3: Any) -> list[str]:
+    """One key per day partition (ListObjectsV2 with a delimiter)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="results/", Delimiter="/")
+    return [common["Prefix"] for page in pages for common in page.get("CommonPrefixes", [])]
+
+
+def verdict(report: dict[str, Any]) -> dict[str, bool]:
+    compaction = report["compaction"]
+    return {
+        "latest_no_gets": all(report[k]["s3"].get("GetObject", 0) == 0 for k in ("results_latest", "dashboard_main")),
+        "latest_within_1s": all(
+            report[k]["median"] <= LATEST_TARGET_SECONDS for k in ("results_latest", "dashboard_main")
+        ),
+        "company_within_2s": report["company_page"]["median"] <= COMPANY_TARGET_SECONDS,
+        "objects_per_day": compaction["max_objects_after_per_day"] <= MAX_OBJECTS_PER_DAY,
+        "rows_kept": compaction["rows_before"] == compaction["rows_after"] and not compaction["not_started"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,12 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
     report = run(args)
+    report["checks"] = verdict(report)
+    report["passed"] = all(report["checks"].values())
     text = json.dumps(report, indent=2)
     print(text)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(text + "\n")
-    return 0
+    return 0 if report["passed"] else 1
 
 
 if __name__ == "__main__":

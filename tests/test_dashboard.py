@@ -225,6 +225,13 @@ def test_malformed_objects_are_left_out_of_a_company_page_and_listed(watch):
     analysed(watch, [result_row("Netflix", "2026-11-27T10:00:00Z")], "2026-11-27")
     bad = "results/dt=2026-11-27/part-" + "b" * 32 + ".csv"
     boto3.client("s3").put_object(Bucket=watch.bucket, Key=bad, Body=b"not,the,header\n")
+    # The table names the broken object among Netflix's recent results, so its page reads it.
+    boto3.client("dynamodb").update_item(
+        TableName=watch.table,
+        Key={"name": {"S": "Netflix"}},
+        UpdateExpression="ADD recent_results :k",
+        ExpressionAttributeValues={":k": {"SS": [bad]}},
+    )
     html = client_for(watch).get("/companies/Netflix").get_data(as_text=True)
     assert len(row_cells(html, "analysis")) == 1
     assert bad in html and "the header is not the dataset" in html
@@ -289,15 +296,18 @@ def test_a_company_page_reads_only_its_days_and_says_how_many_requests(watch):
     page = client.get("/companies/Netflix")
     seen_by_page = list(seen.calls)
     api = json.loads(client.get("/api/companies/Netflix").get_data(as_text=True))
-    # THEN the page read the two days' manifests, Netflix's compacted object and the batch, nothing of the 10th
+    # THEN the page read the manifest of each finished day since the 20th, Netflix's compacted object and the batch
+    # object its table item names, nothing of the 10th and nothing of today (no recent result of Netflix's is today's)
     gets = sorted(key for name, key in seen_by_page if name == "GetObject")
-    assert gets == sorted(
-        [*manifest.current("Netflix"), later, layout.manifest_key("2026-11-26"), layout.manifest_key("2026-11-27")]
-    )
-    lists = sum(name == "ListObjectsV2" for name, _ in seen_by_page)
-    # AND the header and the JSON say so: a listing of the days, one of each day; a GET for each key above
-    assert page.headers["X-S3-Requests"] == f"list={lists}, get={len(gets)}" == "list=3, get=4"
-    assert api["s3_requests"] == {"list": 3, "get": 4} and api["first_day"] == "2026-11-20"
+    finished_days = [f"2026-11-{day}" for day in range(20, 28)]
+    assert gets == sorted([*manifest.current("Netflix"), later, *map(layout.manifest_key, finished_days)])
+    # AND it listed only the days its recent results cannot vouch for (before the 24th: three days before its latest
+    # analysis) that have no manifest
+    lists = sorted(key for name, key in seen_by_page if name == "ListObjectsV2")
+    assert lists == [layout.day_prefix("results", f"2026-11-{day}") for day in range(20, 24)]
+    # AND the header and the JSON say so
+    assert page.headers["X-S3-Requests"] == f"list=4, get={len(gets)}" == "list=4, get=10"
+    assert api["s3_requests"] == {"list": 4, "get": 10} and api["first_day"] == "2026-11-20"
     assert [row["text"] for row in api["history"]] == ["Netflix is a company.", "new text"]
 
 

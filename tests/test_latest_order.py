@@ -51,8 +51,17 @@ def tied(request, stack) -> object:
     loaded = load_results(s3, stack.bucket)
     assert list(loaded["run_id"]) == [read_first.run_id, read_last.run_id]  # the read order is the one meant
     put_companies(stack.table, ["Netflix"])
-    for row in (read_first, read_last):
-        state.save_analysis(stack.table, row, PAGE, "results/any", ddb=boto3.client("dynamodb"), repair=True)
+    ddb = boto3.client("dynamodb")
+    for row, key in ((read_first, FIRST_KEY), (read_last, SECOND_KEY)):
+        state.save_analysis(stack.table, row, PAGE, key, ddb=ddb, repair=True)
+    # Both objects hold a row, so a company's history must find both: the table names both among its recent
+    # results (the write of the earlier row, when it came second, was refused and named nothing).
+    ddb.update_item(
+        TableName=stack.table,
+        Key={"name": {"S": "Netflix"}},
+        UpdateExpression="ADD recent_results :k",
+        ExpressionAttributeValues={":k": {"SS": [FIRST_KEY, SECOND_KEY]}},
+    )
     return stack
 
 

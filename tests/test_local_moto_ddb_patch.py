@@ -130,6 +130,25 @@ STEPS: list[tuple[str, Callable[[Any], Any]]] = [
     ),
     ("an empty string set", lambda ddb: _update(ddb, "SET #a = :a", {"#a": "tags"}, {":a": {"SS": []}})),
     (
+        "ADD of a string set to an absent attribute",
+        lambda ddb: _update(
+            ddb, "ADD #s :s", {"#s": "recent"}, {":s": {"SS": ["k/1", "k/2"]}}, ReturnValues="UPDATED_NEW"
+        ),
+    ),
+    (
+        "ADD of a string set with a member already there, beside a SET",
+        lambda ddb: _update(
+            ddb,
+            "SET #a = :a ADD #s :s",
+            {"#a": "note", "#s": "recent"},
+            {":a": {"S": "g"}, ":s": {"SS": ["k/2", "k/3"]}},
+            ReturnValues="UPDATED_NEW",
+        ),
+    ),
+    ("ADD of a string set to a string", lambda ddb: _update(ddb, "ADD #s :s", {"#s": "note"}, {":s": {"SS": ["x"]}})),
+    ("ADD of an empty string set", lambda ddb: _update(ddb, "ADD #s :s", {"#s": "recent"}, {":s": {"SS": []}})),
+    ("ADD of a number", lambda ddb: _update(ddb, "ADD #c :c", {"#c": "count"}, {":c": {"N": "1"}})),
+    (
         "list and map values",
         lambda ddb: _update(
             ddb,
@@ -288,16 +307,18 @@ def test_a_parsed_expression_is_reused(restore_shipped: None) -> None:
 @pytest.mark.parametrize(
     ("expression", "shape"),
     [
-        ("SET #a = :a", ((("#a", ":a"),), ())),
-        ("SET #a=:a,#b = :b REMOVE #c, #d", ((("#a", ":a"), ("#b", ":b")), ("#c", "#d"))),
-        (" remove #c set #a = :a ", ((("#a", ":a"),), ("#c",))),
-        ("REMOVE #c", ((), ("#c",))),
+        ("SET #a = :a", ((("#a", ":a"),), (), ())),
+        ("SET #a=:a,#b = :b REMOVE #c, #d", ((("#a", ":a"), ("#b", ":b")), ("#c", "#d"), ())),
+        (" remove #c set #a = :a ", ((("#a", ":a"),), ("#c",), ())),
+        ("REMOVE #c", ((), ("#c",), ())),
+        ("SET #a = :a REMOVE #c ADD #s :s", ((("#a", ":a"),), ("#c",), (("#s", ":s"),))),
+        ("ADD #s :s, #t :t", ((), (), (("#s", ":s"), ("#t", ":t")))),
+        ("ADD #s :s ADD #t :t", None),
         ("SET a = :a", None),  # a plain name could be a reserved word: moto judges it
         ("SET #a = :a + :b", None),
         ("SET #a.#b = :a", None),
         ("SET #a = :a SET #b = :b", None),
         ("SET #a = if_not_exists(#a, :a)", None),
-        ("ADD #a :a", None),
         ("", None),
     ],
 )

@@ -15,8 +15,9 @@ What is patched (by `apply()`, for the whole process)
   moto never changes a tree it parsed: `responses.py` only reads it (`find_clauses`), and the
   validator works on a deep copy. A string that fails to parse is not remembered (the error is
   raised again on every call).
-- For an expression of the simplest shape, one `SET` clause of `#name = :value` assignments and/or
-  one `REMOVE` clause of `#name`s (placeholders only, top-level attributes only), the validator and
+- For an expression of the simplest shape, one `SET` clause of `#name = :value` assignments, one
+  `REMOVE` clause of `#name`s and/or one `ADD` clause of `#name :value` string sets onto an absent or
+  string-set attribute (placeholders only, top-level attributes only), the validator and
   executor `models.update_item` uses are swapped for a direct plan: check that every placeholder is
   defined, that no attribute is named twice, that none is a key or index key attribute, and that
   each value is a scalar (S, N, B, BOOL or NULL) of at most `MAX_FAST_VALUE_BYTES`; then assign
@@ -37,7 +38,7 @@ What is patched (by `apply()`, for the whole process)
 What stays moto's own: the request parsing and the unused-placeholder checks of `responses.py`,
 the condition expression, `Expected`, the copy for streams and `ReturnValues`, the creation of a
 missing item, `AttributeUpdates`, and every expression of any other shape (paths, functions,
-arithmetic, `ADD`, `DELETE`, set values, list and map values).
+arithmetic, `ADD` of anything but a string set, `DELETE`, list and map values).
 
 bench/ddb_update.py measures it; tests/test_local_moto_ddb_patch.py checks that patched and shipped moto
 leave the same items and raise the same errors for the same requests.
@@ -64,7 +65,9 @@ _NAME = r"#[A-Za-z0-9_]+"
 _VALUE = r":[A-Za-z0-9_]+"
 _SET_CLAUSE = re.compile(rf"\s*SET\s+({_NAME}\s*=\s*{_VALUE}(?:\s*,\s*{_NAME}\s*=\s*{_VALUE})*)\s*", re.IGNORECASE)
 _REMOVE_CLAUSE = re.compile(rf"\s*REMOVE\s+({_NAME}(?:\s*,\s*{_NAME})*)\s*", re.IGNORECASE)
+_ADD_CLAUSE = re.compile(rf"\s*ADD\s+({_NAME}\s+{_VALUE}(?:\s*,\s*{_NAME}\s+{_VALUE})*)\s*", re.IGNORECASE)
 _ASSIGNMENT = re.compile(rf"({_NAME})\s*=\s*({_VALUE})")
+_ADDITION = re.compile(rf"({_NAME})\s+({_VALUE})")
 _PLACEHOLDER = re.compile(_NAME)
 _SHAPE = "_local_ddb_shape"
 
@@ -72,11 +75,16 @@ _apply_lock = threading.Lock()
 _originals: dict[str, Any] = {}
 
 
-def simple_shape(expression: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]] | None:
-    """((name placeholder, value placeholder) per SET, name placeholder per REMOVE) when the
-    expression is at most one SET clause and one REMOVE clause of placeholders; None otherwise."""
+Shape = tuple[tuple[tuple[str, str], ...], tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def simple_shape(expression: str) -> Shape | None:
+    """((name placeholder, value placeholder) per SET, name placeholder per REMOVE, (name placeholder, value
+    placeholder) per ADD) when the expression is at most one SET, one REMOVE and one ADD clause of placeholders;
+    None otherwise."""
     sets: tuple[tuple[str, str], ...] | None = None
     removes: tuple[str, ...] | None = None
+    adds: tuple[tuple[str, str], ...] | None = None
     position = 0
     while position < len(expression):
         if not expression[position:].strip():
@@ -91,24 +99,34 @@ def simple_shape(expression: str) -> tuple[tuple[tuple[str, str], ...], tuple[st
             removes = tuple(_PLACEHOLDER.findall(match.group(1)))
             position = match.end()
             continue
+        match = _ADD_CLAUSE.match(expression, position)
+        if match and adds is None:
+            adds = tuple(_ADDITION.findall(match.group(1)))
+            position = match.end()
+            continue
         return None
-    if sets is None and removes is None:
+    if sets is None and removes is None and adds is None:
         return None
-    return sets or (), removes or ()
+    return sets or (), removes or (), adds or ()
 
 
 class _Plan:
     """What a simple expression does to the item, checked; stands in for moto's validated tree."""
 
-    def __init__(self, sets: list[tuple[str, dict[str, Any]]], removes: list[str]) -> None:
-        self.sets, self.removes = sets, removes
+    def __init__(
+        self, sets: list[tuple[str, dict[str, Any]]], removes: list[str], adds: list[tuple[str, list[str]]]
+    ) -> None:
+        self.sets, self.removes, self.adds = sets, removes, adds
 
     def normalize(self) -> None:  # moto normalises its validated tree before executing it
         pass
 
 
-def plan(expression: Any, names: dict[str, str] | None, values: dict[str, Any] | None, table: Any) -> _Plan | None:
-    """The direct plan for `expression` (a tree from the parser), or None when moto must judge it."""
+def plan(
+    expression: Any, names: dict[str, str] | None, values: dict[str, Any] | None, table: Any, item: Any = None
+) -> _Plan | None:
+    """The direct plan for `expression` (a tree from the parser) on `item` (None: a new one), or None when moto
+    must judge it."""
     shape = getattr(expression, _SHAPE, None)
     if shape is None:
         return None
@@ -116,7 +134,7 @@ def plan(expression: Any, names: dict[str, str] | None, values: dict[str, Any] |
     protected = set(table.table_key_attrs) | set(table.attribute_keys) | {a["AttributeName"] for a in table.attr}
     seen: set[str] = set()
     sets: list[tuple[str, dict[str, Any]]] = []
-    set_placeholders, removes_placeholders = shape
+    set_placeholders, removes_placeholders, add_placeholders = shape
     for name_placeholder, value_placeholder in set_placeholders:
         name, value = names.get(name_placeholder), values.get(value_placeholder)
         if name is None or value is None or name in seen or name in protected or not _plain_scalar(value):
@@ -130,7 +148,26 @@ def plan(expression: Any, names: dict[str, str] | None, values: dict[str, Any] |
             return None
         seen.add(name)
         removes.append(name)
-    return _Plan(sets, removes)
+    # ADD of a string set to a top-level attribute that is absent or a string set (lib/state.py's recent_results):
+    # the members not there yet are appended in order, as moto's AddExecutor does. Anything else is moto's.
+    current = getattr(item, "attrs", None) or {}
+    adds: list[tuple[str, list[str]]] = []
+    for name_placeholder, value_placeholder in add_placeholders:
+        name, value = names.get(name_placeholder), values.get(value_placeholder)
+        if name is None or name in seen or name in protected or not _string_set(value):
+            return None
+        existing = current.get(name)
+        if existing is not None and getattr(existing, "type", None) != "SS":
+            return None
+        seen.add(name)
+        adds.append((name, value["SS"]))
+    return _Plan(sets, removes, adds)
+
+
+def _string_set(value: Any) -> bool:
+    if not isinstance(value, dict) or list(value) != ["SS"] or not isinstance(value["SS"], list) or not value["SS"]:
+        return False
+    return all(isinstance(member, str) and len(member) <= MAX_FAST_VALUE_BYTES for member in value["SS"])
 
 
 def _plain_scalar(value: Any) -> bool:
@@ -155,6 +192,11 @@ def _execute(direct: _Plan, attrs: Any) -> None:
     # Each request brings its own copy of every attribute name; the item keeps one shared copy (sys.intern), as a
     # table of 60,000 items with a dozen attributes each would otherwise hold 720,000 copies of a dozen names.
     values = [(sys.intern(name), DynamoType(value)) for name, value in direct.sets]
+    for name, members in direct.adds:
+        existing = attrs.get(name)
+        merged = list(existing.value) if existing is not None else []
+        merged.extend(member for member in dict.fromkeys(members) if member not in merged)
+        values.append((sys.intern(name), DynamoType({"SS": merged})))
     # moto's dict re-sizes the whole item on every assignment to enforce the item size limit.
     # When even the old item plus every new value stays under the limit, no assignment can
     # reach it, so the values go in without that check; otherwise each goes through it.
@@ -243,7 +285,7 @@ def apply() -> None:
                 item: Any,
                 table: Any,
             ) -> None:
-                self.direct = plan(expression, expression_attribute_names, expression_attribute_values, table)
+                self.direct = plan(expression, expression_attribute_names, expression_attribute_values, table, item)
                 if self.direct is None:
                     super().__init__(expression, expression_attribute_names, expression_attribute_values, item, table)
 
