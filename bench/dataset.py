@@ -251,6 +251,52 @@ def verdict(report: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def report_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool]]:
+    """bench/report.py's rows of this bench (what, ours, baseline, ratio, target, passed)."""
+    base, checks, seed = data["baseline"], data["checks"], data["seed"]
+    old = base["seconds"] if base["finished"] else base["extrapolated_seconds"]
+    old_text = f"{old:,.0f} s{'' if base['finished'] else ' (extrapolated)'}, {seed['objects']:,} GETs"
+    rows = []
+    for key, what in (("results_latest", "`results`, latest view"), ("dashboard_main", "Dashboard main page")):
+        figure = data[key]
+        gets = figure["s3"].get("GetObject", 0)
+        rows.append(
+            (
+                f"{what}, {seed['rows']:,} rows over 90 days (median of runs)",
+                f"{figure['median']:.2f} s, {gets} GETs",
+                old_text,
+                f"{old / figure['median']:,.0f}x faster",
+                "0 GETs, <= 1 s",
+                checks["latest_no_gets"] and figure["median"] <= 1.0,
+            )
+        )
+    page = data["company_page"]
+    rows.append(
+        (
+            "A company's page after compaction (median of runs)",
+            f"{page['median']:.2f} s, S3 {page['header']}",
+            old_text,
+            f"{old / page['median']:,.0f}x faster",
+            "<= 2 s",
+            checks["company_within_2s"],
+        )
+    )
+    compaction = data["compaction"]
+    rows.append(
+        (
+            f"Compaction of {compaction['days']} finished days",
+            f"{compaction['objects_before']:,} -> {compaction['objects_after']:,} objects (at most "
+            f"{compaction['max_objects_after_per_day']} a day); rows {compaction['rows_before']:,} -> "
+            f"{compaction['rows_after']:,}",
+            "—",
+            "—",
+            "<= 24 objects a day, rows equal",
+            checks["objects_per_day"] and checks["rows_kept"],
+        )
+    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.dataset", description=__doc__.splitlines()[0])
     parser.add_argument("--companies", type=int, default=1000)

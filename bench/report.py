@@ -36,11 +36,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.dataset import report_rows as dataset_rows
 from bench.polite_scale import MAX_IN_FLIGHT, MAX_REQUESTS_PER_COMPANY
 from bench.polite_scale import TARGET_RSS as POLITE_RSS
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ("api_calls", "import_time", "local_e2e", "polite_scale", "producer_scale", "sqs_depth", "ddb_update")
+BENCHES = (
+    "api_calls",
+    "import_time",
+    "local_e2e",
+    "polite_scale",
+    "producer_scale",
+    "sqs_depth",
+    "ddb_update",
+    "dataset",
+)
 
 # docs/design.md, "The prototype this product replaces": its layer shipped pandas and numpy, "about 156 MB
 # unzipped". The prototype is not in this repository, so this is the one figure in the table that
@@ -345,6 +355,11 @@ def table_rows(inputs: dict[str, Any]) -> list[Row]:
         ("cost", "Monthly cost (./cfcli.py cost)", lambda: rows_cost(data("cost"))),
         ("sqs_depth", "SQS calls on a deep queue (bench/sqs_depth.py)", lambda: rows_sqs_depth(data("sqs_depth"))),
         ("ddb_update", "UpdateItem server CPU (bench/ddb_update.py)", lambda: rows_ddb_update(data("ddb_update"))),
+        (
+            "dataset",
+            "The dataset at 90 days (bench/dataset.py)",
+            lambda: [Row(*cells) for cells in dataset_rows(data("dataset"))],
+        ),
     ]
     rows: list[Row] = []
     for name, what, build_rows in builders:

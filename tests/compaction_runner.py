@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 import boto3
 
@@ -25,12 +26,14 @@ def main(argv: list[str]) -> int:
     endpoint, bucket, target, kill_after, *days = argv
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     calls = 0
+    lock = threading.Lock()  # deletes run on several threads
 
     def counted(**_: object) -> None:
         nonlocal calls
-        calls += 1
-        if calls == int(kill_after):
-            os.kill(os.getpid(), signal.SIGKILL)
+        with lock:
+            calls += 1
+            if calls == int(kill_after):
+                os.kill(os.getpid(), signal.SIGKILL)
 
     for operation in MUTATING:
         s3.meta.events.register(f"after-call.s3.{operation}", counted)

@@ -179,6 +179,29 @@ def sample_inputs() -> dict[str, dict]:
             "target_cpu_ratio": 2.0,
             "passed": True,
         },
+        "dataset": {
+            "seed": {"objects": 246000, "rows": 258000},
+            "baseline": {"finished": False, "seconds": 120.0, "extrapolated_seconds": 3000.0},
+            "results_latest": {"median": 0.6, "s3": {}},
+            "dashboard_main": {"median": 0.75, "s3": {}},
+            "company_page": {"median": 1.5, "header": "list=0, get=180", "s3": {"GetObject": 180}},
+            "compaction": {
+                "days": 89,
+                "objects_before": 240000,
+                "objects_after": 89,
+                "max_objects_after_per_day": 1,
+                "rows_before": 250000,
+                "rows_after": 250000,
+            },
+            "checks": {
+                "latest_no_gets": True,
+                "latest_within_1s": True,
+                "company_within_2s": True,
+                "objects_per_day": True,
+                "rows_kept": True,
+            },
+            "passed": True,
+        },
     }
 
 
@@ -241,6 +264,17 @@ def test_every_figure_meeting_its_target_makes_one_passing_table(tmp_path, capsy
     assert row(out, "Peak memory of local mode, 60,000")[1] == "512 MiB"
     assert row(out, "Wall time of a tick, 60,000")[1] == (
         "400.0 s every page new (150/s), 120.0 s nothing changed (500/s)"
+    )
+    # AND the dataset's latest view, beside the code before on the same bucket
+    assert row(out, "`results`, latest view, 258,000 rows")[1:] == [
+        "0.60 s, 0 GETs",
+        "3,000 s (extrapolated), 246,000 GETs",
+        "5,000x faster",
+        "0 GETs, <= 1 s",
+        "PASS",
+    ]
+    assert row(out, "Compaction of 89 finished days")[1] == (
+        "240,000 -> 89 objects (at most 1 a day); rows 250,000 -> 250,000"
     )
     # AND the one figure quoted rather than measured says where it comes from
     assert "docs/design.md, not measured" in row(out, "Code + layers")[2]
@@ -306,7 +340,7 @@ def test_the_date_is_when_the_benches_wrote_their_figures_not_when_the_report_ra
     folder = write(tmp_path / "bench", sample_inputs())
     start = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC).timestamp()
     for i, path in enumerate(sorted(folder.glob("*.json"))):
-        os.utime(path, (start + 40 * i, start + 40 * i))
+        os.utime(path, (start + 34 * i, start + 34 * i))  # ten files: the last at 03:09:06
     # WHEN the report is made, today
     report.main(["--dir", str(folder)])
     # THEN it dates the measurement by the inputs
