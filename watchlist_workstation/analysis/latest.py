@@ -95,7 +95,7 @@ def row_of(item: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _added_date(item: dict[str, Any]) -> date | None:
+def added_date(item: dict[str, Any]) -> date | None:
     text = _text(item, watchlist.ADDED_AT)
     try:
         return parse_iso(text).date() if text else None
@@ -115,7 +115,7 @@ def read_watchlist(ddb: Any, table: str) -> Watchlist:
     for page in paginator:
         pages += 1
         for item in page.get("Items", []):
-            added[item[watchlist.KEY]["S"]] = _added_date(item)
+            added[item[watchlist.KEY]["S"]] = added_date(item)
             row = row_of(item)
             if row is not None:
                 rows.append(row)

@@ -19,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from lib import table as watchlist_table
 from watchlist_workstation.analysis import dataset
 from watchlist_workstation.analysis.company_history import load_company
-from watchlist_workstation.analysis.latest import Watchlist, read_watchlist
+from watchlist_workstation.analysis.latest import Watchlist, added_date, read_watchlist
 from watchlist_workstation.analysis.partitions import RequestCount, history_first_day
 
 SCORE_COLUMNS = dataset.SCORE_COLUMNS
@@ -105,10 +106,24 @@ class ResultsData:
                 self._taken = now
             return self._snapshot
 
+    def _company(self, name: str) -> tuple[str, date | None]:
+        """The watchlist's spelling of `name` and its added date: one GetItem when the name is spelled as listed, else
+        the snapshot's case-insensitive match (a Scan when the snapshot is older than max_age)."""
+        item = self.ddb.get_item(
+            TableName=self.table,
+            Key=watchlist_table.key(name),
+            ProjectionExpression="#n, #a",
+            ExpressionAttributeNames={"#n": watchlist_table.KEY, "#a": watchlist_table.ADDED_AT},
+        ).get("Item")
+        if item is not None:
+            return name, added_date(item)
+        shown, added, _ = self.snapshot().canonical(name)
+        return shown, added
+
     def history(self, name: str, days: int | None = None) -> History:
         """`name`'s distinct rows, oldest first: the partitions since it was added (at most HISTORY_DEFAULT_DAYS),
         or of the last `days` days; only rows analysed since `since` when the dashboard was started with one."""
-        shown, added, _ = self.snapshot().canonical(name)
+        shown, added = self._company(name)
         first = history_first_day([added], days, self._now().astimezone(UTC).date())
         if self.since is not None:
             first = max(first, dataset.since_range(self.since).first or first)
