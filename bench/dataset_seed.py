@@ -29,24 +29,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.local_e2e import CITIES, CLOSINGS, OPENINGS, PEOPLE, TONES
+from lib.results import COLUMNS
 
 TICK = timedelta(minutes=5)
 BATCH_SIZE = 10  # template.yml's ConsumerBatchSize default
-# The CSV layout's columns (schema 1): lib.dataset_layout.COLUMNS without schema_version.
-CSV_COLUMNS = (
-    "name",
-    "sentiment",
-    "positive",
-    "negative",
-    "neutral",
-    "mixed",
-    "text",
-    "text_sha256",
-    "source_url",
-    "analyzed_at",
-    "run_id",
-    "revision",
-)
+# The CSV layout's columns (schema 1): a row's columns, without schema_version.
+CSV_COLUMNS = COLUMNS
 ACCOUNT = "123456789012"  # moto's default account, the one any key that is not a role's maps to
 
 

@@ -14,24 +14,12 @@ from botocore.exceptions import ClientError
 
 from lib.clients import client
 from lib.clock import normalize_iso
+from lib.dataset_layout import COLUMNS as DATASET_COLUMNS
 from lib.dataset_layout import MANIFESTS_PREFIX, Manifest, day_of, encode_rows, manifest_key
 
 # The columns of a row as the consumer builds it, in order: lib.dataset_layout.COLUMNS without schema_version,
 # which encode_rows adds to every row it writes.
-COLUMNS = (
-    "name",
-    "sentiment",
-    "positive",
-    "negative",
-    "neutral",
-    "mixed",
-    "text",
-    "text_sha256",
-    "source_url",
-    "analyzed_at",
-    "run_id",
-    "revision",
-)
+COLUMNS = tuple(column for column in DATASET_COLUMNS if column != "schema_version")
 # The columns of CSV objects (schema 1) written before rows carried the page revision; readers accept both.
 LEGACY_COLUMNS = COLUMNS[:-1]
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from lib import table as watchlist
 from lib.clock import parse_iso
+from lib.results import COLUMNS as ROW_COLUMNS
 from watchlist_workstation.analysis.dataset import TIME_DTYPE
 
 # What the view reads of each item; the producer's attributes (title, page, etag, ...) are left out.
@@ -32,19 +33,7 @@ PROJECTION = (
     watchlist.REVISION,
 )
 # The latest view's columns: the dataset's, in its order, but the text.
-COLUMNS = (
-    "name",
-    "sentiment",
-    "positive",
-    "negative",
-    "neutral",
-    "mixed",
-    "text_sha256",
-    "source_url",
-    "analyzed_at",
-    "run_id",
-    "revision",
-)
+COLUMNS = tuple(column for column in ROW_COLUMNS if column != "text")
 # Without these an item holds no analysis the dataset has a row for: never analysed yet, or an analysis whose
 # row could not be written and was taken back (lib/recording.py removes the text hash then).
 _REQUIRED = (watchlist.SENTIMENT, watchlist.ANALYZED_AT, watchlist.TEXT_SHA256, watchlist.LAST_RUN_ID)
