@@ -48,11 +48,9 @@ from lib.limits import (
     FINISHED_AFTER_SECONDS,
 )
 from lib.log import get_logger
-from lib.results import order_key
+from lib.results import absent, order_key
 
 log = get_logger("compaction")
-
-_MISSING = ("404", "NoSuchKey", "NotFound")
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def read_manifest(s3: Any, place: Place, day: str) -> Manifest | None:
     try:
         body = s3.get_object(Bucket=place.bucket, Key=manifest_key(day, place.manifests))["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _MISSING:
+        if absent(exc):
             return None
         raise
     return Manifest.from_json(body)

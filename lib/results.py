@@ -102,13 +102,19 @@ def put_results(bucket: str, key: str, rows: Sequence[ResultRow], s3: Any = None
     s3.put_object(Bucket=bucket, Key=key, Body=to_jsonl(rows), ContentType="application/x-ndjson")
 
 
+def absent(exc: ClientError) -> bool:
+    """Whether an S3 error says the object (or manifest) is not there: HeadObject answers 404/NotFound, GetObject
+    NoSuchKey."""
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
 def object_exists(bucket: str, key: str, s3: Any = None) -> bool:
     """Whether the S3 object `key` is there (HeadObject; a 404 means no, any other error is raised)."""
     s3 = s3 or client("s3")
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if absent(exc):
             return False
         raise
     return True
@@ -130,7 +136,7 @@ def row_recorded(bucket: str, key: str, s3: Any = None, manifests: str = MANIFES
     try:
         body = s3.get_object(Bucket=bucket, Key=manifest_key(day, manifests))["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if absent(exc):
             return False
         raise
     return Manifest.from_json(body).holds(key)

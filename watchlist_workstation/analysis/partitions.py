@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lib import dataset_layout as layout
+from lib.results import absent as missing
 from watchlist_workstation.limits import HISTORY_DEFAULT_DAYS
 
 # Requests in flight at once: the objects are small, so the time goes into round trips.
@@ -58,10 +59,6 @@ class DayRange:
     def holds(self, day: str) -> bool:
         when = date.fromisoformat(day)
         return (self.first is None or when >= self.first) and (self.last is None or when <= self.last)
-
-
-def missing(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
 
 
 def partition_days(
