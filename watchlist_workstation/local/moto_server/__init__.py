@@ -6,6 +6,7 @@
     version.py        the one moto version every patch was written against, and the check each makes
     sqs_patch.py      SQS: cheap and thread-safe on a deep queue
     ddb_patch.py      DynamoDB: the consumer's UpdateItem without moto's repeated parsing
+    ddb_reads.py      DynamoDB: a Scan's projection and answer without moto's per-value round trips
     fixes.py          CloudFormation: Ref of a layer version, and a model for CloudWatch alarms
     lookup_caches.py  moto's per-request listings of its modules and response methods, done once
     untracked_models.py  moto's list of every model object it ever made (every copy a Scan returned), kept no more

@@ -5,7 +5,7 @@
 prints `READY <port>` on stdout once it serves, and exits when its stdin closes (so it never
 outlives the local stack that started it, even after a crash) or on SIGTERM. Before serving it
 puts IAM in front of moto (watchlist_workstation/local/iam/middleware.py) and applies this
-package's patches to moto (sqs_patch, ddb_patch, fixes, lookup_caches, untracked_models), each of which
+package's patches to moto (sqs_patch, ddb_patch, ddb_reads, fixes, lookup_caches, untracked_models), each of which
 refuses a moto other than the one they were written against (version.py).
 """
 
@@ -38,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from watchlist_workstation.local.iam.account import MotoAccount
     from watchlist_workstation.local.iam.middleware import IamApp
-    from watchlist_workstation.local.moto_server import ddb_patch, fixes, lookup_caches, sqs_patch, untracked_models
+    from watchlist_workstation.local.moto_server import (
+        ddb_patch,
+        ddb_reads,
+        fixes,
+        lookup_caches,
+        sqs_patch,
+        untracked_models,
+    )
     from watchlist_workstation.local.moto_server.counting import CountingApp
 
-    for patch in (sqs_patch, ddb_patch, fixes, lookup_caches, untracked_models):
+    for patch in (sqs_patch, ddb_patch, ddb_reads, fixes, lookup_caches, untracked_models):
         patch.apply()
     # moto's notes on resource types it skips, and waitress's on a queue of waiting requests (a
     # busy moment, not a fault), would only fill the log.
