@@ -86,13 +86,7 @@ class CompanyReader:
             return manifest.current(self.name) + [key for key in self._recent_of(day) if not manifest.holds(key)]
         if self.complete_from is not None and date.fromisoformat(day) >= self.complete_from:
             return self._recent_of(day)
-        listed: list[str] = []
-        pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=layout.day_prefix(self.prefix, day)
-        )
-        for page in pages:
-            self.counts.add(lists=1)
-            listed.extend(entry["Key"] for entry in page.get("Contents", []))
+        listed = partitions.list_day(self.s3, self.bucket, self.prefix, day, self.counts)
         return layout.keys_to_read(listed, None, self.name)
 
     def _manifest(self, day: str) -> layout.Manifest | None:

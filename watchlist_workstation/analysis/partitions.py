@@ -106,14 +106,20 @@ def read_manifest(
         return None, [(key, f"not a manifest of the dataset ({type(exc).__name__})")]
 
 
-def _day_keys(
-    s3: Any, bucket: str, prefix: str, day: str, names: Sequence[str] | None, counts: RequestCount
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """One day's keys to read (keys_to_read) and the keys it left out as not the dataset's, with why."""
+def list_day(s3: Any, bucket: str, prefix: str, day: str, counts: RequestCount) -> list[str]:
+    """Every key of one day's partition (ListObjectsV2, a page per 1,000 keys)."""
     listed: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.day_prefix(prefix, day)):
         counts.add(lists=1)
         listed.extend(entry["Key"] for entry in page.get("Contents", []))
+    return listed
+
+
+def _day_keys(
+    s3: Any, bucket: str, prefix: str, day: str, names: Sequence[str] | None, counts: RequestCount
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """One day's keys to read (keys_to_read) and the keys it left out as not the dataset's, with why."""
+    listed = list_day(s3, bucket, prefix, day, counts)
     stray = [
         (key, "not a data object of the dataset")
         for key in listed
