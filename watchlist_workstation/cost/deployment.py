@@ -1,7 +1,7 @@
 """What template.yml deploys, as the cost model needs it: the schedule, each function's memory and
-architecture, the consumer's batch size and concurrency, the Wikipedia request budget, log retention,
-alarms, the consumer's metrics namespace, point-in-time recovery; parameters at their defaults, Lambda's own
-defaults for what the template leaves out."""
+architecture (the Compactor's too: the function on a cron() schedule), the consumer's batch size and concurrency,
+the Wikipedia request budget, log retention, alarms, the consumer's metrics namespace, point-in-time recovery;
+parameters at their defaults, Lambda's own defaults for what the template leaves out."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ class Deployment:
     point_in_time_recovery: bool
     # The namespace the consumer's outcome metrics go to (its METRICS_NAMESPACE), None when it emits none.
     metrics_namespace: str | None = None
+    # The function on a daily cron() schedule that compacts the dataset (None: the template has none).
+    compactor: FunctionSettings | None = None
 
 
 def _resolved(value: Any, parameters: Mapping[str, Any]) -> Any:
@@ -72,7 +74,7 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
         ]
         return FunctionSettings(logical_id, int(memory or LAMBDA_DEFAULT_MEMORY_MB), str(architectures[0]))
 
-    producer = consumer = None
+    producer = consumer = compactor = None
     schedule = batch_size = concurrency = None
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -83,6 +85,8 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
             # The producer ticks at a rate(); the compactor's daily cron() rule is not the pipeline's tick.
             if expression is not None and not str(expression).startswith("cron("):
                 producer, schedule = logical_id, expression
+            elif expression is not None:
+                compactor = logical_id
             elif event.get("Type") == "SQS":
                 consumer = logical_id
                 batch_size = _resolved(props.get("BatchSize", SQS_EVENT_DEFAULT_BATCH_SIZE), parameters)
@@ -111,4 +115,5 @@ def deployment_from_template(template: Mapping[str, Any] | None = None) -> Deplo
         alarms=sum(1 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"),
         point_in_time_recovery=bool(pitr),
         metrics_namespace=environment.get("METRICS_NAMESPACE") or None,
+        compactor=settings(compactor) if compactor else None,
     )

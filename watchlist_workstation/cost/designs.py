@@ -13,7 +13,9 @@ Counts follow the code and the template, never copies of their numbers (docs/des
   characters) to BatchDetectSentiment, COMPREHEND_BATCH a call, writes one UpdateItem per new revision and
   one results object per batch that analysed anything; an unchanged page costs nothing more
   (lib/checking.py, lib/recording.py). Its invocations last as long as the pace of its Wikipedia requests
-  (lib/pace.py), at most ConsumerMaxConcurrency at once (watchlist_workstation/cost/tick.py).
+  (lib/pace.py), at most ConsumerMaxConcurrency at once (watchlist_workstation/cost/tick.py);
+- once a day the Compactor reads the day's results objects and writes them again as a few
+  (watchlist_workstation/cost/compaction.py).
 
 What the code cannot know is an Assumption (watchlist_workstation/cost/assumptions.py), with a default and a
 reason; the output names them. The prototype's design (docs/design.md, "The prototype this product replaces")
@@ -26,6 +28,7 @@ import math
 
 from lib.limits import CHUNK_COMPANIES, COMPREHEND_MAX_DOC_BYTES, SCAN_SEGMENTS
 from watchlist_workstation.cost.assumptions import Assumptions
+from watchlist_workstation.cost.compaction import add_compaction
 from watchlist_workstation.cost.deployment import (
     LAMBDA_DEFAULT_ARCHITECTURE,
     LAMBDA_DEFAULT_MEMORY_MB,
@@ -97,6 +100,7 @@ def pipeline(
     e.add_log_ingestion(a.log_bytes_per_producer_invocation + done.log_bytes)
     e.add_metrics(deployment, done.invocations, measured_logs=False)
     e.add_results_storage(done.result_bytes, a)
+    add_compaction(e, deployment.compactor, done.puts, done.result_bytes, a)
     e.add_table_storage(companies, table_bytes, deployment.point_in_time_recovery)
     e.add_fixed_monthly(deployment, a, idle_polls=True)
 

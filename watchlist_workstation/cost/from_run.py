@@ -8,6 +8,7 @@ import math
 from lib.limits import SCAN_SEGMENTS, WIKI_EXTRACTS_PER_QUERY
 from lib.pace import interval_for
 from watchlist_workstation.cost.assumptions import Assumptions
+from watchlist_workstation.cost.compaction import add_compaction
 from watchlist_workstation.cost.deployment import Deployment
 from watchlist_workstation.cost.durations import consumer_seconds, producer_seconds
 from watchlist_workstation.cost.estimate import LOCAL_RUN, Estimate
@@ -84,6 +85,8 @@ def from_local_run(run: LocalRun, deployment: Deployment, a: Assumptions, schedu
     # The run's log bytes hold the metric members already.
     e.add_metrics(deployment, batches, measured_logs=True)
     e.add_results_storage(run.results_bytes, a)
+    # The Compactor's daily run over what such ticks write (a local run does not compact; its schedule is daily).
+    add_compaction(e, deployment.compactor, run.results_objects, run.results_bytes, a)
     e.add_table_storage(run.table_items, run.table_bytes, deployment.point_in_time_recovery)
     # The local executor's own polls are in the counts already (its rhythm, not Lambda's).
     e.add_fixed_monthly(deployment, a, idle_polls=False)
