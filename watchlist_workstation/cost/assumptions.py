@@ -24,9 +24,10 @@ class Assumptions:
     # A Wikipedia intro's length in characters: the dataset keeps all of it, Comprehend is sent the first
     # COMPREHEND_SCORED_CHARS (lib/limits.py). The shipped sample texts average about 420, real intros run longer.
     text_chars: int = 600
-    # A company's item once it holds its latest state (lib/state.py's attributes): 479 bytes on average
-    # in a local run of the shipped watchlist.
-    item_bytes: int = 480
+    # A company's item once it holds its latest state (lib/state.py's attributes: the latest analysis, its
+    # order key, its results object's key and the recent ones' set): 733 bytes on average in a local run of
+    # the shipped watchlist (`./cfcli.py local run --once`, then `cost --from-local-run`, 2026-12-07).
+    item_bytes: int = 730
     # A result row beyond its text: name, scores, hash, source URL, times, run id, revision, schema version, and
     # each column's name, since a JSON Lines row names its keys (lib/dataset_layout.py; docs/dataset.md measures
     # about 400 bytes).
