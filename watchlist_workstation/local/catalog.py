@@ -3,7 +3,7 @@
 moto 5.2.5's CloudFormation skips AWS::Glue::Database, AWS::Glue::Table and AWS::Athena::WorkGroup (it does
 not model them), so a local stack would have no catalog for `query` to name. After the stack is created or
 updated, `apply` reads those resources from the deployed (processed) template, resolves the few intrinsics
-they use (Ref, Fn::Sub, Fn::Join, Fn::Split, the pseudo parameters) against the stack, and creates them
+they use (Ref, Fn::Sub, Fn::Join, Fn::Split, the pseudo parameters) against the stack (deployed.py), and creates them
 through the Glue and Athena APIs, as CloudFormation would (docs/sql.md, "Local mode"). CloudFormation's
 properties carry the API's own names: DatabaseInput is CreateDatabase's, TableInput CreateTable's, and
 WorkGroupConfiguration CreateWorkGroup's Configuration.
@@ -15,12 +15,12 @@ hangs on a workgroup's identity).
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from watchlist_workstation.local.deployed import Intrinsics, read_stack
 
 DATABASE, TABLE, WORKGROUP = "AWS::Glue::Database", "AWS::Glue::Table", "AWS::Athena::WorkGroup"
 
@@ -40,29 +40,12 @@ class Catalog:
 
 def declared(cloudformation: Any, stack_name: str) -> dict[str, tuple[str, dict[str, Any]]]:
     """The stack's catalog resources, by logical id: (type, properties with every intrinsic resolved)."""
-    body = cloudformation.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
-    template = json.loads(body) if isinstance(body, str) else body
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    physical = {}
-    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
-        for resource in page["StackResourceSummaries"]:
-            if resource.get("PhysicalResourceId"):
-                physical[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
-    # arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
-    _, partition, _, region, account, _ = stack["StackId"].split(":", 5)
-    pseudo = {
-        "AWS::StackName": stack_name,
-        "AWS::AccountId": account,
-        "AWS::Region": region,
-        "AWS::Partition": partition,
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-    resources = template.get("Resources", {})
-    resolver = _Resolver(resources, physical, pseudo)
+    stack = read_stack(cloudformation, stack_name)
+    resolver = _CatalogIntrinsics(stack)
     wanted = (DATABASE, TABLE, WORKGROUP)
     return {
         lid: (r["Type"], resolver.resolve(r.get("Properties", {})))
-        for lid, r in resources.items()
+        for lid, r in stack.resources.items()
         if r.get("Type") in wanted
     }
 
@@ -139,55 +122,18 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-class _Resolver:
-    def __init__(self, resources: dict[str, Any], physical: dict[str, str], pseudo: dict[str, str]) -> None:
-        self.resources, self.physical, self.pseudo = resources, physical, pseudo
+class _CatalogIntrinsics(Intrinsics):
+    error = UnresolvedCatalog
+    where = "a catalog resource"
 
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [self.resolve(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if set(node) == {"Ref"}:
-            return self._ref(node["Ref"])
-        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
-            # ${!Literal} is Fn::Sub's escape for a literal ${Literal} (partition projection's ${dt}).
-            return re.sub(r"\$\{(!?)([^}]+)\}", self._substitute, node["Fn::Sub"])
-        if set(node) == {"Fn::Join"}:
-            separator, items = node["Fn::Join"]
-            return separator.join(str(item) for item in self.resolve(items))
-        if set(node) == {"Fn::Split"}:
-            separator, text = node["Fn::Split"]
-            return str(self.resolve(text)).split(separator)
-        if any(key.startswith("Fn::") for key in node):
-            raise UnresolvedCatalog(f"an intrinsic local mode does not resolve in a catalog resource: {sorted(node)}")
-        return {key: self.resolve(value) for key, value in node.items()}
-
-    def _substitute(self, match: re.Match[str]) -> str:
-        if match.group(1):
-            return "${" + match.group(2) + "}"
-        name = match.group(2)
-        if name in self.pseudo:
-            return self.pseudo[name]
-        logical, _, attribute = name.partition(".")
-        if attribute:
-            if attribute == "Arn" and self.resources.get(logical, {}).get("Type") == "AWS::S3::Bucket":
-                return f"arn:{self.pseudo['AWS::Partition']}:s3:::{self._ref(logical)}"
-            raise UnresolvedCatalog(f"a catalog resource uses ${{{name}}}, which local mode does not resolve")
-        return self._ref(logical)
-
-    def _ref(self, name: str) -> str:
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.physical:
-            return self.physical[name]
-        kind = self.resources.get(name, {}).get("Type")
-        if kind in (DATABASE, TABLE, WORKGROUP):
-            # Not created by moto's CloudFormation: the name this module gives it is the one its Ref returns.
-            properties = self.resolve(self.resources[name].get("Properties", {}))
-            if kind == DATABASE:
-                return str(properties["DatabaseInput"]["Name"])
-            if kind == TABLE:
-                return str(properties["TableInput"]["Name"])
-            return str(properties["Name"])
-        raise UnresolvedCatalog(f"a catalog resource refers to {name}, which the stack has not created")
+    def unknown_ref(self, name: str) -> str:
+        kind = self.kind(name)
+        if kind not in (DATABASE, TABLE, WORKGROUP):
+            return super().unknown_ref(name)
+        # Not created by moto's CloudFormation: the name this module gives it is the one its Ref returns.
+        properties = self.resolve(self.stack.resources[name].get("Properties", {}))
+        if kind == DATABASE:
+            return str(properties["DatabaseInput"]["Name"])
+        if kind == TABLE:
+            return str(properties["TableInput"]["Name"])
+        return str(properties["Name"])
