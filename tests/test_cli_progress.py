@@ -6,6 +6,7 @@ import io
 import threading
 
 import boto3
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 import cfcli  # noqa: F401  (registers every command on the group)
 from watchlist_workstation.cli.app import cli
@@ -141,11 +142,16 @@ class DeletingStack:
 
         return Waiter()
 
+    failures: list[Exception] = []  # raised by the first listings, one each
+
     def get_paginator(self, name):
         statuses = ["DELETE_COMPLETE", "DELETE_IN_PROGRESS"]
+        failures = self.failures
 
         class Pages:
             def paginate(self, **_):
+                if failures:
+                    raise failures.pop(0)
                 return [{"StackResourceSummaries": [{"ResourceStatus": s} for s in statuses]}]
 
         return Pages()
@@ -165,3 +171,21 @@ def test_deleting_a_stack_counts_its_resources_deleted_while_it_waits(monkeypatc
     teardown.delete_stack(cloudformation, "stack-id", on_resources=heard)
     # THEN the count said 1 of its 2 resources was deleted
     assert counts and counts[0] == (1, 2)
+
+
+def test_a_count_that_fails_only_skips_that_report(monkeypatch):
+    # GIVEN a deletion whose first resource listings fail: refused, then a connection that drops
+    monkeypatch.setattr(teardown, "RESOURCE_COUNT_SECONDS", 0.01)
+    cloudformation = DeletingStack()
+    refused = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "ListStackResources")
+    cloudformation.failures = [refused, EndpointConnectionError(endpoint_url="https://cloudformation.example")]
+    counts: list[tuple[int, int]] = []
+
+    def heard(deleted: int, total: int) -> None:
+        counts.append((deleted, total))
+        cloudformation.deleted.set()
+
+    # WHEN it is deleted
+    teardown.delete_stack(cloudformation, "stack-id", on_resources=heard)
+    # THEN the counting went on past both failures and reported the next listing
+    assert cloudformation.failures == [] and counts[0] == (1, 2)

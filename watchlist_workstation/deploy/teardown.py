@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from watchlist_workstation.deploy.artifacts import (
     discover_artifact_bucket,
@@ -280,7 +280,7 @@ def _count_deleted(
                 for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_id)
                 for resource in page.get("StackResourceSummaries", [])
             ]
-        except (ClientError, WaiterError):
+        except (ClientError, BotoCoreError):  # a refused call, or a connection or read timeout: skip this report
             continue
         if not stop.is_set():
             on_resources(sum(status in ("DELETE_COMPLETE", "DELETE_SKIPPED") for status in statuses), len(statuses))
