@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
-import csv
-import io
 import json
 import os
 import random
@@ -38,12 +36,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import urllib3
 
 import ddb_ops
+from lib.dataset_layout import batch_object, compacted_object, decode_object
 from watchlist_workstation.local.stack import LocalStack, local_session
 
 TARGET_RATE = 100.0
@@ -251,12 +251,15 @@ def result_keys(stack: LocalStack) -> set[str]:
     return keys
 
 
-def result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, str]]:
+def result_rows(stack: LocalStack, keys: set[str]) -> list[dict[str, Any]]:
+    """The rows of the dataset objects among `keys`, in any of its layouts (lib/dataset_layout.py)."""
     s3 = stack.client("s3")
     rows = []
     for key in sorted(keys):
-        body = s3.get_object(Bucket=stack.outputs["ResultsBucketName"], Key=key)["Body"].read().decode("utf-8")
-        rows.extend(csv.DictReader(io.StringIO(body)))
+        if not (batch_object(key) or compacted_object(key)):
+            continue
+        body = s3.get_object(Bucket=stack.outputs["ResultsBucketName"], Key=key)["Body"].read()
+        rows.extend(decode_object(key, body))
     return rows
 
 
