@@ -14,7 +14,7 @@ milliseconds. Two places held almost all of it:
 What is patched (by `apply()`, for the whole process)
 - `Item.project`, when every projected path is a single top-level attribute name (no `.` or `[n]`) and
   every attribute it keeps is of type S, N, SS or NS (with each number written the way
-  `str(Decimal(n))` writes it, which moto's round trip would produce): the kept attributes are taken
+  boto3's Decimal context writes it, which moto's round trip would produce): the kept attributes are taken
   from the item as they are, in the order of the paths. moto's round trip gives the same attributes
   and values, with a string or number set's members possibly in another order, which DynamoDB does
   not define either (Amazon DynamoDB Developer Guide, "Supported data types": "the order of the
@@ -23,6 +23,11 @@ What is patched (by `apply()`, for the whole process)
   `{"N": str}`, `{"SS": [str, ...]}` or `{"NS": [str, ...]}`: the map is written as it is, which is
   what moto's walk writes for these four members (a string member is written as the string it is).
   Any other value (binary, boolean, null, list, map) takes moto's walk, for the whole map.
+
+The one difference: shipped moto converts the whole item to project any of it, so an item holding a number of more
+than 38 digits (which DynamoDB refuses to store, but moto stores) makes every projection of that item fail with
+decimal.Inexact; patched, a projection that leaves that number out answers. A projection of the number itself
+fails alike.
 
 What stays moto's own: request parsing and validation, filters, the 1 MB page limit and
 `LastEvaluatedKey`, segments, `Select`, consumed capacity, every other operation's response, and
@@ -36,8 +41,9 @@ answer Scan, Query, GetItem and BatchGetItem alike, for projections of every sha
 from __future__ import annotations
 
 import threading
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
 from watchlist_workstation.local.moto_server.version import require_supported_moto
 
@@ -48,10 +54,12 @@ _originals: dict[str, Any] = {}
 
 
 def _canonical_number(text: Any) -> bool:
-    """True when moto's round trip (Decimal, then str) leaves this number's text as it is."""
+    """True when moto's round trip (boto3's Decimal context of 38 digits, then str) leaves this number's text as it
+    is; a number that context cannot hold exactly (more digits, a larger exponent) raises there, so it takes
+    moto's path and gets moto's answer."""
     try:
-        return isinstance(text, str) and str(Decimal(text)) == text
-    except InvalidOperation:
+        return isinstance(text, str) and str(DYNAMODB_CONTEXT.create_decimal(text)) == text
+    except ArithmeticError:  # decimal's InvalidOperation, Inexact, Rounded, Overflow, ...
         return False
 
 
