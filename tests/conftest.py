@@ -22,6 +22,7 @@ from moto import mock_aws
 
 from lib import clients, log
 from lib.results import ResultRow, batch_key, put_results, text_sha256
+from lib.wikipedia import PageRevision
 from tests.dataset_checks import place_of, readable_rows
 
 pytest_plugins = [
@@ -283,6 +284,11 @@ def dataset_rows(bucket: str) -> list[dict[str, Any]]:
 def table_item(table: str, name: str) -> dict | None:
     """A company's item as the table holds it, or None."""
     return boto3.client("dynamodb").get_item(TableName=table, Key={"name": {"S": name}}).get("Item")
+
+
+def page_revision(title: str, revision: int) -> PageRevision:
+    """A page revision of `title` at its English Wikipedia URL."""
+    return PageRevision(title, revision, f"https://en.wikipedia.org/wiki/{title}")
 
 
 def result_row(

@@ -18,17 +18,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lib import state
-from lib.wikipedia import PageRevision
-from tests.conftest import result_row
+from tests.conftest import page_revision, result_row
 from watchlist_workstation.local.moto_server import ddb_patch
 
 TABLE = "watchlist"
 AT = "2026-11-28T12:00:00Z"
 LATER = "2026-11-28T12:00:00.000001Z"
-
-
-def page(title: str, revision: int) -> PageRevision:
-    return PageRevision(title, revision, f"https://en.wikipedia.org/wiki/{title}")
 
 
 @pytest.fixture
@@ -62,22 +57,22 @@ BIG = "x" * 250_000
 STEPS: list[tuple[str, Callable[[Any], Any]]] = [
     (
         "consumer analysis",
-        lambda ddb: state.save_analysis(TABLE, result_row("Acme", AT), page("Acme", 10), "k/1", ddb=ddb),
+        lambda ddb: state.save_analysis(TABLE, result_row("Acme", AT), page_revision("Acme", 10), "k/1", ddb=ddb),
     ),
     (
         "consumer analysis, no etag",
         lambda ddb: state.save_analysis(
-            TABLE, result_row("Acme", LATER, positive=0.2), page("Acme", 11), "k/2", ddb=ddb
+            TABLE, result_row("Acme", LATER, positive=0.2), page_revision("Acme", 11), "k/2", ddb=ddb
         ),
     ),
     (
         "consumer new revision",
-        lambda ddb: state.save_revision(TABLE, "Acme", page("Acme", 12), "2026-11-28T12:05:00Z", ddb=ddb),
+        lambda ddb: state.save_revision(TABLE, "Acme", page_revision("Acme", 12), "2026-11-28T12:05:00Z", ddb=ddb),
     ),
     ("consumer error", lambda ddb: state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:06:00Z", ddb=ddb)),
     (
         "consumer on a removed company",
-        lambda ddb: state.save_analysis(TABLE, result_row("Gone", AT), page("Gone", 10), "k/3", ddb=ddb),
+        lambda ddb: state.save_analysis(TABLE, result_row("Gone", AT), page_revision("Gone", 10), "k/3", ddb=ddb),
     ),
     (
         "no condition creates the item",
@@ -271,8 +266,14 @@ def test_consumer_writes_take_the_direct_path(restore_shipped: None, monkeypatch
         )
         ddb.put_item(TableName=TABLE, Item={"name": {"S": "Acme"}})
         ddb.put_item(TableName=TABLE, Item={"name": {"S": "Globex"}})
-        assert state.save_analysis(TABLE, result_row("Globex", AT), page("Globex", 9), "k/0", ddb=ddb) == state.WRITTEN
-        assert state.save_analysis(TABLE, result_row("Acme", AT), page("Acme", 10), "k/1", ddb=ddb) == state.WRITTEN
+        assert (
+            state.save_analysis(TABLE, result_row("Globex", AT), page_revision("Globex", 9), "k/0", ddb=ddb)
+            == state.WRITTEN
+        )
+        assert (
+            state.save_analysis(TABLE, result_row("Acme", AT), page_revision("Acme", 10), "k/1", ddb=ddb)
+            == state.WRITTEN
+        )
         assert state.save_error(TABLE, "Acme", "no such page", "2026-11-28T12:05:00Z", ddb=ddb) == state.WRITTEN
         assert state.clear_error(TABLE, "Acme", "2026-11-28T12:05:00Z", ddb=ddb) == state.WRITTEN
         assert validated == []  # moto's own validator never ran

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lib import state
-from tests.conftest import result_row
+from tests.conftest import page_revision, result_row
 from watchlist_workstation.analysis.latest import PROJECTION, read_watchlist
 from watchlist_workstation.local.moto_server import ddb_reads
 
@@ -50,13 +50,17 @@ def restore_shipped() -> Iterator[None]:
     ddb_reads.revert()
 
 
-def _seed(ddb: Any) -> None:
+def _keyed_by_name(ddb: Any, table: str) -> None:
     ddb.create_table(
-        TableName=TABLE,
+        TableName=table,
         KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def _seed(ddb: Any) -> None:
+    _keyed_by_name(ddb, TABLE)
     ddb.create_table(
         TableName=RANGED,
         KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
@@ -75,29 +79,18 @@ def _seed(ddb: Any) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     ddb.put_item(TableName=TABLE, Item=EVERY_TYPE)
-    ddb.create_table(
-        TableName=NUMBERS,
-        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _keyed_by_name(ddb, NUMBERS)
     ddb.put_item(TableName=NUMBERS, Item={"name": {"S": "Long"}, "long": {"N": LONG_NUMBER}, "short": {"N": "7"}})
     for number in range(30):
         name = f"Company {number:02d}"
         ddb.put_item(TableName=TABLE, Item={"name": {"S": name}, "added_at": {"S": "2026-11-01T00:00:00Z"}})
         if number % 3:
             at = f"2026-11-28T12:{number:02d}:00Z"
-            state.save_analysis(TABLE, result_row(name, at), _page(name, number), f"k/{number}", ddb=ddb)
+            state.save_analysis(TABLE, result_row(name, at), page_revision(name, number), f"k/{number}", ddb=ddb)
         for at in range(3):
             kind = "odd" if number % 2 else "even"
             item = {"name": {"S": name}, "at": {"N": str(at)}, "kind": {"S": kind}, "tags": {"SS": [f"t{at}", "u"]}}
             ddb.put_item(TableName=RANGED, Item=item)
-
-
-def _page(title: str, revision: int) -> Any:
-    from lib.wikipedia import PageRevision
-
-    return PageRevision(title, revision, f"https://en.wikipedia.org/wiki/{title}")
 
 
 def _names(*attributes: str) -> dict[str, Any]:
