@@ -4,6 +4,7 @@
     __main__.py       the server process: the patches, then moto behind waitress and the request counter
     counting.py       the request counter (GET /_local/calls)
     version.py        the one moto version every patch was written against, and the check each makes
+    swaps.py          what a patch replaced, so it applies once and can be put back
     sqs_patch.py      SQS: cheap and thread-safe on a deep queue
     ddb_patch.py      DynamoDB: the consumer's UpdateItem without moto's repeated parsing
     ddb_reads.py      DynamoDB: a Scan's projection and answer without moto's per-value round trips

@@ -49,9 +49,9 @@ from __future__ import annotations
 import functools
 import re
 import sys
-import threading
 from typing import Any
 
+from watchlist_workstation.local.moto_server.swaps import Swaps
 from watchlist_workstation.local.moto_server.version import require_supported_moto
 
 PARSE_CACHE_SIZE = 256
@@ -71,8 +71,7 @@ _ADDITION = re.compile(rf"({_NAME})\s+({_VALUE})")
 _PLACEHOLDER = re.compile(_NAME)
 _SHAPE = "_local_ddb_shape"
 
-_apply_lock = threading.Lock()
-_originals: dict[str, Any] = {}
+_swaps = Swaps()
 
 
 Shape = tuple[tuple[tuple[str, str], ...], tuple[str, ...], tuple[tuple[str, str], ...]]
@@ -253,19 +252,13 @@ def apply() -> None:
     from moto.dynamodb import comparisons, models, responses
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
-    with _apply_lock:
-        if _originals:
+    with _swaps.lock:
+        if _swaps.applied:
             return
-        _originals.update(
-            make=UpdateExpressionParser.__dict__["make"],
-            validator=models.UpdateExpressionValidator,
-            executor=models.UpdateExpressionExecutor,
-            condition=comparisons.create_condition_expression_parser,
-        )
-        condition = _condition_parsers(_originals["condition"])
+        condition = _condition_parsers(comparisons.create_condition_expression_parser)
         for module in (comparisons, models, responses):
-            module.create_condition_expression_parser = condition
-        parse = _originals["make"].__func__
+            _swaps.replace(module, "create_condition_expression_parser", condition)
+        parse = UpdateExpressionParser.__dict__["make"].__func__
 
         @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
         def cached_parse(cls: type, expression: str) -> Any:
@@ -273,8 +266,8 @@ def apply() -> None:
             setattr(tree, _SHAPE, simple_shape(expression))
             return tree
 
-        UpdateExpressionParser.make = classmethod(cached_parse)
-        shipped_validator, shipped_executor = _originals["validator"], _originals["executor"]
+        _swaps.replace(UpdateExpressionParser, "make", classmethod(cached_parse))
+        shipped_validator, shipped_executor = models.UpdateExpressionValidator, models.UpdateExpressionExecutor
 
         class Validator(shipped_validator):  # type: ignore[misc, valid-type]
             def __init__(
@@ -299,21 +292,10 @@ def apply() -> None:
                     return
                 super().execute(node)
 
-        models.UpdateExpressionValidator = Validator
-        models.UpdateExpressionExecutor = Executor
+        _swaps.replace(models, "UpdateExpressionValidator", Validator)
+        _swaps.replace(models, "UpdateExpressionExecutor", Executor)
 
 
 def revert() -> None:
     """Put moto's shipped UpdateItem back (tests compare the two in one process)."""
-    from moto.dynamodb import comparisons, models, responses
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-
-    with _apply_lock:
-        if not _originals:
-            return
-        condition = _originals.pop("condition")
-        for module in (comparisons, models, responses):
-            module.create_condition_expression_parser = condition
-        UpdateExpressionParser.make = _originals.pop("make")
-        models.UpdateExpressionValidator = _originals.pop("validator")
-        models.UpdateExpressionExecutor = _originals.pop("executor")
+    _swaps.restore()

@@ -40,17 +40,16 @@ answer Scan, Query, GetItem and BatchGetItem alike, for projections of every sha
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
+from watchlist_workstation.local.moto_server.swaps import Swaps
 from watchlist_workstation.local.moto_server.version import require_supported_moto
 
 _STRING_TYPES = frozenset({"S", "N", "SS", "NS"})
 
-_apply_lock = threading.Lock()
-_originals: dict[str, Any] = {}
+_swaps = Swaps()
 
 
 def _canonical_number(text: Any) -> bool:
@@ -121,13 +120,10 @@ def apply() -> None:
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-    with _apply_lock:
-        if _originals:
+    with _swaps.lock:
+        if _swaps.applied:
             return
-        _originals.update(
-            project=Item.__dict__["project"], serialize_map=BaseJSONSerializer.__dict__["_serialize_type_map"]
-        )
-        shipped_project, shipped_map = _originals["project"], _originals["serialize_map"]
+        shipped_project, shipped_map = Item.__dict__["project"], BaseJSONSerializer.__dict__["_serialize_type_map"]
 
         def project(self: Any, projection_expressions: list[list[str]]) -> Any:
             names = top_level_names(projection_expressions)
@@ -150,17 +146,10 @@ def apply() -> None:
                 return
             shipped_map(self, serialized, value, shape, key)
 
-        Item.project = project
-        BaseJSONSerializer._serialize_type_map = serialize_map
+        _swaps.replace(Item, "project", project)
+        _swaps.replace(BaseJSONSerializer, "_serialize_type_map", serialize_map)
 
 
 def revert() -> None:
     """Put moto's shipped projection and serializer back (tests compare the two in one process)."""
-    from moto.core.serialize import BaseJSONSerializer
-    from moto.dynamodb.models.dynamo_type import Item
-
-    with _apply_lock:
-        if not _originals:
-            return
-        Item.project = _originals.pop("project")
-        BaseJSONSerializer._serialize_type_map = _originals.pop("serialize_map")
+    _swaps.restore()
