@@ -59,9 +59,11 @@ def _update(
     removes: Iterable[str] = (),
     conditions: Iterable[str] = (),
     adds: dict[str, Any] | None = None,
+    deletes: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Apply one UpdateItem while the company is on the watchlist (and `conditions` hold): WRITTEN, GONE or
-    SUPERSEDED, and when written the updated attributes' new values. `adds` are set members to ADD. Conditions
+    SUPERSEDED, and when written the updated attributes' new values. `adds` are set members to ADD, `deletes`
+    set members to DELETE. Conditions
     use #rev, #page, #k and #err for revision, page, analysis_key and last_error, :rev, :page, :k and :err for
     the new values (set in `sets`)."""
     names = {"#n": watchlist.KEY}
@@ -71,17 +73,19 @@ def _update(
         names[f"#a{i}"] = attribute
         values[f":v{i}"] = value
         clauses.append(f"#a{i} = :v{i}")
-    expression = "SET " + ", ".join(clauses)
+    parts = ["SET " + ", ".join(clauses)] if clauses else []
     removed = list(removes)
     if removed:
         for j, attribute in enumerate(removed):
             names[f"#r{j}"] = attribute
-        expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed)))
-    if adds:
-        for k, (attribute, value) in enumerate(adds.items()):
-            names[f"#d{k}"] = attribute
-            values[f":d{k}"] = value
-        expression += " ADD " + ", ".join(f"#d{k} :d{k}" for k in range(len(adds)))
+        parts.append("REMOVE " + ", ".join(f"#r{j}" for j in range(len(removed))))
+    for action, letter, members in (("ADD", "d", adds), ("DELETE", "x", deletes)):
+        if members:
+            for k, (attribute, value) in enumerate(members.items()):
+                names[f"#{letter}{k}"] = attribute
+                values[f":{letter}{k}"] = value
+            parts.append(f"{action} " + ", ".join(f"#{letter}{k} :{letter}{k}" for k in range(len(members))))
+    expression = " ".join(parts)
     condition = " AND ".join(["attribute_exists(#n)", *conditions])
     placeholders = (
         ("#rev", watchlist.REVISION),
@@ -118,10 +122,15 @@ def _status(ddb: Any, table: str, name: str, sets: dict[str, Any], removes=(), c
     return _update(ddb, table, name, sets, removes, conditions)[0]
 
 
+def recent_horizon(analysed_on: date) -> date:
+    """The first day whose keys a company's recent_results keeps, for its latest analysis on `analysed_on`."""
+    return analysed_on - timedelta(days=RECENT_RESULTS_DAYS)
+
+
 def stale_recent(keys: Iterable[str], analysed_on: str) -> list[str]:
-    """Of a company's recent_results, the keys of days more than RECENT_RESULTS_DAYS before `analysed_on`
-    (YYYY-MM-DD): compaction has folded those days, so their objects are read through its manifest."""
-    horizon = date.fromisoformat(analysed_on) - timedelta(days=RECENT_RESULTS_DAYS)
+    """Of a company's recent_results, the keys of days before recent_horizon of `analysed_on` (YYYY-MM-DD):
+    compaction has folded those days, so their objects are read through its manifest."""
+    horizon = recent_horizon(date.fromisoformat(analysed_on))
     return sorted(key for key in keys if (day := day_of(key)) is not None and date.fromisoformat(day) < horizon)
 
 
@@ -178,14 +187,8 @@ def save_analysis(
         adds={watchlist.RECENT_RESULTS: {"SS": [result_key]}},
     )
     stale = stale_recent(attributes.get(watchlist.RECENT_RESULTS, {}).get("SS", []), row.analyzed_at[:10])
-    if stale:
-        ddb.update_item(
-            TableName=table,
-            Key=watchlist.key(row.name),
-            UpdateExpression="DELETE #s :s",
-            ExpressionAttributeNames={"#s": watchlist.RECENT_RESULTS},
-            ExpressionAttributeValues={":s": {"SS": stale}},
-        )
+    if stale:  # while the company is listed: a company removed meanwhile is not written back as a bare key
+        _update(ddb, table, row.name, {}, deletes={watchlist.RECENT_RESULTS: {"SS": stale}})
     return status
 
 

@@ -102,6 +102,30 @@ def test_an_analysis_adds_its_object_to_the_recent_results_and_days_past_the_hor
     assert sorted(stack.items()["Netflix"]["recent_results"]["SS"]) == keys[2:]
 
 
+def test_a_company_removed_between_the_two_writes_is_not_written_back(stack):
+    # GIVEN a company with a recent key past the horizon, removed right after its analysis is recorded
+    put_companies(stack.table, ["Netflix"])
+    ddb = boto3.client("dynamodb")
+    old = "results/dt=2026-11-20/part-" + "0" * 32 + ".jsonl"
+    state.save_analysis(stack.table, result_row("Netflix", "2026-11-20T10:00:00Z"), page(1), old, ddb)
+
+    class RemovedMeanwhile:
+        """The table as another writer leaves it: the company removed after the analysis' write."""
+
+        def update_item(self, **request):
+            answer = ddb.update_item(**request)
+            if "ADD" in request["UpdateExpression"]:
+                ddb.delete_item(TableName=stack.table, Key=watchlist.key("Netflix"))
+            return answer
+
+    # WHEN a later analysis is recorded, and its stale key would leave in a second write
+    row = result_row("Netflix", "2026-11-25T10:00:00Z", run_id="run-2", text="Later.")
+    later = "results/dt=2026-11-25/part-" + "1" * 32 + ".jsonl"
+    assert state.save_analysis(stack.table, row, page(2), later, RemovedMeanwhile()) == state.WRITTEN
+    # THEN the removed company stays removed
+    assert "Netflix" not in stack.items()
+
+
 def test_a_superseded_analysis_adds_nothing_to_the_recent_results(netflix):
     ddb = boto3.client("dynamodb")
     row = result_row("Netflix", "2026-11-27T11:00:00Z", run_id="run-2", text="A newer text.")
