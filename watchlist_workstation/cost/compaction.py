@@ -24,16 +24,18 @@ from lib.compaction import buckets_for
 from lib.limits import COMPACTION_LOOKBACK_DAYS, COMPACTION_READ_WORKERS
 from watchlist_workstation.cost.assumptions import Assumptions
 from watchlist_workstation.cost.deployment import FunctionSettings
-from watchlist_workstation.cost.durations import FUNCTION_START_SECONDS, S3_PUT_SECONDS
+from watchlist_workstation.cost.durations import (
+    FUNCTION_START_SECONDS,
+    S3_DELETE_SECONDS,
+    S3_GET_SECONDS,
+    S3_LIST_SECONDS,
+    S3_PUT_SECONDS,
+)
 from watchlist_workstation.cost.estimate import Estimate
 from watchlist_workstation.cost.month import DAYS_PER_MONTH
 
 # Keys a ListObjectsV2 page returns at most (S3 API Reference, ListObjectsV2: MaxKeys, 1,000 by default).
 LIST_PAGE_KEYS = 1000
-# Round trips inside the function, as durations.py's: a small GET or DELETE, and a LIST page of up to 1,000 keys.
-S3_GET_SECONDS = 0.03
-S3_DELETE_SECONDS = 0.03
-S3_LIST_SECONDS = 0.1
 WHAT = "Compactor, daily"
 
 
@@ -91,7 +93,7 @@ def add_compaction(
     e.figures.update(
         {
             "Compactor: batch objects folded a day": round(run.objects, 1),
-            "Compactor: objects a compacted day keeps": run.puts - 1 if run.objects > 0 else 0,
+            "Compactor: objects a compacted day keeps": max(run.puts - 1, 0),
             "Compactor seconds per invocation": round(run.seconds, 3),
         }
     )
