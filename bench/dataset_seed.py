@@ -18,23 +18,20 @@ row, so that the bench can record them in the table the way the consumer did.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import io
 import json
 import random
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.local_e2e import CITIES, CLOSINGS, OPENINGS, PEOPLE, TONES
-from lib.results import COLUMNS
+from lib.clock import iso
+from lib.results import ResultRow, batch_key, text_sha256, to_csv
 
 TICK = timedelta(minutes=5)
 BATCH_SIZE = 10  # template.yml's ConsumerBatchSize default
-# The CSV layout's columns (schema 1): a row's columns, without schema_version.
-CSV_COLUMNS = COLUMNS
 ACCOUNT = "123456789012"  # moto's default account, the one any key that is not a role's maps to
 
 
@@ -60,12 +57,8 @@ def scores(rng: random.Random) -> tuple[str, dict[str, float]]:
     return max(values, key=values.get).upper(), values
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def generate(companies: int, days: int, rate: float, now: datetime, seed: int):
-    """(key, rows) per object, in time order; each row a dict of CSV_COLUMNS."""
+    """(key, rows) per object of the CSV layout (schema 1), in time order."""
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic rows, not secrets
     names = company_names(companies)
     first_day = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -74,45 +67,30 @@ def generate(companies: int, days: int, rate: float, now: datetime, seed: int):
     while tick <= now:
         run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         changed = [index for index in range(companies) if rng.random() < rate]
-        batches: dict[int, list[dict]] = {}
+        batches: dict[int, list[ResultRow]] = {}
         for index in changed:
             name = names[index]
             revision[name] += rng.randrange(1, 5)
             text = page_text(rng, name)
             label, values = scores(rng)
             analysed = tick + timedelta(seconds=5 + index * 0.01, microseconds=rng.randrange(10**6))
-            row = {
-                "name": name,
-                "sentiment": label,
+            row = ResultRow(
+                name=name,
+                sentiment=label,
                 **values,
-                "text": text,
-                "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                "source_url": f"https://en.wikipedia.org/wiki/{name.replace(' ', '_')}",
-                "analyzed_at": iso(analysed),
-                "run_id": run_id,
-                "revision": revision[name],
-            }
+                text=text,
+                text_sha256=text_sha256(text),
+                source_url=f"https://en.wikipedia.org/wiki/{name.replace(' ', '_')}",
+                analyzed_at=iso(analysed),
+                run_id=run_id,
+                revision=revision[name],
+            )
             batches.setdefault(index // BATCH_SIZE, []).append(row)
         for rows in batches.values():
-            yield batch_key(rows, tick.strftime("%Y-%m-%d")), rows
+            # The consumer's key of the batch, as the CSV layout named it (.csv).
+            key = batch_key("results", rows, tick.strftime("%Y-%m-%d")).removesuffix(".jsonl") + ".csv"
+            yield key, rows
         tick += TICK
-
-
-def batch_key(rows: list[dict], day: str) -> str:
-    """lib/results.py's batch_key of the CSV layout: a hash of the rows' identities."""
-    digest = hashlib.sha256()
-    for identity in sorted((r["name"], r["text_sha256"], r["run_id"]) for r in rows):
-        digest.update("\x1f".join(identity).encode("utf-8") + b"\x1e")
-    return f"results/dt={day}/part-{digest.hexdigest()[:32]}.csv"
-
-
-def to_csv(rows: list[dict]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in sorted(rows, key=lambda r: (r["name"], r["text_sha256"], r["run_id"])):
-        writer.writerow([row[column] for column in CSV_COLUMNS])
-    return buffer.getvalue().encode("utf-8")
 
 
 def seed(args: argparse.Namespace) -> dict:
@@ -129,7 +107,7 @@ def seed(args: argparse.Namespace) -> dict:
             backend.put_object(args.bucket, key, to_csv(batch))
             objects += 1
             rows += len(batch)
-            for row in batch:
+            for row in map(asdict, batch):
                 latest[row["name"]] = (key, row)
                 if row["analyzed_at"][:10] >= recent_from:
                     out.write(json.dumps({"key": key, "row": row}) + "\n")
