@@ -62,10 +62,19 @@ def _names(found: dict[str, tuple[str, dict[str, Any]]], stack_name: str) -> Cat
     if any(len(by_type.get(kind, [])) != 1 for kind in (DATABASE, TABLE, WORKGROUP)):
         raise UnresolvedCatalog(f"stack {stack_name} does not declare one Glue database, table and Athena workgroup")
     return Catalog(
-        database=by_type[DATABASE][0]["DatabaseInput"]["Name"],
-        table=by_type[TABLE][0]["TableInput"]["Name"],
-        workgroup=by_type[WORKGROUP][0]["Name"],
+        database=name_of(DATABASE, by_type[DATABASE][0]),
+        table=name_of(TABLE, by_type[TABLE][0]),
+        workgroup=name_of(WORKGROUP, by_type[WORKGROUP][0]),
     )
+
+
+def name_of(kind: str, properties: dict[str, Any]) -> str:
+    """A catalog resource's name, where its type's properties hold it (its Ref answers with it)."""
+    if kind == DATABASE:
+        return str(properties["DatabaseInput"]["Name"])
+    if kind == TABLE:
+        return str(properties["TableInput"]["Name"])
+    return str(properties["Name"])
 
 
 def apply(cloudformation: Any, glue: Any, athena: Any, stack_name: str) -> Catalog:
@@ -131,9 +140,4 @@ class _CatalogIntrinsics(Intrinsics):
         if kind not in (DATABASE, TABLE, WORKGROUP):
             return super().unknown_ref(name)
         # Not created by moto's CloudFormation: the name this module gives it is the one its Ref returns.
-        properties = self.resolve(self.stack.resources[name].get("Properties", {}))
-        if kind == DATABASE:
-            return str(properties["DatabaseInput"]["Name"])
-        if kind == TABLE:
-            return str(properties["TableInput"]["Name"])
-        return str(properties["Name"])
+        return name_of(kind, self.resolve(self.stack.resources[name].get("Properties", {})))
