@@ -45,6 +45,7 @@ COLUMNS = tuple(column for column, _ in SCHEMA)
 # The partition column: the UTC date of the rows' analyzed_at, as YYYY-MM-DD (a string).
 PARTITION = ("dt", "string")
 
+RESULTS_PREFIX = "results"  # the functions' RESULTS_PREFIX in template.yml: where the rows are
 MANIFESTS_PREFIX = "manifests"
 # Compaction writes at most this many objects per day, whatever the watchlist's size.
 MAX_OBJECTS_PER_DAY = 24

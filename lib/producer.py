@@ -57,14 +57,12 @@ def scan_watchlist(table: str, ddb: Any = None, *, deadline: Deadline | None = N
     """Every company on the watchlist, and whether the scan finished before `deadline`."""
     ddb = ddb or client("dynamodb")
     deadline = deadline or Deadline.never()
-    placeholders = {f"#a{i}": attribute for i, attribute in enumerate(SCANNED)}
 
     def segment(number: int) -> tuple[list[Company], bool]:
         found: list[Company] = []
         request: dict[str, Any] = {
             "TableName": table,
-            "ProjectionExpression": ", ".join(placeholders),
-            "ExpressionAttributeNames": placeholders,
+            **watchlist.projection(SCANNED),
             "Segment": number,
             "TotalSegments": SCAN_SEGMENTS,
         }

@@ -116,6 +116,12 @@ def key(name: str) -> dict[str, Any]:
     return {KEY: {"S": name}}
 
 
+def projection(attributes: Iterable[str]) -> dict[str, Any]:
+    """A request's ProjectionExpression of `attributes`, each by a placeholder (any name may be a reserved word)."""
+    placeholders = {f"#a{i}": attribute for i, attribute in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(placeholders), "ExpressionAttributeNames": placeholders}
+
+
 def batch_get(
     ddb: Any,
     table: str,
@@ -133,9 +139,7 @@ def batch_get(
     for start in range(0, len(unique), DDB_BATCH_GET):
         request: dict[str, Any] = {"Keys": [key(n) for n in unique[start : start + DDB_BATCH_GET]]}
         if attributes:
-            placeholders = {f"#a{i}": attr for i, attr in enumerate(attributes)}
-            request["ProjectionExpression"] = ", ".join(placeholders)
-            request["ExpressionAttributeNames"] = placeholders
+            request.update(projection(attributes))
         if consistent:
             request["ConsistentRead"] = True
         pending: dict[str, Any] = {table: request}

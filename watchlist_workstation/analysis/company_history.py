@@ -18,18 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from botocore.exceptions import ClientError
 
 from lib import dataset_layout as layout
 from lib import table as watchlist
 from lib.clock import parse_iso
 from lib.compaction import finished
-from lib.limits import RECENT_RESULTS_DAYS
+from lib.state import recent_horizon
 from watchlist_workstation.analysis import dataset, partitions
+from watchlist_workstation.analysis.latest import added_date
 from watchlist_workstation.analysis.partitions import READ_WORKERS, RequestCount, SkipCallback
 
 
@@ -98,15 +99,8 @@ class CompanyReader:
 
     def _read(self, key: str) -> tuple[str, list[layout.Row] | None]:
         """The company's rows in `key`; None when the object is gone."""
-        self.counts.add(gets=1)
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if partitions.missing(exc):
-                return key, None
-            raise
-        try:
-            return key, layout.decode_object(key, body, self.name)
+            return key, partitions.read_object(self.s3, self.bucket, key, self.counts, self.name)
         except layout.MalformedObject as exc:
             if self.on_skip:
                 self.on_skip(key, str(exc))
@@ -126,21 +120,33 @@ class CompanyReader:
         return rows
 
 
-def recent_state(ddb: Any, table: str, name: str) -> tuple[list[str], date | None]:
-    """The company's recent_results keys and the first day they are complete for (None: the item has none, as
-    when its latest analysis was written before the table kept them); one GetItem of two attributes."""
-    placeholders = {"#r": watchlist.RECENT_RESULTS, "#a": watchlist.ANALYZED_AT}
-    item = ddb.get_item(
-        TableName=table,
-        Key=watchlist.key(name),
-        ProjectionExpression="#r, #a",
-        ExpressionAttributeNames=placeholders,
-    ).get("Item", {})
-    recent = item.get(watchlist.RECENT_RESULTS, {}).get("SS", [])
+# What a company's history needs of its table item: its spelling and added date, the batch objects of its recent
+# analyses and the analysis they are recent to (lib/state.py keeps them).
+COMPANY_ATTRIBUTES = (watchlist.KEY, watchlist.ADDED_AT, watchlist.RECENT_RESULTS, watchlist.ANALYZED_AT)
+
+
+@dataclass(frozen=True)
+class CompanyItem:
+    """A company as its history is read: its name, added date, recent_results keys, and the first day they are
+    complete for (None: the item has none, as when its latest analysis was written before the table kept them)."""
+
+    name: str
+    added: date | None = None
+    recent: tuple[str, ...] = ()
+    complete_from: date | None = None
+
+
+def company_item(ddb: Any, table: str, name: str) -> CompanyItem | None:
+    """`name`'s item (one GetItem of COMPANY_ATTRIBUTES); None when no item is named exactly so."""
+    item = ddb.get_item(TableName=table, Key=watchlist.key(name), **watchlist.projection(COMPANY_ATTRIBUTES)).get(
+        "Item"
+    )
+    if item is None:
+        return None
+    recent = tuple(item.get(watchlist.RECENT_RESULTS, {}).get("SS", []))
     analysed = item.get(watchlist.ANALYZED_AT, {}).get("S")
-    if not recent or not analysed:
-        return recent, None
-    return recent, parse_iso(analysed).date() - timedelta(days=RECENT_RESULTS_DAYS)
+    complete_from = recent_horizon(parse_iso(analysed).date()) if recent and analysed else None
+    return CompanyItem(name, added_date(item), recent, complete_from)
 
 
 def load_company(
@@ -156,16 +162,18 @@ def load_company(
     since: datetime | None = None,
     counts: RequestCount,
     on_skip: SkipCallback | None = None,
+    item: CompanyItem | None = None,
 ) -> pd.DataFrame:
-    """`name`'s rows of the days `first` to now's date, typed as dataset.load_results types them, not de-duplicated."""
-    recent, complete_from = recent_state(ddb, table, name)
+    """`name`'s rows of the days `first` to now's date, typed as dataset.load_results types them, not de-duplicated;
+    `item` is its table item when the caller read it already (else one GetItem reads it here)."""
+    item = item or company_item(ddb, table, name) or CompanyItem(name)
     reader = CompanyReader(
         s3,
         bucket,
         prefix,
         name,
-        recent=recent,
-        complete_from=complete_from,
+        recent=item.recent,
+        complete_from=item.complete_from,
         finished=lambda day: finished(day, now),
         counts=counts,
         on_skip=on_skip,

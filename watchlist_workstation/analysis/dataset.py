@@ -16,17 +16,17 @@ from typing import Any
 
 import pandas as pd
 
-from lib import dataset_layout as layout
 from lib.clock import iso, parse_iso
+from lib.dataset_layout import RESULTS_PREFIX
 from lib.names import normalize_name
+from lib.results import COLUMNS as RESULT_COLUMNS
 from watchlist_workstation.analysis.partitions import READ_WORKERS, DayRange, RequestCount, SkipCallback, read_rows
 from watchlist_workstation.limits import RESULTS_PARTITION_LOOKBACK_DAYS
 
-DEFAULT_PREFIX = "results"
 SCORE_COLUMNS = ("positive", "negative", "neutral", "mixed")
 IDENTITY = ("name", "text_sha256", "run_id")
-# The columns readers show: the dataset's (lib.dataset_layout.SCHEMA) but the schema version each row was written with.
-COLUMNS = tuple(column for column in layout.COLUMNS if column != "schema_version")
+# The columns readers show: the dataset's but the schema version each row was written with (lib.results.COLUMNS).
+COLUMNS = RESULT_COLUMNS
 # Timestamps keep microseconds, so frames from many objects share one dtype whatever precision their text had.
 TIME_DTYPE = "datetime64[us, UTC]"
 
@@ -51,11 +51,12 @@ def format_time(moment: pd.Timestamp | datetime) -> str:
 
 
 # ---------------------------------------------------------------- the dataset
-def empty_frame(columns: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
-    return _typed(pd.DataFrame({column: pd.Series([], dtype=object) for column in columns}))
+def empty_frame() -> pd.DataFrame:
+    return typed(pd.DataFrame({column: pd.Series([], dtype=object) for column in COLUMNS}))
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the dataset's column types: scores float64, analyzed_at TIME_DTYPE, revision nullable Int64."""
     frame = frame.copy()
     for column in SCORE_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
@@ -75,7 +76,7 @@ def since_range(since: datetime) -> DayRange:
 def load_results(
     s3: Any,
     bucket: str,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = RESULTS_PREFIX,
     since: datetime | None = None,
     *,
     days: DayRange | None = None,
@@ -100,7 +101,7 @@ def frame_of(rows: Sequence[dict[str, Any]], since: datetime | None = None) -> p
     """Rows as read (lib.dataset_layout.decode_object) as a typed frame, only those analysed at or after `since`."""
     if not rows:
         return empty_frame()
-    data = _typed(pd.DataFrame(rows, columns=list(COLUMNS)))
+    data = typed(pd.DataFrame(rows, columns=list(COLUMNS)))
     if since is not None:
         data = data[data["analyzed_at"] >= pd.Timestamp(since)].reset_index(drop=True)
     return data

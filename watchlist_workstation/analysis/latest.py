@@ -17,7 +17,7 @@ import pandas as pd
 from lib import table as watchlist
 from lib.clock import parse_iso
 from lib.results import COLUMNS as ROW_COLUMNS
-from watchlist_workstation.analysis.dataset import TIME_DTYPE
+from watchlist_workstation.analysis.dataset import typed
 
 # What the view reads of each item; the producer's attributes (title, page, etag, ...) are left out.
 PROJECTION = (
@@ -45,7 +45,6 @@ class Watchlist:
 
     latest: pd.DataFrame  # COLUMNS, sorted by name case-insensitively; analyzed_at a UTC timestamp
     added: dict[str, date | None]  # every company on the watchlist -> the UTC date it was added (None: unknown)
-    scans: int = 0  # Scan pages read
 
     @property
     def not_analysed(self) -> list[str]:
@@ -96,23 +95,13 @@ def read_watchlist(ddb: Any, table: str) -> Watchlist:
     """One paginated Scan of the table (PROJECTION only)."""
     rows: list[dict[str, Any]] = []
     added: dict[str, date | None] = {}
-    pages = 0
-    placeholders = {f"#a{i}": attribute for i, attribute in enumerate(PROJECTION)}
-    paginator = ddb.get_paginator("scan").paginate(
-        TableName=table, ProjectionExpression=", ".join(placeholders), ExpressionAttributeNames=placeholders
-    )
-    for page in paginator:
-        pages += 1
+    for page in ddb.get_paginator("scan").paginate(TableName=table, **watchlist.projection(PROJECTION)):
         for item in page.get("Items", []):
             added[item[watchlist.KEY]["S"]] = added_date(item)
             row = row_of(item)
             if row is not None:
                 rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame = frame.astype({"name": str, "sentiment": str, "text_sha256": str, "source_url": str, "run_id": str})
-    for score in watchlist.SCORES:
-        frame[score] = frame[score].astype("float64")
-    frame["analyzed_at"] = pd.to_datetime(frame["analyzed_at"], utc=True, format="ISO8601").astype(TIME_DTYPE)
-    frame["revision"] = pd.to_numeric(frame["revision"]).astype("Int64")
+    frame = typed(frame.astype({"name": str, "sentiment": str, "text_sha256": str, "source_url": str, "run_id": str}))
     frame = frame.sort_values("name", key=lambda names: names.str.casefold(), kind="stable").reset_index(drop=True)
-    return Watchlist(frame, added, pages)
+    return Watchlist(frame, added)

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lib import dataset_layout as layout
-from lib.results import absent as missing
+from lib.results import absent
 from watchlist_workstation.limits import HISTORY_DEFAULT_DAYS
 
 # Requests in flight at once: the objects are small, so the time goes into round trips.
@@ -99,11 +99,26 @@ def read_manifest(
     try:
         return layout.Manifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), []
     except ClientError as exc:
-        if not missing(exc):
+        if not absent(exc):
             raise
         return None, []
     except (ValueError, KeyError, TypeError) as exc:
         return None, [(key, f"not a manifest of the dataset ({type(exc).__name__})")]
+
+
+def read_object(
+    s3: Any, bucket: str, key: str, counts: RequestCount, name: str | None = None
+) -> list[layout.Row] | None:
+    """The rows of one data object (only `name`'s when given), one GetObject; None when the object is not there.
+    Raises layout.MalformedObject when its body is not rows."""
+    counts.add(gets=1)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if absent(exc):
+            return None
+        raise
+    return layout.decode_object(key, body, name)
 
 
 def list_day(s3: Any, bucket: str, prefix: str, day: str, counts: RequestCount) -> list[str]:
@@ -162,17 +177,11 @@ def read_rows(
         only = wanted[0] if wanted is not None and len(wanted) == 1 else None
 
         def read(key: str) -> tuple[str, list[layout.Row] | None, str]:
-            counts.add(gets=1)
             try:
-                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except ClientError as exc:
-                if missing(exc):
-                    return key, None, "deleted while reading"
-                raise
-            try:
-                return key, layout.decode_object(key, body, only), ""
+                found = read_object(s3, bucket, key, counts, only)
             except layout.MalformedObject as exc:
                 return key, None, str(exc)
+            return key, found, "" if found is not None else "deleted while reading"
 
         rows: list[layout.Row] = []
         # map() keeps key order, so the result (and every tie broken by it) does not depend on timing.

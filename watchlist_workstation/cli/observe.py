@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lib.clock import iso
+from lib.dataset_layout import RESULTS_PREFIX
 from lib.limits import SQS_SEND_ATTEMPTS
 from lib.plan import Budget
 from lib.schedule import period_seconds
@@ -20,8 +21,6 @@ from watchlist_workstation.cli import health
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, emit_json, note
 from watchlist_workstation.limits import LAMBDA_MAX_TIMEOUT_SECONDS
-
-RESULTS_PREFIX = "results"  # the template's RESULTS_PREFIX for the consumer
 
 # A synchronous Invoke answers when the function ends, so the read timeout must outlast any function timeout.
 # No retries: a read timeout retried by the SDK would start the producer a second time.

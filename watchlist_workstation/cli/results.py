@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
+from lib.dataset_layout import RESULTS_PREFIX
 from lib.names import InvalidName, validate_name
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, emit_json, emit_table, note
-from watchlist_workstation.cli.observe import RESULTS_PREFIX
 from watchlist_workstation.limits import HISTORY_DEFAULT_DAYS
 
 TABLE_COLUMNS = ["name", "sentiment", "positive", "negative", "neutral", "mixed", "analyzed_at"]

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import click
 
+from lib.dataset_layout import RESULTS_PREFIX
 from watchlist_workstation.cli.app import cli
 from watchlist_workstation.cli.context import AppContext, CliError, aws_error_message, note
-from watchlist_workstation.cli.observe import RESULTS_PREFIX
 from watchlist_workstation.cli.results import SinceParam
 
 # Threads answering requests: the main page waits on the table at most once per snapshot, a company page reads its

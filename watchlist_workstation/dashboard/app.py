@@ -63,15 +63,19 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
         message = explain(exc)
         return None if message is None else DataUnavailable(f"could not read {where}: {message}")
 
-    def snapshot():
-        g.s3_requests = RequestCount()  # the latest view reads the table only
+    def from_table(read: Callable[[], Any]) -> Any:
+        """What `read` reads of the table; its AWS errors name the table."""
         try:
-            return data.snapshot()
+            return read()
         except Exception as exc:
             readable = unavailable_because(exc, data.table_location)
             if readable is None:
                 raise
             raise readable from exc
+
+    def snapshot():
+        g.s3_requests = RequestCount()  # the latest view reads the table only
+        return from_table(data.snapshot)
 
     def days_asked() -> int | None:
         text = request.args.get("days")
@@ -84,9 +88,10 @@ def create_app(data: ResultsData, *, explain: Callable[[BaseException], str | No
     def history_of(name: str) -> History:
         """The company's history in its range; 404 when the range holds none of its rows."""
         days = days_asked()
-        snapshot()  # the company's name and added date come from the table: its errors name the table
+        g.s3_requests = RequestCount()  # until the history is read
+        company = from_table(lambda: data.company(name))  # its spelling, added date and recent keys
         try:
-            history = data.history(name, days)
+            history = data.history(company, days)
         except Exception as exc:
             readable = unavailable_because(exc, f"the results at {data.location}")
             if readable is None:

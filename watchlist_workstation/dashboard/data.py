@@ -19,10 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from lib import table as watchlist_table
+from lib.dataset_layout import RESULTS_PREFIX
 from watchlist_workstation.analysis import dataset
-from watchlist_workstation.analysis.company_history import load_company
-from watchlist_workstation.analysis.latest import Watchlist, added_date, read_watchlist
+from watchlist_workstation.analysis.company_history import CompanyItem, company_item, load_company
+from watchlist_workstation.analysis.latest import Watchlist, read_watchlist
 from watchlist_workstation.analysis.partitions import RequestCount, history_first_day
 
 SCORE_COLUMNS = dataset.SCORE_COLUMNS
@@ -40,14 +40,10 @@ class Snapshot:
         """Each company's latest analysis, sorted by name."""
         return self.watchlist.latest
 
-    def canonical(self, name: str) -> tuple[str, date | None, bool]:
-        """The watchlist's spelling of `name` (matched as `results --name` matches), its added date, and whether it
-        is on the watchlist; a name that is not is taken as given (a company removed since keeps its history)."""
+    def canonical(self, name: str) -> str | None:
+        """The watchlist's spelling of `name` (matched as `results --name` matches); None when it is not listed."""
         key = dataset.name_key(name)
-        for listed, added in self.watchlist.added.items():
-            if dataset.name_key(listed) == key:
-                return listed, added, True
-        return name, None, False
+        return next((listed for listed in self.watchlist.added if dataset.name_key(listed) == key), None)
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ class ResultsData:
         self,
         s3: Any,
         bucket: str,
-        prefix: str = dataset.DEFAULT_PREFIX,
+        prefix: str = RESULTS_PREFIX,
         *,
         ddb: Any,
         table: str,
@@ -101,30 +97,25 @@ class ResultsData:
                 if self.since is not None:
                     latest = watchlist.latest
                     kept = latest[latest["analyzed_at"] >= pd.Timestamp(self.since)].reset_index(drop=True)
-                    watchlist = Watchlist(kept, watchlist.added, watchlist.scans)
+                    watchlist = Watchlist(kept, watchlist.added)
                 self._snapshot = Snapshot(watchlist, datetime.now(UTC).replace(microsecond=0))
                 self._taken = now
             return self._snapshot
 
-    def _company(self, name: str) -> tuple[str, date | None]:
-        """The watchlist's spelling of `name` and its added date: one GetItem when the name is spelled as listed, else
-        the snapshot's case-insensitive match (a Scan when the snapshot is older than max_age)."""
-        item = self.ddb.get_item(
-            TableName=self.table,
-            Key=watchlist_table.key(name),
-            ProjectionExpression="#n, #a",
-            ExpressionAttributeNames={"#n": watchlist_table.KEY, "#a": watchlist_table.ADDED_AT},
-        ).get("Item")
-        if item is not None:
-            return name, added_date(item)
-        shown, added, _ = self.snapshot().canonical(name)
-        return shown, added
+    def company(self, name: str) -> CompanyItem:
+        """`name` as the table lists it: one GetItem when it is spelled as listed, else the snapshot's
+        case-insensitive match (a Scan when the snapshot is older than max_age) and a GetItem of that spelling. A name
+        not on the watchlist is taken as given (a company removed since keeps its history)."""
+        item = company_item(self.ddb, self.table, name)
+        if item is None:
+            listed = self.snapshot().canonical(name)
+            item = company_item(self.ddb, self.table, listed) if listed not in (None, name) else None
+        return item or CompanyItem(name)
 
-    def history(self, name: str, days: int | None = None) -> History:
-        """`name`'s distinct rows, oldest first: the partitions since it was added (at most HISTORY_DEFAULT_DAYS),
+    def history(self, company: CompanyItem, days: int | None = None) -> History:
+        """`company`'s distinct rows, oldest first: the partitions since it was added (at most HISTORY_DEFAULT_DAYS),
         or of the last `days` days; only rows analysed since `since` when the dashboard was started with one."""
-        shown, added = self._company(name)
-        first = history_first_day([added], days, self._now().astimezone(UTC).date())
+        first = history_first_day([company.added], days, self._now().astimezone(UTC).date())
         if self.since is not None:
             first = max(first, dataset.since_range(self.since).first or first)
         counts, skipped = RequestCount(), []
@@ -134,14 +125,15 @@ class ResultsData:
             self.table,
             self.bucket,
             self.prefix,
-            shown,
+            company.name,
             first,
             now=self._now(),
             since=self.since,
             counts=counts,
             on_skip=lambda key, why: skipped.append((key, why)),
+            item=company,
         )
-        return History(shown, dataset.dedupe(rows), first, counts, skipped)
+        return History(company.name, dataset.dedupe(rows), first, counts, skipped)
 
 
 def row_record(row: dict[str, Any], *, with_text: bool = False) -> dict[str, Any]:

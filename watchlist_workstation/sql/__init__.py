@@ -11,6 +11,11 @@ class QueryError(RuntimeError):
     """The query did not run: the engine's reason, in one line."""
 
 
+def one_line(text: str) -> str:
+    """An engine's message on one line (their messages span several, with the query quoted)."""
+    return " ".join(str(text).split())
+
+
 @dataclass(frozen=True)
 class QueryResult:
     """A query's columns (name, engine type) and its rows, each a tuple in the columns' order."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from watchlist_workstation.sql import QueryError, QueryResult
+from watchlist_workstation.sql import QueryError, QueryResult, one_line
 
 # GetQueryExecution's states that end a query (Athena API Reference, QueryExecutionStatus).
 DONE = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -47,10 +47,8 @@ def run(
         raise
     status = execution["Status"]
     if status["State"] != "SUCCEEDED":
-        reason = (execution.get("Status", {}).get("AthenaError") or {}).get("ErrorMessage") or status.get(
-            "StateChangeReason"
-        )
-        raise QueryError(f"query {query_id} {status['State'].lower()}: {_one_line(reason or 'no reason given')}")
+        reason = (status.get("AthenaError") or {}).get("ErrorMessage") or status.get("StateChangeReason")
+        raise QueryError(f"query {query_id} {status['State'].lower()}: {one_line(reason or 'no reason given')}")
     return _results(athena, query_id, skip_header=execution.get("StatementType") == "DML")
 
 
@@ -119,7 +117,3 @@ def _typed(value: str | None, kind: str) -> Any:
     if kind == "boolean":
         return value.lower() == "true"
     return value
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())

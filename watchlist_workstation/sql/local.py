@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lib.dataset_layout import PARTITION, SCHEMA, batch_object, compacted_object
-from watchlist_workstation.sql import QueryError, QueryResult
+from lib.dataset_layout import PARTITION, RESULTS_PREFIX, SCHEMA, batch_object, compacted_object
+from watchlist_workstation.sql import QueryError, QueryResult, one_line
 
-RESULTS_PREFIX = "results"
 # The Glue types of SCHEMA (template.yml's table) and DuckDB's types for them.
 # Athena's rule for table names (lowercase letters, digits, underscore), which the Glue table's name keeps.
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -96,7 +95,7 @@ def run(sql: str, *, table: str, cache: Path) -> QueryResult:
             return QueryResult(columns, tuple(tuple(row) for row in cursor.fetchall()))
         except duckdb.Error as exc:
             # Bad SQL, or an object that is not rows of the dataset: DuckDB's own words, on one line.
-            raise QueryError(" ".join(str(exc).split())) from None
+            raise QueryError(one_line(str(exc))) from None
     finally:
         connection.close()
 
